@@ -1,0 +1,120 @@
+// Package backup holds the places backups live (Azure Blob Storage, an
+// SSH/SFTP backup server, a local folder) and the backup.* and
+// storage.compare steps.
+package backup
+
+import (
+	"time"
+
+	"github.com/drctl/drctl/activities/secret"
+)
+
+// StoreConfig configures one store of an environment.
+type StoreConfig struct {
+	Type string `json:"type" drctl:"required" enum:"azure,sftp,local"`
+	// Azure Blob Storage.
+	Account    string     `json:"account,omitempty"`
+	Container  string     `json:"container,omitempty"`
+	Connection secret.Ref `json:"connection,omitempty"`
+	// SSH/SFTP backup server.
+	Host       string     `json:"host,omitempty"`
+	Port       int        `json:"port,omitempty"`
+	User       string     `json:"user,omitempty"`
+	Key        secret.Ref `json:"key,omitempty"`
+	KnownHosts string     `json:"known_hosts,omitempty"`
+	// Path is the base folder on an SFTP server or this host; Prefix the
+	// base prefix inside an Azure container.
+	Path   string `json:"path,omitempty"`
+	Prefix string `json:"prefix,omitempty"`
+	// Recipients are age public keys that backups are encrypted to; Identity
+	// is the age private key that restores decrypt with.
+	Recipients []string   `json:"recipients,omitempty"`
+	Identity   secret.Ref `json:"identity,omitempty"`
+}
+
+// Entry is one complete backup with its metadata record.
+type Entry struct {
+	Key         string           `json:"key"`
+	Env         string           `json:"env"`
+	Datastore   string           `json:"datastore"`
+	Date        string           `json:"date"`
+	Format      string           `json:"format"`
+	Size        int64            `json:"size"`
+	SHA256      string           `json:"sha256"`
+	StartedAt   time.Time        `json:"started_at"`
+	StoppedAt   time.Time        `json:"stopped_at"`
+	Server      string           `json:"server_version"`
+	RowCounts   map[string]int64 `json:"row_counts"`
+	Recipients  []string         `json:"recipients"`
+	ToolVersion string           `json:"tool_version"`
+}
+
+// LatestInput picks the newest complete backup of a datastore, optionally on
+// a given date.
+type LatestInput struct {
+	Env       string `json:"env" drctl:"required"`
+	Datastore string `json:"datastore" drctl:"required"`
+	Store     string `json:"store,omitempty"`
+	Date      string `json:"date,omitempty" format:"date"`
+}
+
+// ListInput lists backups between two dates (inclusive).
+type ListInput struct {
+	Env       string `json:"env" drctl:"required"`
+	Datastore string `json:"datastore,omitempty"`
+	Store     string `json:"store,omitempty"`
+	From      string `json:"from,omitempty" format:"date"`
+	To        string `json:"to,omitempty" format:"date"`
+}
+
+// ListOutput holds the backups found, oldest first.
+type ListOutput struct {
+	Entries []Entry `json:"entries"`
+	Count   int     `json:"count"`
+}
+
+// PruneInput applies retention; the newest verified backup is never deleted.
+type PruneInput struct {
+	Env        string `json:"env" drctl:"required"`
+	Datastore  string `json:"datastore" drctl:"required"`
+	Store      string `json:"store,omitempty"`
+	KeepDaily  int    `json:"keep_daily" drctl:"required"`
+	KeepWeekly int    `json:"keep_weekly,omitempty"`
+}
+
+// PruneOutput lists what was deleted and how many backups remain.
+type PruneOutput struct {
+	Deleted []string `json:"deleted"`
+	Kept    int      `json:"kept"`
+}
+
+// Location is a prefix in one of an environment's stores.
+type Location struct {
+	Env    string `json:"env" drctl:"required"`
+	Store  string `json:"store" drctl:"required"`
+	Prefix string `json:"prefix,omitempty"`
+}
+
+// CompareInput compares two locations object by object.
+type CompareInput struct {
+	Source Location `json:"source" drctl:"required"`
+	Copy   Location `json:"copy" drctl:"required"`
+	// Tolerance is how many missing objects are still acceptable.
+	Tolerance int `json:"tolerance,omitempty"`
+	// MaxNames caps how many names each list in the output carries.
+	MaxNames int `json:"max_names,omitempty"`
+}
+
+// CompareOutput counts what matched and names (up to a cap) what did not.
+type CompareOutput struct {
+	SourceObjects int64    `json:"source_objects"`
+	SourceBytes   int64    `json:"source_bytes"`
+	CopyObjects   int64    `json:"copy_objects"`
+	CopyBytes     int64    `json:"copy_bytes"`
+	Missing       int64    `json:"missing"`
+	Extra         int64    `json:"extra"`
+	Changed       int64    `json:"changed"`
+	MissingNames  []string `json:"missing_names"`
+	ExtraNames    []string `json:"extra_names"`
+	ChangedNames  []string `json:"changed_names"`
+}

@@ -1,0 +1,238 @@
+// Package postgres holds the postgres.* steps: instances, backup, restore,
+// point-in-time recovery, rename, drop, verify and scrub.
+package postgres
+
+import (
+	"time"
+
+	"github.com/drctl/drctl/activities/stepio"
+)
+
+// InstanceConfig says how an environment's Postgres instance is managed.
+type InstanceConfig struct {
+	// Provider is "local" (clusters on this host via initdb/pg_ctl) or "exec"
+	// (configured commands such as terraform, cf or az).
+	Provider string `json:"provider" drctl:"required" enum:"local,exec"`
+	// DataDir is where local clusters live.
+	DataDir string `json:"data_dir,omitempty"`
+	Host    string `json:"host,omitempty"`
+	Port    int    `json:"port,omitempty"`
+	Version string `json:"version,omitempty"`
+	// Exec maps an action (create, reboot, failover, destroy) to its argv.
+	Exec map[string][]string `json:"exec,omitempty"`
+}
+
+// CreateInstanceInput recreates (or creates) an instance.
+type CreateInstanceInput struct {
+	Instance string            `json:"instance,omitempty"`
+	Version  string            `json:"version,omitempty"`
+	Settings map[string]string `json:"settings,omitempty"`
+}
+
+// InstanceOutput describes an instance after a lifecycle step.
+type InstanceOutput struct {
+	Instance string `json:"instance"`
+	Host     string `json:"host"`
+	Port     int    `json:"port"`
+	Created  bool   `json:"created"`
+	Log      string `json:"log,omitempty"`
+}
+
+// RebootInput restarts an instance.
+type RebootInput struct {
+	Instance string `json:"instance,omitempty"`
+}
+
+// FailoverInput moves the application to another instance.
+type FailoverInput struct {
+	Instance string `json:"instance,omitempty"`
+	To       string `json:"to,omitempty"`
+}
+
+// RenameInput renames a database, e.g. the damaged one to "<name>-old".
+type RenameInput struct {
+	Database string `json:"database" drctl:"required"`
+	NewName  string `json:"new_name" drctl:"required"`
+	Instance string `json:"instance,omitempty"`
+}
+
+// RenameOutput reports a rename; AlreadyDone is true when a previous attempt
+// had finished it.
+type RenameOutput struct {
+	From        string `json:"from"`
+	To          string `json:"to"`
+	AlreadyDone bool   `json:"already_done"`
+	Terminated  int    `json:"terminated_connections"`
+}
+
+// DropInput drops a database that carries the "old" suffix or that the run
+// created.
+type DropInput struct {
+	Database string `json:"database" drctl:"required"`
+	Instance string `json:"instance,omitempty"`
+}
+
+// DropOutput reports a drop.
+type DropOutput struct {
+	Database    string `json:"database"`
+	Dropped     bool   `json:"dropped"`
+	AlreadyGone bool   `json:"already_gone"`
+}
+
+// BackupInput dumps a database into the environment's backup store.
+type BackupInput struct {
+	Database   string `json:"database" drctl:"required"`
+	Datastore  string `json:"datastore,omitempty"`
+	Store      string `json:"store,omitempty"`
+	AllowEmpty bool   `json:"allow_empty,omitempty"`
+}
+
+// BackupOutput describes the stored backup.
+type BackupOutput struct {
+	Key       string           `json:"key"`
+	Size      int64            `json:"size"`
+	SHA256    string           `json:"sha256"`
+	Tables    int              `json:"tables"`
+	Rows      int64            `json:"rows"`
+	RowCounts map[string]int64 `json:"row_counts"`
+	LSN       string           `json:"lsn"`
+	StartedAt time.Time        `json:"started_at"`
+	StoppedAt time.Time        `json:"stopped_at"`
+}
+
+// RestoreInput restores a backup into a fresh database.
+type RestoreInput struct {
+	// Backup is the key of the backup, usually ${{ steps.<latest>.outputs.key }}.
+	Backup string `json:"backup" drctl:"required"`
+	// From names the environment whose backup store holds it; default: the
+	// run's environment.
+	From     string `json:"from,omitempty"`
+	Store    string `json:"store,omitempty"`
+	Database string `json:"database" drctl:"required"`
+	Instance string `json:"instance,omitempty"`
+	// Jobs > 1 restores in parallel (the dump is downloaded first, since
+	// pg_restore -j needs a seekable file).
+	Jobs           int                    `json:"jobs,omitempty"`
+	ExpectedErrors []stepio.ExpectedError `json:"expected_errors,omitempty"`
+}
+
+// RestoreOutput reports a restore.
+type RestoreOutput struct {
+	Database      string           `json:"database"`
+	Backup        string           `json:"backup"`
+	Bytes         int64            `json:"bytes"`
+	Tables        int              `json:"tables"`
+	Rows          int64            `json:"rows"`
+	RowCounts     map[string]int64 `json:"row_counts"`
+	IgnoredErrors []string         `json:"ignored_errors"`
+}
+
+// PITRInput recovers a new instance to a point in time.
+type PITRInput struct {
+	// Target is the recovery target in UTC (the compiler converted it).
+	Target   time.Time `json:"target" drctl:"required"`
+	From     string    `json:"from,omitempty"`
+	Instance string    `json:"instance" drctl:"required"`
+	Database string    `json:"database,omitempty"`
+	Backend  string    `json:"backend,omitempty" enum:"native,pgbackrest"`
+	Promote  *bool     `json:"promote,omitempty"`
+}
+
+// PITROutput reports a point-in-time recovery.
+type PITROutput struct {
+	Instance    string    `json:"instance"`
+	Host        string    `json:"host"`
+	Port        int       `json:"port"`
+	RecoveredTo time.Time `json:"recovered_to"`
+	BaseBackup  string    `json:"base_backup"`
+	Promoted    bool      `json:"promoted"`
+}
+
+// EventCheck names the column whose newest value measures how recent the
+// data is (the RPO).
+type EventCheck struct {
+	Table  string          `json:"table" drctl:"required"`
+	Column string          `json:"column" drctl:"required"`
+	MaxAge stepio.Duration `json:"max_age" drctl:"required"`
+}
+
+// VerifyInput checks that restored data is real and recent.
+type VerifyInput struct {
+	Database string `json:"database" drctl:"required"`
+	Instance string `json:"instance,omitempty"`
+	// Expected row counts per table, e.g. ${{ steps.latest.outputs.row_counts }}.
+	Expected  map[string]int64 `json:"expected,omitempty"`
+	Tolerance float64          `json:"tolerance,omitempty"`
+	MinRows   int64            `json:"min_rows,omitempty"`
+	Tables    []string         `json:"tables,omitempty"`
+	Events    *EventCheck      `json:"events,omitempty"`
+	Objects   []string         `json:"objects,omitempty"`
+}
+
+// Check is one verification with what was expected and what was found.
+type Check struct {
+	Name     string `json:"name"`
+	Expected string `json:"expected"`
+	Actual   string `json:"actual"`
+	OK       bool   `json:"ok"`
+}
+
+// VerifyOutput lists every check; RPO is the age of the newest event.
+type VerifyOutput struct {
+	OK          bool            `json:"ok"`
+	Checks      []Check         `json:"checks"`
+	Rows        int64           `json:"rows"`
+	NewestEvent time.Time       `json:"newest_event"`
+	RPO         stepio.Duration `json:"rpo"`
+}
+
+// ScrubRule replaces one column's personal data.
+type ScrubRule struct {
+	Table  string `json:"table" drctl:"required"`
+	Column string `json:"column" drctl:"required"`
+	Action string `json:"action" drctl:"required" enum:"null,fixed,hash,fake_email,fake_name"`
+	Value  string `json:"value,omitempty"`
+}
+
+// ScrubInput scrubs personal data in one transaction.
+type ScrubInput struct {
+	Database string      `json:"database" drctl:"required"`
+	Rules    []ScrubRule `json:"rules" drctl:"required"`
+}
+
+// ScrubOutput reports what was scrubbed.
+type ScrubOutput struct {
+	Tables int   `json:"tables"`
+	Rows   int64 `json:"rows"`
+}
+
+// PromoteAccountsInput makes named test accounts administrators.
+type PromoteAccountsInput struct {
+	Database    string   `json:"database" drctl:"required"`
+	Table       string   `json:"table" drctl:"required"`
+	MatchColumn string   `json:"match_column" drctl:"required"`
+	Accounts    []string `json:"accounts" drctl:"required"`
+	RoleColumn  string   `json:"role_column" drctl:"required"`
+	Role        string   `json:"role" drctl:"required"`
+}
+
+// PromoteAccountsOutput reports the promoted and the missing accounts.
+type PromoteAccountsOutput struct {
+	Updated int64    `json:"updated"`
+	Missing []string `json:"missing"`
+}
+
+// LatestEventsInput reads the newest rows of an events table.
+type LatestEventsInput struct {
+	Database string   `json:"database" drctl:"required"`
+	Table    string   `json:"table" drctl:"required"`
+	OrderBy  string   `json:"order_by" drctl:"required"`
+	Columns  []string `json:"columns,omitempty"`
+	Limit    int      `json:"limit,omitempty"`
+}
+
+// LatestEventsOutput holds the rows, newest first.
+type LatestEventsOutput struct {
+	Columns []string         `json:"columns"`
+	Rows    []map[string]any `json:"rows"`
+}

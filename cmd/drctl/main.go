@@ -1,0 +1,81 @@
+// Command drctl runs disaster-recovery runbooks.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+// Exit codes: 0 ok, 1 failed or refused (with the reason), 2 usage.
+const (
+	exitFailed = 1
+	exitUsage  = 2
+)
+
+// exitError carries an exit code; its message has already been printed when
+// msg is empty.
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e *exitError) Error() string { return e.msg }
+
+func failed(format string, args ...any) error {
+	return &exitError{code: exitFailed, msg: fmt.Sprintf(format, args...)}
+}
+
+// globals are the flags every subcommand shares.
+type globals struct {
+	config string
+}
+
+func newRoot(stdout, stderr io.Writer) *cobra.Command {
+	g := &globals{}
+	root := &cobra.Command{
+		Use:           "drctl",
+		Short:         "drctl runs disaster-recovery runbooks as durable workflows",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	defaultConfig := os.Getenv("DRCTL_CONFIG")
+	if defaultConfig == "" {
+		defaultConfig = "drctl.yaml"
+	}
+	root.PersistentFlags().StringVar(&g.config, "config", defaultConfig, "environments file (env DRCTL_CONFIG)")
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return &exitError{code: exitUsage, msg: fmt.Sprintf("%v\nsee '%s --help'", err, c.CommandPath())}
+	})
+	root.AddCommand(newValidateCmd(g), newPlanCmd(g), newSchemaCmd())
+	return root
+}
+
+// run executes the CLI and returns the process exit code.
+func run(args []string, stdout, stderr io.Writer) int {
+	root := newRoot(stdout, stderr)
+	root.SetArgs(args)
+	err := root.Execute()
+	if err == nil {
+		return 0
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.msg != "" {
+			fmt.Fprintln(stderr, "drctl:", ee.msg)
+		}
+		return ee.code
+	}
+	// Cobra's own errors (unknown command, wrong number of args) are usage.
+	fmt.Fprintln(stderr, "drctl:", err)
+	return exitUsage
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}

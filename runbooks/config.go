@@ -1,0 +1,185 @@
+package runbooks
+
+import (
+	"fmt"
+	"os"
+	"reflect"
+	"slices"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/drctl/drctl/activities/backup"
+	"github.com/drctl/drctl/activities/chat"
+	"github.com/drctl/drctl/activities/ops"
+	"github.com/drctl/drctl/activities/postgres"
+	"github.com/drctl/drctl/activities/secret"
+)
+
+// Environment roles. Production is a source: it is backed up and never the
+// destination of a routine restore. Staging is a target: it is restored into
+// and never backed up from, since its data is a copy.
+const (
+	RoleSource = "source"
+	RoleTarget = "target"
+)
+
+// Config is the environments file (drctl.yaml).
+type Config struct {
+	// Groups name sets of approvers: group:dba in an approval resolves here.
+	Groups       map[string][]string     `yaml:"groups"`
+	Environments map[string]*Environment `yaml:"environments" drctl:"required"`
+	File         string                  `yaml:"-"`
+	Node         *yaml.Node              `yaml:"-"`
+}
+
+// Environment says what one environment is and what may be done to it.
+type Environment struct {
+	Role        string                         `yaml:"role" drctl:"required" enum:"source,target"`
+	Description string                         `yaml:"description"`
+	Database    Database                       `yaml:"database" drctl:"required"`
+	Instance    *postgres.InstanceConfig       `yaml:"instance"`
+	Stores      map[string]*backup.StoreConfig `yaml:"stores"`
+	Slack       *chat.SlackConfig              `yaml:"slack"`
+	Pipeline    *ops.PipelineConfig            `yaml:"pipeline"`
+	Maintenance *ops.MaintenanceConfig         `yaml:"maintenance"`
+	Policy      Policy                         `yaml:"policy"`
+	Vars        map[string]any                 `yaml:"vars"`
+	Node        *yaml.Node                     `yaml:"-"`
+}
+
+// Database is how the environment's database is reached. URL is a secret
+// reference to a connection string, never the string itself.
+type Database struct {
+	Name string     `yaml:"name" drctl:"required"`
+	URL  secret.Ref `yaml:"url" drctl:"required"`
+	// OldSuffix marks databases set aside by a rename; only those may be
+	// dropped. Default "-old".
+	OldSuffix string `yaml:"old_suffix"`
+}
+
+// Policy is what the environment demands of any runbook run against it.
+type Policy struct {
+	Approval *ApprovalPolicy `yaml:"approval"`
+	// OnError is the default on_error of steps (production: pause).
+	OnError string `yaml:"on_error" enum:"abort,continue,pause"`
+}
+
+// ApprovalPolicy demands an approval gate before any destructive step.
+type ApprovalPolicy struct {
+	Required       bool       `yaml:"required"`
+	Quorum         int        `yaml:"quorum"`
+	AllowInitiator bool       `yaml:"allow_initiator"`
+	Approvers      []string   `yaml:"approvers"`
+	Node           *yaml.Node `yaml:"-"`
+}
+
+// DefaultStore is the store that backups go to and come from.
+const DefaultStore = "backups"
+
+// envKeys are what expressions may read as env.*; vars.* is free-form.
+var envKeys = []string{"name", "role", "database", "old_suffix", "channel", "vars"}
+
+// Settings returns what expressions read as env.*: nothing secret.
+func (e *Environment) Settings(name string) map[string]any {
+	channel := ""
+	if e.Slack != nil {
+		channel = e.Slack.Channel
+	}
+	vars := e.Vars
+	if vars == nil {
+		vars = map[string]any{}
+	}
+	return map[string]any{"name": name, "role": e.Role, "database": e.Database.Name,
+		"old_suffix": e.Database.OldSuffix, "channel": channel, "vars": vars}
+}
+
+// LoadConfig reads and checks an environments file.
+func LoadConfig(path string) (*Config, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, Diagnostics{{File: path, Msg: fmt.Sprintf("cannot read the environments file: %v", err)}}
+	}
+	cfg, diags := ParseConfig(path, src)
+	return cfg, diags.Err()
+}
+
+// ParseConfig parses and checks an environments file held in memory.
+func ParseConfig(file string, src []byte) (*Config, Diagnostics) {
+	var diags Diagnostics
+	r := reporter{file: file, diags: &diags}
+	root := parseYAML(r, src)
+	if root == nil {
+		return nil, diags
+	}
+	cfg := &Config{File: file}
+	decodeInto(r, root, reflect.ValueOf(cfg).Elem(), "")
+	for _, name := range sortedKeys(cfg.Environments) {
+		env := cfg.Environments[name]
+		if env == nil {
+			r.at(keyOf(cfg.Node, "environments"), "environment %q is empty", name)
+			continue
+		}
+		if !identRE.MatchString(name) {
+			r.at(keyOf(valueOf(cfg.Node, "environments"), name), "environment name %q must be letters, digits, - and _", name)
+		}
+		if env.Database.OldSuffix == "" {
+			env.Database.OldSuffix = "-old"
+		}
+		if ap := env.Policy.Approval; ap != nil {
+			if ap.Quorum == 0 {
+				ap.Quorum = 1
+			}
+			resolved, unknown := cfg.resolveApprovers(ap.Approvers)
+			for _, u := range unknown {
+				r.at(valueOf(ap.Node, "approvers"), "environment %q: %s", name, u)
+			}
+			if ap.Quorum < 1 {
+				r.at(valueOf(ap.Node, "quorum"), "environment %q: quorum must be at least 1", name)
+			} else if len(ap.Approvers) > 0 && len(unknown) == 0 && len(resolved) < ap.Quorum {
+				r.at(valueOf(ap.Node, "quorum"), "environment %q: quorum %d needs at least %d approvers, but only %d are listed", name, ap.Quorum, ap.Quorum, len(resolved))
+			}
+		}
+		if env.Role == RoleSource && env.Policy.OnError == "" {
+			env.Policy.OnError = "pause"
+		}
+		for storeName, st := range env.Stores {
+			if st == nil {
+				r.at(valueOf(env.Node, "stores"), "environment %q: store %q is empty", name, storeName)
+			}
+		}
+	}
+	return cfg, diags
+}
+
+// resolveApprovers expands user:/group: entries into sorted, distinct user
+// ids, and describes the entries that do not resolve.
+func (c *Config) resolveApprovers(entries []string) (users, problems []string) {
+	for _, e := range entries {
+		kind, name, ok := strings.Cut(e, ":")
+		switch {
+		case !ok || name == "" || kind != "user" && kind != "group":
+			problems = append(problems, fmt.Sprintf("approver %q must be written user:NAME or group:NAME", e))
+		case kind == "user":
+			users = append(users, name)
+		default:
+			members, found := c.Groups[name]
+			if !found {
+				problems = append(problems, fmt.Sprintf("unknown group %q%s", name, didYouMean(name, sortedKeys(c.Groups))))
+				continue
+			}
+			users = append(users, members...)
+		}
+	}
+	slices.Sort(users)
+	return slices.Compact(users), problems
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

@@ -1,0 +1,145 @@
+// Package workflows is the interpreter: one deterministic Temporal workflow
+// that runs any compiled Plan. This file holds the plan types, the contract
+// between the compiler (package runbooks) and the interpreter.
+package workflows
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// PlanVersion is the version of the plan format; the interpreter refuses a
+// plan of a version it does not know.
+const PlanVersion = 1
+
+// Plan is a compiled, checked runbook bound to one environment and its
+// parameters. Everything known before the run is resolved; only expressions
+// that read step outputs or run facts are left for run time.
+type Plan struct {
+	Version     int          `json:"version"`
+	Runbook     string       `json:"runbook"`
+	Description string       `json:"description,omitempty"`
+	Kind        string       `json:"kind"`
+	Source      string       `json:"source"`
+	Environment string       `json:"environment"`
+	Role        string       `json:"role"`
+	Params      []ParamValue `json:"params"`
+	// Env is what expressions read as env.*: the environment's non-secret
+	// settings.
+	Env       map[string]any `json:"env"`
+	Targets   Targets        `json:"targets"`
+	Steps     []Step         `json:"steps"`
+	OnFailure []Step         `json:"on_failure,omitempty"`
+	Finally   []Step         `json:"finally,omitempty"`
+	// Hash is the sha256 of the plan with Hash empty; it identifies exactly
+	// what was approved and run.
+	Hash string `json:"hash"`
+}
+
+// ParamValue is a parameter's resolved value. For a timestamp, Value is UTC
+// (RFC 3339) and Original is what the operator typed.
+type ParamValue struct {
+	Name     string `json:"name"`
+	Type     string `json:"type"`
+	Value    any    `json:"value"`
+	Original string `json:"original,omitempty"`
+}
+
+// Targets are the recovery objectives drills and reports measure against.
+type Targets struct {
+	RTO Duration `json:"rto,omitempty"`
+	RPO Duration `json:"rpo,omitempty"`
+}
+
+// Step is one step of a plan: exactly one of Uses, Approval or Parallel.
+type Step struct {
+	ID   string `json:"id"`
+	Name string `json:"name,omitempty"`
+	// Uses is the step type ("postgres.rename"); Activity the registered
+	// activity name it runs ("postgres.Rename").
+	Uses     string         `json:"uses,omitempty"`
+	Activity string         `json:"activity,omitempty"`
+	With     map[string]any `json:"with,omitempty"`
+	Approval *Approval      `json:"approval,omitempty"`
+	Parallel *Parallel      `json:"parallel,omitempty"`
+	// If is an expression; "" runs the step unconditionally.
+	If               string          `json:"if,omitempty"`
+	Timeout          Duration        `json:"timeout,omitempty"`
+	HeartbeatTimeout Duration        `json:"heartbeat_timeout,omitempty"`
+	Retry            Retry           `json:"retry"`
+	OnError          string          `json:"on_error,omitempty"`
+	ExpectedErrors   []ExpectedError `json:"expected_errors,omitempty"`
+	Destructive      bool            `json:"destructive,omitempty"`
+	Pos              Pos             `json:"pos"`
+}
+
+// On-error policies of a step.
+const (
+	OnErrorAbort    = "abort"
+	OnErrorContinue = "continue"
+	OnErrorPause    = "pause"
+)
+
+// Approval is a gate that waits for Quorum distinct approvals from Users.
+// Expiry rejects.
+type Approval struct {
+	Prompt string `json:"prompt"`
+	// Approvers are the entries as written (user:ana, group:dba); Users the
+	// user ids they resolve to.
+	Approvers      []string `json:"approvers"`
+	Users          []string `json:"users"`
+	Quorum         int      `json:"quorum"`
+	AllowInitiator bool     `json:"allow_initiator"`
+	Timeout        Duration `json:"timeout"`
+	// Show is a template of what approvers see beside the prompt, e.g. the
+	// output of a terraform plan step.
+	Show string `json:"show,omitempty"`
+}
+
+// Parallel runs its steps concurrently, at most Limit at a time (0: all).
+type Parallel struct {
+	Limit int    `json:"limit,omitempty"`
+	Steps []Step `json:"steps"`
+}
+
+// Retry maps onto the activity's retry policy.
+type Retry struct {
+	Attempts   int      `json:"attempts"`
+	Backoff    Duration `json:"backoff,omitempty"`
+	MaxBackoff Duration `json:"max_backoff,omitempty"`
+}
+
+// ExpectedError allows up to Max errors matching Pattern without failing.
+type ExpectedError struct {
+	Pattern string `json:"pattern"`
+	Max     int    `json:"max"`
+}
+
+// Pos is where a step was written, so a failure at run time names the line.
+type Pos struct {
+	File string `json:"file"`
+	Line int    `json:"line"`
+	Col  int    `json:"col"`
+}
+
+func (p Pos) String() string { return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col) }
+
+// Duration is a time.Duration written as text ("15m") in plans.
+type Duration time.Duration
+
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// MarshalJSON writes the duration as text.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
+
+// UnmarshalJSON reads the text written by MarshalJSON.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("plan duration must be text: %s", b)
+	}
+	v, err := time.ParseDuration(s)
+	*d = Duration(v)
+	return err
+}

@@ -1,0 +1,127 @@
+package workflows
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/expr-lang/expr"
+	"go.temporal.io/sdk/workflow"
+)
+
+// Segment is a piece of a template string: literal text or an expression.
+type Segment struct {
+	Text   string
+	IsExpr bool
+	// Offset is where the segment starts in the template, for error columns.
+	Offset int
+}
+
+// ParseTemplate splits s at its ${{ ... }} expressions.
+func ParseTemplate(s string) ([]Segment, error) {
+	var segs []Segment
+	pos := 0
+	for {
+		i := strings.Index(s[pos:], "${{")
+		if i < 0 {
+			if pos < len(s) {
+				segs = append(segs, Segment{Text: s[pos:], Offset: pos})
+			}
+			return segs, nil
+		}
+		if i > 0 {
+			segs = append(segs, Segment{Text: s[pos : pos+i], Offset: pos})
+		}
+		start := pos + i + 3
+		j := strings.Index(s[start:], "}}")
+		if j < 0 {
+			return nil, fmt.Errorf("unclosed ${{ at offset %d: add the closing }}", pos+i)
+		}
+		body := strings.TrimSpace(s[start : start+j])
+		if body == "" {
+			return nil, fmt.Errorf("empty expression ${{ }} at offset %d", pos+i)
+		}
+		segs = append(segs, Segment{Text: body, IsExpr: true, Offset: pos + i})
+		pos = start + j + 2
+	}
+}
+
+// IsTemplate reports whether s holds an expression.
+func IsTemplate(s string) bool { return strings.Contains(s, "${{") }
+
+// ExprOptions are the expr-lang options used both when the compiler checks
+// an expression and when the interpreter evaluates it. now() is disabled:
+// a workflow must not read the clock (use run.started_at).
+func ExprOptions(vars map[string]any) []expr.Option {
+	return []expr.Option{expr.Env(vars), expr.DisableBuiltin("now")}
+}
+
+// EvalExpr evaluates one expression against vars.
+func EvalExpr(code string, vars map[string]any) (any, error) {
+	prog, err := expr.Compile(code, ExprOptions(vars)...)
+	if err != nil {
+		return nil, err
+	}
+	return expr.Run(prog, vars)
+}
+
+// EvalString resolves the expressions of a template string. A string that is
+// exactly one expression keeps the expression's type (a number stays a
+// number, an object stays an object); otherwise the parts are joined as text.
+func EvalString(s string, vars map[string]any) (any, error) {
+	segs, err := ParseTemplate(s)
+	if err != nil {
+		return nil, err
+	}
+	if len(segs) == 1 && segs[0].IsExpr {
+		return EvalExpr(segs[0].Text, vars)
+	}
+	var b strings.Builder
+	for _, seg := range segs {
+		if !seg.IsExpr {
+			b.WriteString(seg.Text)
+			continue
+		}
+		v, err := EvalExpr(seg.Text, vars)
+		if err != nil {
+			return nil, err
+		}
+		if v != nil {
+			fmt.Fprint(&b, v)
+		}
+	}
+	return b.String(), nil
+}
+
+// EvalValue resolves every template string inside a JSON-shaped value.
+// Object keys are visited in sorted order so that the first error reported
+// is the same on every replay.
+func EvalValue(v any, vars map[string]any) (any, error) {
+	switch t := v.(type) {
+	case string:
+		if !IsTemplate(t) {
+			return t, nil
+		}
+		return EvalString(t, vars)
+	case []any:
+		out := make([]any, len(t))
+		for i, e := range t {
+			r, err := EvalValue(e, vars)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = r
+		}
+		return out, nil
+	case map[string]any:
+		out := make(map[string]any, len(t))
+		for _, k := range workflow.DeterministicKeys(t) {
+			r, err := EvalValue(t[k], vars)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", k, err)
+			}
+			out[k] = r
+		}
+		return out, nil
+	}
+	return v, nil
+}
