@@ -107,6 +107,8 @@ type compiler struct {
 	// values holds resolved params; nil when only validating.
 	values map[string]any
 	allIDs map[string]bool
+	// where names the step being compiled, for messages.
+	where string
 }
 
 // Validate checks a runbook on its own, without an environment or params.
@@ -310,6 +312,7 @@ func (c *compiler) step(s *stepSrc, sc *scope, inParallel bool, onError string) 
 		Pos:   workflows.Pos{File: c.r.file, Line: s.Node.Line, Col: s.Node.Column},
 		Retry: workflows.Retry{Attempts: defaultAttempts}}
 	where := fmt.Sprintf("step %q", s.ID)
+	c.where = where
 
 	forms := 0
 	for _, set := range []bool{s.Uses != "", s.Approval != nil, s.Parallel != nil} {
@@ -358,7 +361,7 @@ func (c *compiler) step(s *stepSrc, sc *scope, inParallel bool, onError string) 
 			st.Timeout = workflows.Duration(t.Timeout)
 		}
 		st.HeartbeatTimeout = workflows.Duration(t.Heartbeat)
-		with := c.input(s.With, t.Input, *sc, fmt.Sprintf("the inputs of %s (%s)", where, t.Name))
+		with := c.input(s.With, s.Node, t.Input, *sc)
 		if m, ok := with.(map[string]any); ok && len(m) > 0 {
 			st.With = m
 		}
@@ -371,6 +374,7 @@ func (c *compiler) step(s *stepSrc, sc *scope, inParallel bool, onError string) 
 		output = typeOf[approvalOutputs]()
 	case s.Parallel != nil:
 		st.Parallel = c.parallel(s.Parallel, sc, where, onError)
+		c.where = where
 	}
 	if len(s.ExpectedErrors) > 0 && s.Uses == "" {
 		c.r.at(keyOf(s.Node, "expected_errors"), "%s: expected_errors belong on a step that uses a step type", where)

@@ -184,8 +184,11 @@ func decodeInto(r reporter, n *yaml.Node, v reflect.Value, path string) {
 		return
 	case t.Kind() == reflect.Pointer:
 		e := reflect.New(t.Elem())
+		before := len(*r.diags)
 		decodeInto(r, n, e.Elem(), path)
-		v.Set(e)
+		if len(*r.diags) == before {
+			v.Set(e)
+		}
 		return
 	case t.Kind() == reflect.Interface:
 		v.Set(reflect.ValueOf(nodeValue(n)))

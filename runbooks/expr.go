@@ -123,9 +123,9 @@ func (c *compiler) checkChain(chain []string, sc scope) string {
 		out, ok := sc.before[id]
 		if !ok {
 			if c.allIDs[id] {
-				return fmt.Sprintf("uses %s, but step %q does not run before this point", ref, id)
+				return fmt.Sprintf("%s uses %s, but step %q does not run before it", c.where, ref, id)
 			}
-			return fmt.Sprintf("uses %s, but there is no step %q%s", ref, id, didYouMean(id, sortedKeys(c.allIDs)))
+			return fmt.Sprintf("%s uses %s, but there is no step %q%s", c.where, ref, id, didYouMean(id, sortedKeys(c.allIDs)))
 		}
 		if len(chain) < 3 {
 			return ""

@@ -14,26 +14,29 @@ import (
 // input checks a step's with: against the step type's input struct and
 // returns it as a JSON value. Templates are checked for their references;
 // those that read only params and env are resolved now and their values
-// type-checked, the rest are left for run time.
-func (c *compiler) input(n *yaml.Node, t reflect.Type, sc scope, what string) any {
-	return c.inputValue(n, t, fieldInfo{}, sc, what)
+// type-checked, the rest are left for run time. step is the step's node,
+// where a missing with: is reported.
+func (c *compiler) input(n, step *yaml.Node, t reflect.Type, sc scope) any {
+	if isNull(resolve(n)) {
+		for _, fi := range fieldsOf(t) {
+			if fi.required {
+				c.r.at(step, "%s: with is missing the required field %q", c.where, fi.key)
+			}
+		}
+		return nil
+	}
+	return c.inputValue(n, t, fieldInfo{}, sc, "with")
 }
 
-func (c *compiler) inputValue(n *yaml.Node, t reflect.Type, f fieldInfo, sc scope, what string) any {
+func (c *compiler) inputValue(n *yaml.Node, t reflect.Type, f fieldInfo, sc scope, path string) any {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
 	n = resolve(n)
 	if isNull(n) {
-		if t.Kind() == reflect.Struct && t != timeType {
-			for _, fi := range fieldsOf(t) {
-				if fi.required {
-					c.r.at(n, "%s is missing the required field %q", what, fi.key)
-				}
-			}
-		}
 		return nil
 	}
+	what := c.where + ": " + path
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!str" && workflows.IsTemplate(n.Value) {
 		v := c.template(n, n.Value, sc)
 		if s, ok := v.(string); ok && workflows.IsTemplate(s) {
@@ -57,11 +60,11 @@ func (c *compiler) inputValue(n *yaml.Node, t reflect.Type, f fieldInfo, sc scop
 		for i, k := range keys {
 			j := slices.IndexFunc(fields, func(fi fieldInfo) bool { return fi.key == k.Value })
 			if j < 0 {
-				c.r.at(k, "unknown input %q in %s%s", k.Value, what, didYouMean(k.Value, keysOf(fields)))
+				c.r.at(k, "%s: unknown input %q%s", c.where, sub(path, k.Value), didYouMean(k.Value, keysOf(fields)))
 				continue
 			}
 			fi := fields[j]
-			out[fi.key] = c.inputValue(vals[i], t.Field(fi.index).Type, fi, sc, fmt.Sprintf("%q of %s", fi.key, what))
+			out[fi.key] = c.inputValue(vals[i], t.Field(fi.index).Type, fi, sc, sub(path, fi.key))
 		}
 		for _, fi := range fields {
 			if _, ok := out[fi.key]; fi.required && !ok {
@@ -76,7 +79,7 @@ func (c *compiler) inputValue(n *yaml.Node, t reflect.Type, f fieldInfo, sc scop
 		}
 		out := make([]any, len(n.Content))
 		for i, e := range n.Content {
-			out[i] = c.inputValue(e, t.Elem(), fieldInfo{}, sc, what)
+			out[i] = c.inputValue(e, t.Elem(), fieldInfo{}, sc, fmt.Sprintf("%s[%d]", path, i))
 		}
 		return out
 	case t.Kind() == reflect.Map:
@@ -87,7 +90,7 @@ func (c *compiler) inputValue(n *yaml.Node, t reflect.Type, f fieldInfo, sc scop
 		keys, vals := pairs(c.r, n, what)
 		out := map[string]any{}
 		for i, k := range keys {
-			out[k.Value] = c.inputValue(vals[i], t.Elem(), fieldInfo{}, sc, fmt.Sprintf("%q of %s", k.Value, what))
+			out[k.Value] = c.inputValue(vals[i], t.Elem(), fieldInfo{}, sc, sub(path, k.Value))
 		}
 		return out
 	case t.Kind() == reflect.Interface:
