@@ -197,6 +197,38 @@ func HashPlan(p *workflows.Plan) string {
 	return hex.EncodeToString(sum[:])
 }
 
+// maxNodes bounds the tree the checks walk. Aliases are expanded by those
+// walks, so nested anchors ("billion laughs") could otherwise make a small
+// file take forever to check.
+const maxNodes = 100_000
+
+// expandedSize counts the nodes of n with aliases expanded, stopping early
+// once past maxNodes.
+func expandedSize(n *yaml.Node, memo map[*yaml.Node]int, depth int) int {
+	if n == nil {
+		return 0
+	}
+	if v, ok := memo[n]; ok {
+		return v
+	}
+	if depth > 1000 {
+		return maxNodes + 1
+	}
+	memo[n] = maxNodes + 1 // a cycle counts as too big
+	size := 1
+	if n.Kind == yaml.AliasNode {
+		size += expandedSize(n.Alias, memo, depth+1)
+	}
+	for _, c := range n.Content {
+		if size > maxNodes {
+			break
+		}
+		size += expandedSize(c, memo, depth+1)
+	}
+	memo[n] = size
+	return size
+}
+
 var yamlLineRE = regexp.MustCompile(`^yaml: (?:line (\d+): )?`)
 
 // parseYAML reads exactly one YAML document, turning the parser's errors
@@ -230,6 +262,10 @@ func parseYAML(r reporter, src []byte) (root *yaml.Node) {
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
 		r.at(&extra, "a file holds one document; found a second one here")
+	}
+	if size := expandedSize(&doc, map[*yaml.Node]int{}, 0); size > maxNodes {
+		r.at(nil, "the file expands to more than %d YAML nodes through its aliases; write it out instead of nesting anchors", maxNodes)
+		return nil
 	}
 	root = resolve(&doc)
 	if root == nil || isNull(root) {

@@ -41,7 +41,7 @@ func (c *compiler) checkEnvironmentRules(p *workflows.Plan) {
 				if t.BacksUp && c.env.Role == RoleTarget {
 					c.atPos(s.Pos, "step %q (%s) would back up %s, a target environment whose data is a restored copy: back up the source instead", s.ID, s.Uses, c.envName)
 				}
-				if required && s.Destructive && !gated && !(t.Restores && c.env.Role == RoleSource) {
+				if required && s.Destructive && !gated && !((t.Restores || t.TargetOnly) && c.env.Role == RoleSource) {
 					c.atPos(s.Pos, "step %q (%s) changes %s, whose policy requires approval, but no approval gate runs before it", s.ID, stepKind(s), c.envName)
 				}
 			}
