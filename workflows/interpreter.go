@@ -1,0 +1,361 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+)
+
+// interpreterVersion marks behaviour changes of the interpreter for
+// workflow.GetVersion; bump it, and branch on it, when a change would make
+// an old history replay differently.
+const interpreterVersion = 1
+
+// errAborted ends a run at an operator's request or a rejected gate.
+var errAborted = errors.New("aborted")
+
+// runner holds one run's state; the query and update handlers read and
+// change it between the interpreter's steps (the SDK runs them on the same
+// cooperative thread, so no locking is needed).
+type runner struct {
+	in     RunInput
+	status Status
+	steps  map[string]*StepStatus
+	gates  map[string]*GateStatus
+	// actions holds operator decisions for paused steps, by step id.
+	actions map[string]ActionInput
+	started time.Time
+}
+
+// Runbook is the interpreter: it runs any compiled plan, then its on_failure
+// steps if it failed, then its finally steps whatever happened, including
+// cancellation.
+func Runbook(ctx workflow.Context, in RunInput) (RunResult, error) {
+	workflow.GetVersion(ctx, "interpreter", workflow.DefaultVersion, interpreterVersion)
+	if in.Plan.Version != PlanVersion {
+		return RunResult{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("plan format version %d; this worker runs version %d", in.Plan.Version, PlanVersion), "PlanVersion", nil)
+	}
+	r := &runner{in: in, steps: map[string]*StepStatus{}, gates: map[string]*GateStatus{}, actions: map[string]ActionInput{},
+		started: workflow.Now(ctx)}
+	p := in.Plan
+	r.status = Status{Runbook: p.Runbook, Environment: p.Environment, PlanHash: p.Hash, Initiator: in.Initiator,
+		Incident: in.Incident, State: StateRunning}
+	for _, block := range [][]Step{p.Steps, p.OnFailure, p.Finally} {
+		r.declare(block)
+	}
+	if err := r.register(ctx); err != nil {
+		return RunResult{}, err
+	}
+	r.event(ctx, "", "started", in.Initiator, fmt.Sprintf("%s on %s (plan %s)", p.Runbook, p.Environment, short(p.Hash)))
+
+	err := r.block(ctx, p.Steps)
+	result := RunResult{State: StateSucceeded}
+	cleanup := ctx
+	if err != nil {
+		result = RunResult{State: StateFailed, Error: err.Error(), Failed: r.failedStep()}
+		if temporal.IsCanceledError(err) || ctx.Err() != nil {
+			result.State = "cancelled"
+			// Clean-up must run although the run was cancelled.
+			cleanup, _ = workflow.NewDisconnectedContext(ctx)
+		}
+		r.event(cleanup, result.Failed, result.State, "", err.Error())
+		if ferr := r.block(cleanup, p.OnFailure); ferr != nil {
+			r.event(cleanup, "", "on_failure failed", "", ferr.Error())
+		}
+	}
+	if ferr := r.block(cleanup, p.Finally); ferr != nil {
+		r.event(cleanup, "", "finally failed", "", ferr.Error())
+		if err == nil {
+			result = RunResult{State: StateFailed, Error: ferr.Error(), Failed: r.failedStep()}
+		}
+	}
+	r.status.State = result.State
+	r.event(cleanup, "", "ended", "", result.State)
+	return result, nil
+}
+
+func short(hash string) string {
+	if len(hash) > 12 {
+		return hash[:12]
+	}
+	return hash
+}
+
+func (r *runner) declare(steps []Step) {
+	for _, s := range steps {
+		st := &StepStatus{ID: s.ID, Uses: s.Uses, State: StatePending, Pos: s.Pos}
+		r.steps[s.ID] = st
+		r.status.Steps = append(r.status.Steps, *st)
+		if s.Parallel != nil {
+			r.declare(s.Parallel.Steps)
+		}
+	}
+}
+
+func (r *runner) failedStep() string {
+	for _, s := range r.status.Steps {
+		if st := r.steps[s.ID]; st.State == StateFailed {
+			return st.ID
+		}
+	}
+	return ""
+}
+
+func (r *runner) event(ctx workflow.Context, step, kind, by, msg string) {
+	r.status.Timeline = append(r.status.Timeline, Event{At: workflow.Now(ctx), Step: step, Kind: kind, By: by, Message: msg})
+}
+
+// snapshot is the status as the query returns it.
+func (r *runner) snapshot() Status {
+	s := r.status
+	s.Steps = make([]StepStatus, len(r.status.Steps))
+	for i, st := range r.status.Steps {
+		s.Steps[i] = *r.steps[st.ID]
+	}
+	s.Gates = nil
+	for _, st := range r.status.Steps {
+		if g, ok := r.gates[st.ID]; ok {
+			s.Gates = append(s.Gates, *g)
+		}
+	}
+	return s
+}
+
+// vars is what expressions read at this point of the run.
+func (r *runner) vars() map[string]any {
+	params := map[string]any{}
+	for _, p := range r.in.Plan.Params {
+		params[p.Name] = p.Value
+	}
+	steps := map[string]any{}
+	for _, s := range r.status.Steps {
+		st := r.steps[s.ID]
+		outcome := ""
+		if st.State == StateSucceeded || st.State == StateFailed || st.State == StateSkipped {
+			outcome = st.State
+		}
+		steps[st.ID] = map[string]any{"outputs": st.Outputs, "outcome": outcome}
+	}
+	run := map[string]any{"id": "", "initiator": r.in.Initiator, "incident": r.in.Incident,
+		"started_at": r.started.UTC().Format(time.RFC3339)}
+	return map[string]any{"params": params, "env": r.in.Plan.Env, "steps": steps, "run": run}
+}
+
+// block runs steps in order; the first error that is not continued past
+// ends it.
+func (r *runner) block(ctx workflow.Context, steps []Step) error {
+	for _, s := range steps {
+		if err := r.step(ctx, s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *runner) step(ctx workflow.Context, s Step) error {
+	st := r.steps[s.ID]
+	if s.If != "" {
+		v, err := EvalExpr(s.If, r.vars())
+		if err != nil {
+			return r.fail(ctx, st, s, fmt.Errorf("%s: if %s: %w", s.Pos, s.If, err))
+		}
+		if ok, _ := v.(bool); !ok {
+			st.State = StateSkipped
+			r.event(ctx, s.ID, "skipped", "", "condition is false: "+s.If)
+			return nil
+		}
+	}
+	switch {
+	case s.Parallel != nil:
+		return r.parallel(ctx, s)
+	case s.Approval != nil:
+		return r.gate(ctx, s)
+	}
+	for {
+		err := r.activity(ctx, s)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return r.fail(ctx, st, s, err)
+		}
+		switch s.OnError {
+		case OnErrorContinue:
+			r.fail(ctx, st, s, err)
+			r.event(ctx, s.ID, "continued", "", "on_error: continue")
+			return nil
+		case OnErrorPause:
+			st.State, st.Error = StatePaused, err.Error()
+			r.event(ctx, s.ID, "paused", "", err.Error())
+			act, werr := r.awaitAction(ctx, s.ID)
+			if werr != nil {
+				return r.fail(ctx, st, s, err)
+			}
+			switch act.Action {
+			case ActionRetry:
+				if act.With != nil {
+					s.With = act.With
+				}
+				continue
+			case ActionSkip:
+				st.State = StateSkipped
+				return nil
+			}
+			r.fail(ctx, st, s, err)
+			return fmt.Errorf("%w by %s: %s", errAborted, act.By, act.Reason)
+		}
+		return r.fail(ctx, st, s, err)
+	}
+}
+
+func (r *runner) fail(ctx workflow.Context, st *StepStatus, s Step, err error) error {
+	st.State, st.Error, st.Ended = StateFailed, err.Error(), workflow.Now(ctx)
+	r.event(ctx, s.ID, "failed", "", err.Error())
+	return fmt.Errorf("step %s (%s): %w", s.ID, s.Pos, err)
+}
+
+// awaitAction waits for an operator's retry, skip or abort of a paused step.
+func (r *runner) awaitAction(ctx workflow.Context, id string) (ActionInput, error) {
+	delete(r.actions, id)
+	if err := workflow.Await(ctx, func() bool { _, ok := r.actions[id]; return ok }); err != nil {
+		return ActionInput{}, err
+	}
+	act := r.actions[id]
+	delete(r.actions, id)
+	return act, nil
+}
+
+func (r *runner) activity(ctx workflow.Context, s Step) error {
+	st := r.steps[s.ID]
+	st.State, st.Started, st.Error = StateRunning, workflow.Now(ctx), ""
+	input, err := EvalValue(s.With, r.vars())
+	if err != nil {
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("resolving inputs: %v", err), "BadInput", nil)
+	}
+	with, _ := input.(map[string]any)
+	if len(s.ExpectedErrors) > 0 {
+		if with == nil {
+			with = map[string]any{}
+		}
+		with["expected_errors"] = s.ExpectedErrors
+	}
+	attempts := max(s.Retry.Attempts, 1)
+	opts := workflow.ActivityOptions{
+		StartToCloseTimeout: time.Duration(s.Timeout),
+		HeartbeatTimeout:    time.Duration(s.HeartbeatTimeout),
+		RetryPolicy: &temporal.RetryPolicy{
+			MaximumAttempts:    int32(attempts),
+			InitialInterval:    max(time.Duration(s.Retry.Backoff), time.Second),
+			BackoffCoefficient: 2,
+			MaximumInterval:    time.Duration(s.Retry.MaxBackoff),
+		},
+	}
+	if opts.StartToCloseTimeout == 0 {
+		opts.StartToCloseTimeout = 10 * time.Minute
+	}
+	r.event(ctx, s.ID, "started", "", s.Uses)
+	var out map[string]any
+	err = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), s.Activity, with).Get(ctx, &out)
+	st.Attempts++ // runs of the step; Temporal's own retries are in the history
+	if err != nil {
+		return err
+	}
+	st.State, st.Outputs, st.Ended = StateSucceeded, out, workflow.Now(ctx)
+	r.event(ctx, s.ID, "succeeded", "", st.Ended.Sub(st.Started).String())
+	return nil
+}
+
+// parallel runs the block's steps at most Limit at a time and waits for all
+// of them; the first error (in author order) is the block's.
+func (r *runner) parallel(ctx workflow.Context, s Step) error {
+	st := r.steps[s.ID]
+	st.State, st.Started = StateRunning, workflow.Now(ctx)
+	n := len(s.Parallel.Steps)
+	limit := s.Parallel.Limit
+	if limit <= 0 || limit > n {
+		limit = n
+	}
+	errs := make([]error, n)
+	running, done := 0, 0
+	for i, child := range s.Parallel.Steps {
+		if err := workflow.Await(ctx, func() bool { return running < limit }); err != nil {
+			return r.fail(ctx, st, s, err)
+		}
+		running++
+		workflow.Go(ctx, func(ctx workflow.Context) {
+			errs[i] = r.step(ctx, child)
+			running--
+			done++
+		})
+	}
+	if err := workflow.Await(ctx, func() bool { return done == n }); err != nil {
+		return r.fail(ctx, st, s, err)
+	}
+	for _, err := range errs {
+		if err != nil {
+			return r.fail(ctx, st, s, err)
+		}
+	}
+	st.State, st.Ended = StateSucceeded, workflow.Now(ctx)
+	return nil
+}
+
+// gate opens an approval gate and waits for quorum, a rejection or expiry.
+func (r *runner) gate(ctx workflow.Context, s Step) error {
+	st := r.steps[s.ID]
+	a := s.Approval
+	vars := r.vars()
+	prompt, _ := EvalString(a.Prompt, vars)
+	show := ""
+	if a.Show != "" {
+		v, _ := EvalString(a.Show, vars)
+		show = fmt.Sprint(v)
+	}
+	now := workflow.Now(ctx)
+	g := &GateStatus{Step: s.ID, Prompt: fmt.Sprint(prompt), Show: show, Users: a.Users, Quorum: a.Quorum,
+		AllowInitiator: a.AllowInitiator, Open: true, Deadline: now.Add(time.Duration(a.Timeout))}
+	r.gates[s.ID] = g
+	st.State, st.Started = StateWaiting, now
+	r.event(ctx, s.ID, "approval requested", "", fmt.Sprintf("%d of %v: %s", a.Quorum, a.Users, g.Prompt))
+	decided := func() bool {
+		return approvals(g) >= g.Quorum || slices.ContainsFunc(g.Votes, func(v Vote) bool { return !v.Approve })
+	}
+	ok, err := workflow.AwaitWithTimeout(ctx, time.Duration(a.Timeout), decided)
+	g.Open = false
+	st.Ended = workflow.Now(ctx)
+	if err != nil {
+		return r.fail(ctx, st, s, err)
+	}
+	if !ok {
+		g.Outcome = "expired"
+		return r.fail(ctx, st, s, fmt.Errorf("%w: approval expired after %s with %d of %d approvals", errAborted, a.Timeout, approvals(g), g.Quorum))
+	}
+	if approvals(g) < g.Quorum {
+		g.Outcome = "rejected"
+		i := slices.IndexFunc(g.Votes, func(v Vote) bool { return !v.Approve })
+		return r.fail(ctx, st, s, fmt.Errorf("%w: rejected by %s: %s", errAborted, g.Votes[i].User, g.Votes[i].Comment))
+	}
+	g.Outcome = "approved"
+	var by []string
+	for _, v := range g.Votes {
+		by = append(by, v.User)
+	}
+	st.State = StateSucceeded
+	st.Outputs = map[string]any{"approved": true, "decided_by": by, "comment": g.Votes[len(g.Votes)-1].Comment}
+	return nil
+}
+
+func approvals(g *GateStatus) int {
+	n := 0
+	for _, v := range g.Votes {
+		if v.Approve {
+			n++
+		}
+	}
+	return n
+}

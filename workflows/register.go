@@ -1,0 +1,7 @@
+package workflows
+
+import "go.temporal.io/sdk/workflow"
+
+func workflowRegisterOptions() workflow.RegisterOptions {
+	return workflow.RegisterOptions{Name: WorkflowName}
+}

@@ -1,0 +1,119 @@
+package workflows
+
+import "time"
+
+// Names under which the interpreter is registered and addressed.
+const (
+	WorkflowName = "drctl.Runbook"
+	QueryStatus  = "status"
+	UpdateVote   = "vote"
+	UpdateAction = "operator"
+)
+
+// Step states, as the status query reports them.
+const (
+	StatePending   = "pending"
+	StateRunning   = "running"
+	StateWaiting   = "waiting-approval"
+	StatePaused    = "paused"
+	StateSucceeded = "succeeded"
+	StateFailed    = "failed"
+	StateSkipped   = "skipped"
+)
+
+// RunInput starts a run of a plan.
+type RunInput struct {
+	Plan      Plan   `json:"plan"`
+	Initiator string `json:"initiator"`
+	Incident  string `json:"incident,omitempty"`
+}
+
+// RunResult is how a run ended.
+type RunResult struct {
+	State  string `json:"state"`
+	Failed string `json:"failed_step,omitempty"`
+	Error  string `json:"error,omitempty"`
+}
+
+// StepStatus is one step's progress.
+type StepStatus struct {
+	ID       string         `json:"id"`
+	Uses     string         `json:"uses,omitempty"`
+	State    string         `json:"state"`
+	Attempts int            `json:"attempts"`
+	Started  time.Time      `json:"started,omitzero"`
+	Ended    time.Time      `json:"ended,omitzero"`
+	Outputs  map[string]any `json:"outputs,omitempty"`
+	Error    string         `json:"error,omitempty"`
+	Pos      Pos            `json:"pos"`
+}
+
+// Vote is one approver's decision at a gate.
+type Vote struct {
+	User    string    `json:"user"`
+	Approve bool      `json:"approve"`
+	Comment string    `json:"comment,omitempty"`
+	At      time.Time `json:"at"`
+}
+
+// GateStatus is an approval gate with its votes.
+type GateStatus struct {
+	Step           string    `json:"step"`
+	Prompt         string    `json:"prompt"`
+	Show           string    `json:"show,omitempty"`
+	Users          []string  `json:"users"`
+	Quorum         int       `json:"quorum"`
+	AllowInitiator bool      `json:"allow_initiator"`
+	Open           bool      `json:"open"`
+	Deadline       time.Time `json:"deadline"`
+	Votes          []Vote    `json:"votes"`
+	Outcome        string    `json:"outcome,omitempty"`
+}
+
+// Event is one line of the run's timeline.
+type Event struct {
+	At      time.Time `json:"at"`
+	Step    string    `json:"step,omitempty"`
+	Kind    string    `json:"kind"`
+	By      string    `json:"by,omitempty"`
+	Message string    `json:"message"`
+}
+
+// Status is what the status query returns.
+type Status struct {
+	Runbook     string       `json:"runbook"`
+	Environment string       `json:"environment"`
+	PlanHash    string       `json:"plan_hash"`
+	Initiator   string       `json:"initiator"`
+	Incident    string       `json:"incident,omitempty"`
+	State       string       `json:"state"`
+	Steps       []StepStatus `json:"steps"`
+	Gates       []GateStatus `json:"gates"`
+	Timeline    []Event      `json:"timeline"`
+}
+
+// VoteInput is an approver's vote, sent as the vote update.
+type VoteInput struct {
+	// Gate is the approval step's id; "" means the gate that is open.
+	Gate    string `json:"gate,omitempty"`
+	User    string `json:"user"`
+	Approve bool   `json:"approve"`
+	Comment string `json:"comment,omitempty"`
+}
+
+// Operator actions on a paused step.
+const (
+	ActionRetry = "retry"
+	ActionSkip  = "skip"
+	ActionAbort = "abort"
+)
+
+// ActionInput is an operator's decision on a paused step.
+type ActionInput struct {
+	Step   string `json:"step"`
+	Action string `json:"action"`
+	By     string `json:"by"`
+	Reason string `json:"reason,omitempty"`
+	// With replaces inputs of the step on retry.
+	With map[string]any `json:"with,omitempty"`
+}
