@@ -160,7 +160,7 @@ func (r *runner) block(ctx workflow.Context, steps []Step) error {
 func (r *runner) step(ctx workflow.Context, s Step) error {
 	st := r.steps[s.ID]
 	if s.If != "" {
-		v, err := EvalExpr(s.If, r.vars())
+		v, err := EvalExpr(s.If, r.vars()) //workflowcheck:ignore see ExprOptions
 		if err != nil {
 			return r.fail(ctx, st, s, fmt.Errorf("%s: if %s: %w", s.Pos, s.If, err))
 		}
@@ -233,7 +233,7 @@ func (r *runner) awaitAction(ctx workflow.Context, id string) (ActionInput, erro
 func (r *runner) activity(ctx workflow.Context, s Step) error {
 	st := r.steps[s.ID]
 	st.State, st.Started, st.Error = StateRunning, workflow.Now(ctx), ""
-	input, err := EvalValue(s.With, r.vars())
+	input, err := EvalValue(s.With, r.vars()) //workflowcheck:ignore see ExprOptions
 	if err != nil {
 		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("resolving inputs: %v", err), "BadInput", nil)
 	}
@@ -310,10 +310,10 @@ func (r *runner) gate(ctx workflow.Context, s Step) error {
 	st := r.steps[s.ID]
 	a := s.Approval
 	vars := r.vars()
-	prompt, _ := EvalString(a.Prompt, vars)
+	prompt, _ := EvalString(a.Prompt, vars) //workflowcheck:ignore see ExprOptions
 	show := ""
 	if a.Show != "" {
-		v, _ := EvalString(a.Show, vars)
+		v, _ := EvalString(a.Show, vars) //workflowcheck:ignore see ExprOptions
 		show = fmt.Sprint(v)
 	}
 	now := workflow.Now(ctx)

@@ -49,10 +49,15 @@ func ParseTemplate(s string) ([]Segment, error) {
 func IsTemplate(s string) bool { return strings.Contains(s, "${{") }
 
 // ExprOptions are the expr-lang options used both when the compiler checks
-// an expression and when the interpreter evaluates it. now() is disabled:
-// a workflow must not read the clock (use run.started_at).
+// an expression and when the interpreter evaluates it. Evaluation is then a
+// pure function of the expression and its variables, so it may run inside
+// the workflow (workflowcheck cannot see this: expr-lang ranges over maps
+// internally, for lookups only). The builtins that would break that are
+// disabled: now() reads the clock (use run.started_at), and keys(),
+// values() and toPairs() return a map's entries in random order.
 func ExprOptions(vars map[string]any) []expr.Option {
-	return []expr.Option{expr.Env(vars), expr.DisableBuiltin("now")}
+	return []expr.Option{expr.Env(vars), expr.DisableBuiltin("now"), expr.DisableBuiltin("keys"),
+		expr.DisableBuiltin("values"), expr.DisableBuiltin("toPairs")}
 }
 
 // EvalExpr evaluates one expression against vars.

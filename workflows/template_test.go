@@ -33,11 +33,13 @@ func TestEvalValue(t *testing.T) {
 	}
 }
 
-func TestEvalRefusesClock(t *testing.T) {
-	// A workflow must not read the clock: now() would differ on replay.
-	_, err := EvalString("${{ now() }}", map[string]any{})
-	if err == nil {
-		t.Fatal("now() evaluated; it must be disabled")
+func TestEvalRefusesNondeterminism(t *testing.T) {
+	// now() would differ on replay; keys() and friends follow map order.
+	vars := map[string]any{"m": map[string]any{"a": 1, "b": 2}}
+	for _, code := range []string{"now()", "keys(m)", "values(m)", "toPairs(m)"} {
+		if _, err := EvalExpr(code, vars); err == nil {
+			t.Errorf("%s evaluated; it must be disabled", code)
+		}
 	}
 }
 

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"go.temporal.io/sdk/temporal"
 )
 
 // Duration is a time.Duration that reads and writes as text ("90s", "2h",
@@ -60,4 +62,12 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 type ExpectedError struct {
 	Pattern string `json:"pattern" drctl:"required"`
 	Max     int    `json:"max"`
+}
+
+// NotImplemented is the error of a step type whose activity this build of
+// drctl does not carry yet: non-retryable, so a run stops (or pauses) at
+// once and says which step type is missing.
+func NotImplemented(stepType string) error {
+	return temporal.NewNonRetryableApplicationError(
+		fmt.Sprintf("step type %s is not implemented in this version of drctl", stepType), "NotImplemented", nil)
 }

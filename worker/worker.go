@@ -1,0 +1,45 @@
+// Package worker wires drctl together: it registers the interpreter
+// workflow and every activity struct, under the names plans call them by,
+// on a task queue.
+package worker
+
+import (
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/drctl/drctl/activities/backup"
+	"github.com/drctl/drctl/activities/chat"
+	"github.com/drctl/drctl/activities/ops"
+	"github.com/drctl/drctl/activities/postgres"
+	"github.com/drctl/drctl/activities/report"
+	"github.com/drctl/drctl/workflows"
+)
+
+// TaskQueue is the default task queue of drctl's workers.
+const TaskQueue = "drctl"
+
+// Options are what a worker needs; DisableRegistrationAliasing makes the
+// struct prefix the only name an activity has.
+func Options() worker.Options {
+	return worker.Options{DisableRegistrationAliasing: true}
+}
+
+// Register registers the interpreter and every activity struct. Each struct
+// is registered with its system's prefix, so (*postgres.Postgres).Rename is
+// the activity "postgres.Rename" that plans name.
+func Register(r worker.Registry) {
+	r.RegisterWorkflowWithOptions(workflows.Runbook, workflow.RegisterOptions{Name: workflows.WorkflowName})
+	for _, a := range []struct {
+		prefix string
+		acts   any
+	}{
+		{"postgres.", &postgres.Postgres{}},
+		{"backup.", &backup.Backup{}},
+		{"ops.", &ops.Ops{}},
+		{"chat.", &chat.Chat{}},
+		{"report.", &report.Report{}},
+	} {
+		r.RegisterActivityWithOptions(a.acts, activity.RegisterOptions{Name: a.prefix})
+	}
+}

@@ -1,0 +1,64 @@
+package worker
+
+import (
+	"errors"
+	"log/slog"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/drctl/drctl/runbooks"
+)
+
+// callEach runs every named activity once and reports, per name, the type
+// of the error it returned ("" for none; "Unregistered" when no activity of
+// that name exists).
+func callEach(ctx workflow.Context, names []string) (map[string]string, error) {
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: time.Minute, RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 1}})
+	got := map[string]string{}
+	for _, name := range names {
+		err := workflow.ExecuteActivity(ctx, name, map[string]any{}).Get(ctx, nil)
+		var appErr *temporal.ApplicationError
+		switch {
+		case err == nil:
+			got[name] = ""
+		case errors.As(err, &appErr):
+			got[name] = appErr.Type()
+		default:
+			got[name] = err.Error()
+		}
+	}
+	return got, nil
+}
+
+// TestCatalogueIsRegistered walks the whole step catalogue: every step type
+// must name an activity the worker registers. Activities not built yet
+// must fail with the non-retryable NotImplemented error, nothing vaguer.
+func TestCatalogueIsRegistered(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	s.SetLogger(log.NewStructuredLogger(slog.New(slog.DiscardHandler)))
+	env := s.NewTestWorkflowEnvironment()
+	Register(env)
+	env.RegisterWorkflow(callEach)
+	var names []string
+	for _, st := range runbooks.Catalogue() {
+		names = append(names, st.Activity)
+	}
+	env.ExecuteWorkflow(callEach, names)
+	var got map[string]string
+	if err := env.GetWorkflowResult(&got); err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range runbooks.Catalogue() {
+		switch typ := got[st.Activity]; typ {
+		case "", "NotImplemented":
+		default:
+			t.Errorf("step type %s names activity %s, which fails with %q: is it registered?", st.Name, st.Activity, typ)
+		}
+	}
+}
