@@ -38,7 +38,8 @@ var runbookKinds = []string{"recovery", "drill", "backup", "check"}
 
 const (
 	defaultApprovalTimeout = time.Hour
-	// maxDefaultedAttempts is the attempt count of a step that sets none.
+	// defaultAttempts is the attempt count of a step that sets none: a
+	// retry is something a runbook author asks for.
 	defaultAttempts = 1
 )
 

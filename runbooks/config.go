@@ -74,9 +74,6 @@ type ApprovalPolicy struct {
 	Node           *yaml.Node `yaml:"-"`
 }
 
-// DefaultStore is the store that backups go to and come from.
-const DefaultStore = "backups"
-
 // envKeys are what expressions may read as env.*; vars.* is free-form.
 var envKeys = []string{"name", "role", "database", "old_suffix", "channel", "vars"}
 
