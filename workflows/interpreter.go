@@ -175,6 +175,8 @@ func (r *runner) step(ctx workflow.Context, s Step) error {
 		return r.parallel(ctx, s)
 	case s.Approval != nil:
 		return r.gate(ctx, s)
+	case s.Uses == "wait" && len(s.With) == 1 && s.With["duration"] != nil:
+		return r.timer(ctx, s)
 	}
 	for {
 		err := r.activity(ctx, s)
@@ -198,8 +200,16 @@ func (r *runner) step(ctx workflow.Context, s Step) error {
 			}
 			switch act.Action {
 			case ActionRetry:
-				if act.With != nil {
-					s.With = act.With
+				// Changed inputs replace only the keys given.
+				if len(act.With) > 0 {
+					with := make(map[string]any, len(s.With)+len(act.With))
+					for _, k := range workflow.DeterministicKeys(s.With) {
+						with[k] = s.With[k]
+					}
+					for _, k := range workflow.DeterministicKeys(act.With) {
+						with[k] = act.With[k]
+					}
+					s.With = with
 				}
 				continue
 			case ActionSkip:
@@ -358,4 +368,23 @@ func approvals(g *GateStatus) int {
 		}
 	}
 	return n
+}
+
+// timer runs a wait step that only waits: a durable timer in the workflow,
+// which survives worker and server restarts without holding a worker.
+func (r *runner) timer(ctx workflow.Context, s Step) error {
+	st := r.steps[s.ID]
+	st.State, st.Started = StateRunning, workflow.Now(ctx)
+	text, _ := s.With["duration"].(string)
+	d, err := time.ParseDuration(text)
+	if err != nil {
+		return r.fail(ctx, st, s, fmt.Errorf("wait: duration %q: %w", text, err))
+	}
+	r.event(ctx, s.ID, "started", "", "wait "+d.String())
+	if err := workflow.Sleep(ctx, d); err != nil {
+		return r.fail(ctx, st, s, err)
+	}
+	st.State, st.Ended = StateSucceeded, workflow.Now(ctx)
+	st.Outputs = map[string]any{"waited": d.String(), "polls": 0}
+	return nil
 }

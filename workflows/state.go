@@ -114,6 +114,6 @@ type ActionInput struct {
 	Action string `json:"action"`
 	By     string `json:"by"`
 	Reason string `json:"reason,omitempty"`
-	// With replaces inputs of the step on retry.
+	// With changes inputs of the step on retry (the keys given only).
 	With map[string]any `json:"with,omitempty"`
 }

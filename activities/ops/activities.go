@@ -3,6 +3,8 @@ package ops
 import (
 	"context"
 
+	"go.temporal.io/sdk/activity"
+
 	"github.com/drctl/drctl/activities/stepio"
 )
 
@@ -33,22 +35,26 @@ func (o *Ops) MaintenanceDisable(_ context.Context, _ MaintenanceInput) (Mainten
 	return MaintenanceOutput{}, stepio.NotImplemented("maintenance.disable")
 }
 
-// Exec runs the postgres.exec step.
+// Exec runs the exec step.
 func (o *Ops) Exec(_ context.Context, _ ExecInput) (ExecOutput, error) {
-	return ExecOutput{}, stepio.NotImplemented("postgres.exec")
+	return ExecOutput{}, stepio.NotImplemented("exec")
 }
 
-// HTTP runs the postgres.http step.
+// HTTP runs the http step.
 func (o *Ops) HTTP(_ context.Context, _ HTTPInput) (HTTPOutput, error) {
-	return HTTPOutput{}, stepio.NotImplemented("postgres.http")
+	return HTTPOutput{}, stepio.NotImplemented("http")
 }
 
-// Notify runs the postgres.notify step.
-func (o *Ops) Notify(_ context.Context, _ NotifyInput) (NotifyOutput, error) {
-	return NotifyOutput{}, stepio.NotImplemented("postgres.notify")
+// Notify runs the notify step: the message goes to the worker's log (the
+// console of `drctl dev`); the interpreter keeps it in the run's timeline.
+// Slack delivery comes with the chat system.
+func (o *Ops) Notify(ctx context.Context, in NotifyInput) (NotifyOutput, error) {
+	info := activity.GetInfo(ctx)
+	activity.GetLogger(ctx).Info("notify", "run", info.WorkflowExecution.ID, "message", in.Message)
+	return NotifyOutput{}, nil
 }
 
-// Wait runs the postgres.wait step.
+// Wait runs the wait step.
 func (o *Ops) Wait(_ context.Context, _ WaitInput) (WaitOutput, error) {
-	return WaitOutput{}, stepio.NotImplemented("postgres.wait")
+	return WaitOutput{}, stepio.NotImplemented("wait")
 }

@@ -8,6 +8,8 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/drctl/drctl/workflows"
 )
 
 // Exit codes: 0 ok, 1 failed or refused (with the reason), 2 usage.
@@ -52,7 +54,10 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &exitError{code: exitUsage, msg: fmt.Sprintf("%v\nsee '%s --help'", err, c.CommandPath())}
 	})
-	root.AddCommand(newValidateCmd(g), newPlanCmd(g), newSchemaCmd())
+	root.AddCommand(newValidateCmd(g), newPlanCmd(g), newSchemaCmd(),
+		newRunCmd(g), newStatusCmd(), newVoteCmd(true), newVoteCmd(false),
+		newActionCmd(workflows.ActionRetry), newActionCmd(workflows.ActionSkip), newCancelCmd(), newListCmd(),
+		newWorkerCmd(), newDevCmd())
 	return root
 }
 

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+
+	"github.com/drctl/drctl/activities/secret"
+	"github.com/drctl/drctl/worker"
+)
+
+// conn are the flags that reach a Temporal cluster: the embedded one of
+// `drctl dev` by default, or an existing cluster in production.
+type conn struct {
+	address   string
+	namespace string
+	queue     string
+	tlsCert   string
+	tlsKey    string
+	tlsCA     string
+	apiKey    string
+	uiURL     string
+	// logLevel is Info for workers, whose activity logs are the console
+	// output an operator reads, and Warn for one-shot commands.
+	logLevel slog.Level
+}
+
+func (c *conn) register(cmd *cobra.Command) {
+	c.logLevel = slog.LevelWarn
+	f := cmd.Flags()
+	f.StringVar(&c.address, "temporal-address", envOr("TEMPORAL_ADDRESS", "127.0.0.1:7233"), "Temporal frontend host:port (env TEMPORAL_ADDRESS)")
+	f.StringVar(&c.namespace, "namespace", envOr("TEMPORAL_NAMESPACE", "default"), "Temporal namespace (env TEMPORAL_NAMESPACE)")
+	f.StringVar(&c.queue, "task-queue", worker.TaskQueue, "task queue of the drctl workers")
+	f.StringVar(&c.tlsCert, "tls-cert", "", "client certificate file for mTLS")
+	f.StringVar(&c.tlsKey, "tls-key", "", "client key file for mTLS")
+	f.StringVar(&c.tlsCA, "tls-ca", "", "CA certificate file of the server")
+	f.StringVar(&c.apiKey, "api-key", "", "API key as a secret reference (env:NAME or file:/path)")
+	f.StringVar(&c.uiURL, "ui-url", envOr("DRCTL_UI_URL", "http://127.0.0.1:8233"), "Temporal Web UI address, for links")
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// dial connects to Temporal.
+func (c *conn) dial(ctx context.Context) (client.Client, error) {
+	opts := client.Options{HostPort: c.address, Namespace: c.namespace,
+		Logger: sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: c.logLevel})))}
+	if c.tlsCert != "" || c.tlsCA != "" || c.apiKey != "" {
+		tc := &tls.Config{MinVersion: tls.VersionTLS12}
+		if c.tlsCert != "" {
+			cert, err := tls.LoadX509KeyPair(c.tlsCert, c.tlsKey)
+			if err != nil {
+				return nil, failed("loading the client certificate: %v", err)
+			}
+			tc.Certificates = []tls.Certificate{cert}
+		}
+		if c.tlsCA != "" {
+			pem, err := os.ReadFile(c.tlsCA)
+			if err != nil {
+				return nil, failed("reading the CA certificate: %v", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, failed("%s holds no PEM certificate", c.tlsCA)
+			}
+			tc.RootCAs = pool
+		}
+		opts.ConnectionOptions.TLS = tc
+	}
+	if c.apiKey != "" {
+		key, err := secret.Ref(c.apiKey).Resolve(ctx)
+		if err != nil {
+			return nil, failed("--api-key: %v", err)
+		}
+		opts.Credentials = client.NewAPIKeyStaticCredentials(key)
+	}
+	cl, err := client.DialContext(ctx, opts)
+	if err != nil {
+		return nil, failed("cannot reach Temporal at %s: %v (is `drctl dev` running, or --temporal-address right?)", c.address, err)
+	}
+	return cl, nil
+}
+
+func (c *conn) runURL(id string) string {
+	return fmt.Sprintf("%s/namespaces/%s/workflows/%s", c.uiURL, c.namespace, id)
+}

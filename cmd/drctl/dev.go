@@ -1,0 +1,72 @@
+//go:build !noserver
+
+package main
+
+import (
+	"log/slog"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	sdkworker "go.temporal.io/sdk/worker"
+
+	"github.com/drctl/drctl/worker"
+	"github.com/drctl/drctl/worker/devserver"
+	"github.com/drctl/drctl/workflows"
+)
+
+func newDevCmd() *cobra.Command {
+	var (
+		c         conn
+		db        string
+		port      int
+		uiPort    int
+		noWorker  bool
+		retention time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "run an embedded Temporal server (SQLite file), its Web UI and a worker in one process",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			srv, err := devserver.Start(ctx, devserver.Options{DBFile: db, Port: port, UIPort: uiPort,
+				Namespace: c.namespace, Retention: retention, SearchAttributes: workflows.SearchAttributeNames})
+			if err != nil {
+				return failed("%v", err)
+			}
+			defer srv.Stop()
+			c.address = srv.Address
+			if !noWorker {
+				cl, err := c.dial(ctx)
+				if err != nil {
+					return err
+				}
+				defer cl.Close()
+				w := sdkworker.New(cl, c.queue, worker.Options())
+				worker.Register(w)
+				if err := w.Start(); err != nil {
+					return failed("starting the worker: %v", err)
+				}
+				defer w.Stop()
+			}
+			cmd.Printf("temporal %s (namespace %s, database %s)\n", srv.Address, c.namespace, db)
+			if srv.UIURL != "" {
+				cmd.Printf("web ui   %s\n", srv.UIURL)
+			}
+			cmd.Println("ready")
+			<-ctx.Done()
+			return nil
+		},
+	}
+	c.register(cmd)
+	c.logLevel = slog.LevelInfo
+	cmd.Flags().StringVar(&db, "db", ".drctl/temporal.db", "SQLite file the server keeps its state in")
+	cmd.Flags().IntVar(&port, "port", 7233, "frontend port (0: a free one)")
+	cmd.Flags().IntVar(&uiPort, "ui-port", 8233, "Web UI port (0: a free one, -1: no UI)")
+	cmd.Flags().BoolVar(&noWorker, "no-worker", false, "run only the server and UI")
+	cmd.Flags().DurationVar(&retention, "retention", 90*24*time.Hour, "how long finished runs are kept")
+	return cmd
+}

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.temporal.io/api/workflowservice/v1"
+
+	"github.com/drctl/drctl/workflows"
+)
+
+func newListCmd() *cobra.Command {
+	var (
+		c     conn
+		limit int
+	)
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "list recent runs",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cl, err := c.dial(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			resp, err := cl.ListWorkflow(cmd.Context(), &workflowservice.ListWorkflowExecutionsRequest{
+				Namespace: c.namespace, PageSize: int32(limit),
+				Query: fmt.Sprintf("WorkflowType = '%s'", workflows.WorkflowName),
+			})
+			if err != nil {
+				return failed("listing runs: %v", err)
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "RUN\tSTATUS\tSTARTED\tINITIATOR\tINCIDENT")
+			for _, e := range resp.Executions {
+				attrs := map[string]string{}
+				if sa := e.GetSearchAttributes(); sa != nil {
+					for _, name := range workflows.SearchAttributeNames {
+						if p, ok := sa.GetIndexedFields()[name]; ok {
+							var v string
+							_ = json.Unmarshal(p.GetData(), &v)
+							attrs[name] = v
+						}
+					}
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.GetExecution().GetWorkflowId(), e.GetStatus(),
+					e.GetStartTime().AsTime().Local().Format(time.DateTime), attrs["DrctlInitiator"], attrs["DrctlIncident"])
+			}
+			return tw.Flush()
+		},
+	}
+	c.register(cmd)
+	cmd.Flags().IntVar(&limit, "limit", 20, "how many runs")
+	return cmd
+}

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+
+	"github.com/drctl/drctl/workflows"
+)
+
+func newStatusCmd() *cobra.Command {
+	var (
+		c      conn
+		follow bool
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:   "status RUN [--follow]",
+		Short: "show a run's steps, gates and timeline",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := c.dial(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			last := ""
+			for {
+				st, done, err := queryStatus(cmd.Context(), cl, args[0])
+				if err != nil {
+					return err
+				}
+				var b strings.Builder
+				if asJSON {
+					enc := json.NewEncoder(&b)
+					enc.SetIndent("", "  ")
+					_ = enc.Encode(st)
+				} else {
+					printStatus(&b, st)
+				}
+				if b.String() != last {
+					fmt.Fprint(cmd.OutOrStdout(), b.String())
+					last = b.String()
+				}
+				if !follow || done {
+					return nil
+				}
+				select {
+				case <-cmd.Context().Done():
+					return nil
+				case <-time.After(time.Second):
+				}
+			}
+		},
+	}
+	c.register(cmd)
+	cmd.Flags().BoolVar(&follow, "follow", false, "keep drawing until the run ends")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the status as JSON")
+	return cmd
+}
+
+// queryStatus asks a run for its status; done is true once it has ended.
+func queryStatus(ctx context.Context, cl client.Client, id string) (workflows.Status, bool, error) {
+	var st workflows.Status
+	v, err := cl.QueryWorkflow(ctx, id, "", workflows.QueryStatus)
+	if err != nil {
+		return st, false, failed("run %s: %v", id, err)
+	}
+	if err := v.Get(&st); err != nil {
+		return st, false, failed("run %s: reading its status: %v", id, err)
+	}
+	desc, err := cl.DescribeWorkflowExecution(ctx, id, "")
+	if err != nil {
+		return st, false, failed("run %s: %v", id, err)
+	}
+	done := desc.WorkflowExecutionInfo.Status != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
+	return st, done, nil
+}
+
+var stateMarks = map[string]string{
+	workflows.StatePending: "·", workflows.StateRunning: "▶", workflows.StateWaiting: "⏸",
+	workflows.StatePaused: "‖", workflows.StateSucceeded: "✓", workflows.StateFailed: "✗", workflows.StateSkipped: "↷",
+}
+
+func printStatus(w io.Writer, st workflows.Status) {
+	fmt.Fprintf(w, "%s on %s — %s (plan %.12s, started by %s)\n", st.Runbook, st.Environment, st.State, st.PlanHash, st.Initiator)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, s := range st.Steps {
+		took := ""
+		if !s.Started.IsZero() && !s.Ended.IsZero() {
+			took = s.Ended.Sub(s.Started).Round(time.Millisecond).String()
+		}
+		note := s.Error
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", stateMarks[s.State], s.ID, s.State, took, truncate(note, 80))
+	}
+	tw.Flush()
+	for _, g := range st.Gates {
+		if !g.Open {
+			continue
+		}
+		var votes []string
+		for _, v := range g.Votes {
+			votes = append(votes, v.User)
+		}
+		fmt.Fprintf(w, "  gate %s waits for %d of %s (votes: %s), until %s: %s\n", g.Step, g.Quorum,
+			strings.Join(g.Users, ", "), strings.Join(votes, ", "), g.Deadline.Format(time.RFC3339), g.Prompt)
+	}
+}

@@ -1,0 +1,181 @@
+// Package testsuite starts real parts for tests and drills: the drctl
+// binary itself (its embedded Temporal server, workers and CLI), and, as
+// the systems arrive, throwaway Postgres clusters, Azurite, an SSH backup
+// server and a fake Slack.
+package testsuite
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Root is the repository root.
+func Root() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Dir(filepath.Dir(file))
+}
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// Binary builds drctl once per test process and returns its path. End-to-end
+// tests drive the real binary, so they exercise its own client code and can
+// kill its processes for real.
+func Binary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "drctl-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "drctl")
+		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/drctl")
+		cmd.Dir = Root()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// Proc is a drctl process running in the background, with its output
+// captured.
+type Proc struct {
+	cmd  *exec.Cmd
+	mu   sync.Mutex
+	out  bytes.Buffer
+	done chan struct{}
+}
+
+// Output is everything the process printed so far.
+func (p *Proc) Output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.String()
+}
+
+// Kill sends SIGKILL and waits for the process to die.
+func (p *Proc) Kill() {
+	_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.done
+}
+
+// Stop sends SIGTERM and waits for a clean exit.
+func (p *Proc) Stop() {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		p.Kill()
+	}
+}
+
+// WaitFor waits until the output holds s, or fails the test.
+func (p *Proc) WaitFor(t testing.TB, s string, timeout time.Duration) {
+	t.Helper()
+	Eventually(t, timeout, func() bool { return strings.Contains(p.Output(), s) }, "output to contain %q; output:\n%s", s, p)
+}
+
+func (p *Proc) String() string { return p.Output() }
+
+// Start runs the binary with args in the background; it is killed when the
+// test ends.
+func Start(t testing.TB, env []string, args ...string) *Proc {
+	t.Helper()
+	p := &Proc{cmd: exec.Command(Binary(t), args...), done: make(chan struct{})}
+	p.cmd.Dir = Root()
+	p.cmd.Env = append(os.Environ(), env...)
+	pw := &lockedWriter{p: p}
+	p.cmd.Stdout, p.cmd.Stderr = pw, pw
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(p.Kill)
+	return p
+}
+
+type lockedWriter struct{ p *Proc }
+
+func (w *lockedWriter) Write(b []byte) (int, error) {
+	w.p.mu.Lock()
+	defer w.p.mu.Unlock()
+	return w.p.out.Write(b)
+}
+
+// Run runs the binary to completion and returns its exit code and output.
+func Run(t testing.TB, env []string, args ...string) (int, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, Binary(t), args...)
+	cmd.Dir = Root()
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode(), string(out)
+	} else if err != nil {
+		t.Fatalf("drctl %v: %v", args, err)
+	}
+	return 0, string(out)
+}
+
+// Dev is a `drctl dev` process: embedded server, UI-less, on a free port.
+type Dev struct {
+	*Proc
+	Address string
+}
+
+// StartDev starts `drctl dev` on dbFile (port 0 picks a free one) and waits
+// until it is ready.
+func StartDev(t testing.TB, dbFile string, port int, extra ...string) *Dev {
+	t.Helper()
+	args := append([]string{"dev", "--db", dbFile, "--port", fmt.Sprint(port), "--ui-port", "-1"}, extra...)
+	p := Start(t, nil, args...)
+	p.WaitFor(t, "ready", 90*time.Second)
+	d := &Dev{Proc: p}
+	sc := bufio.NewScanner(strings.NewReader(p.Output()))
+	for sc.Scan() {
+		if f := strings.Fields(sc.Text()); len(f) > 1 && f[0] == "temporal" {
+			d.Address = f[1]
+		}
+	}
+	if d.Address == "" {
+		t.Fatalf("drctl dev did not say its address:\n%s", p.Output())
+	}
+	return d
+}
+
+// Env is the environment that points drctl commands at this server.
+func (d *Dev) Env() []string { return []string{"TEMPORAL_ADDRESS=" + d.Address} }
+
+// Eventually polls cond until it holds or timeout passes, then fails the
+// test with the message.
+func Eventually(t testing.TB, timeout time.Duration, cond func() bool, format string, args ...any) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for "+format, append([]any{timeout}, args...)...)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

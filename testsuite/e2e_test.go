@@ -1,0 +1,217 @@
+package testsuite
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/drctl/drctl/workflows"
+)
+
+// runPlan starts testdata/gate.yaml on staging and returns the run id.
+func runPlan(t *testing.T, env []string, extra ...string) string {
+	t.Helper()
+	args := append([]string{"run", "testsuite/testdata/gate.yaml", "--env", "staging", "--as", "ana"}, extra...)
+	code, out := Run(t, env, args...)
+	if code != 0 {
+		t.Fatalf("drctl run: exit %d\n%s", code, out)
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if id, ok := strings.CutPrefix(line, "run "); ok {
+			return id
+		}
+	}
+	t.Fatalf("drctl run printed no run id:\n%s", out)
+	return ""
+}
+
+func status(t *testing.T, env []string, id string) workflows.Status {
+	t.Helper()
+	code, out := Run(t, env, "status", id, "--json")
+	if code != 0 {
+		t.Fatalf("drctl status: exit %d\n%s", code, out)
+	}
+	var st workflows.Status
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatalf("status JSON: %v\n%s", err, out)
+	}
+	return st
+}
+
+func stepState(st workflows.Status, id string) string {
+	for _, s := range st.Steps {
+		if s.ID == id {
+			return s.State
+		}
+	}
+	return ""
+}
+
+func waitState(t *testing.T, env []string, id, step, state string) {
+	t.Helper()
+	var last workflows.Status
+	Eventually(t, 60*time.Second, func() bool {
+		last = status(t, env, id)
+		return stepState(last, step) == state
+	}, "step %s to be %s; last status %+v", step, state, &last)
+}
+
+// TestApprovalRunThroughCLI runs a plan with a gate to completion on the
+// embedded server, through drctl's own commands, with refused votes along
+// the way.
+func TestApprovalRunThroughCLI(t *testing.T) {
+	dev := StartDev(t, filepath.Join(t.TempDir(), "temporal.db"), 0)
+	env := dev.Env()
+	id := runPlan(t, env)
+	waitState(t, env, id, "gate", workflows.StateWaiting)
+
+	for _, tc := range []struct{ as, want string }{
+		{"ana", "not an approver"}, // the initiator is not on the list
+		{"mallory", "not an approver"},
+	} {
+		code, out := Run(t, env, "approve", id, "--as", tc.as)
+		if code != 1 || !strings.Contains(out, tc.want) {
+			t.Errorf("approve as %s: exit %d, %q; want exit 1 and %q", tc.as, code, out, tc.want)
+		}
+	}
+	if code, out := Run(t, env, "approve", id, "gate", "--as", "ben", "--comment", "checked the backup"); code != 0 {
+		t.Fatalf("approve: exit %d\n%s", code, out)
+	}
+	// The gate is closed, and the run may already have ended too.
+	if code, out := Run(t, env, "approve", id, "gate", "--as", "chen"); code != 1 || !strings.Contains(out, "closed") && !strings.Contains(out, "already completed") {
+		t.Errorf("vote after the gate closed: exit %d, %q", code, out)
+	}
+	waitState(t, env, id, "cleanup", workflows.StateSucceeded)
+	st := status(t, env, id)
+	if st.State != workflows.StateSucceeded || stepState(st, "bye") != workflows.StateSucceeded {
+		t.Fatalf("run did not succeed: %+v", st)
+	}
+	found := false
+	for _, e := range st.Timeline {
+		found = found || e.Step == "gate" && e.By == "ben" && strings.Contains(e.Message, "checked the backup")
+	}
+	if !found {
+		t.Errorf("the approval is not in the timeline: %+v", st.Timeline)
+	}
+	if !strings.Contains(dev.Output(), "bye-ben") {
+		t.Errorf("the step after the gate did not see who approved:\n%s", dev.Output())
+	}
+	if code, out := Run(t, env, "list"); code != 0 || !strings.Contains(out, id) {
+		t.Errorf("list: exit %d\n%s", code, out)
+	}
+	checkReplay(t, dev.Address, id)
+}
+
+// checkReplay fetches the run's history and replays it against the current
+// interpreter; with DRCTL_UPDATE_HISTORY=1 it also saves it as the history
+// that workflows' replay test keeps running after future changes.
+func checkReplay(t *testing.T, address, id string) {
+	t.Helper()
+	c, err := client.Dial(client.Options{HostPort: address, Logger: sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var events []*historypb.HistoryEvent
+	it := c.GetWorkflowHistory(context.Background(), id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		e, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		events = append(events, e)
+	}
+	b, err := protojson.MarshalOptions{Indent: "  "}.Marshal(&historypb.History{Events: events})
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "history.json")
+	if os.Getenv("DRCTL_UPDATE_HISTORY") != "" {
+		file = filepath.Join(Root(), "workflows", "testdata", "approval-run.history.json")
+	}
+	if err := os.WriteFile(file, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := worker.NewWorkflowReplayer()
+	r.RegisterWorkflowWithOptions(workflows.Runbook, workflow.RegisterOptions{Name: workflows.WorkflowName})
+	if err := r.ReplayWorkflowHistoryFromJSONFile(nil, file); err != nil {
+		t.Fatalf("the run's own history does not replay: %v", err)
+	}
+}
+
+// TestWorkerKilledMidRun kills the only worker (SIGKILL) while a run is in
+// its durable timer, starts a new worker, and checks the run completes with
+// no completed step run twice.
+func TestWorkerKilledMidRun(t *testing.T) {
+	dev := StartDev(t, filepath.Join(t.TempDir(), "temporal.db"), 0, "--no-worker")
+	env := dev.Env()
+	first := Start(t, env, "worker")
+	first.WaitFor(t, "worker on", 30*time.Second)
+	id := runPlan(t, env, "--param", "pause=5s")
+	waitState(t, env, id, "pause", workflows.StateRunning)
+	if !strings.Contains(first.Output(), "hello-ana") {
+		t.Fatalf("the first step did not run on the first worker:\n%s", first.Output())
+	}
+	first.Kill()
+
+	second := Start(t, env, "worker")
+	waitState(t, env, id, "gate", workflows.StateWaiting)
+	approveWhenOpen(t, env, id, "chen")
+	waitState(t, env, id, "cleanup", workflows.StateSucceeded)
+	all := first.Output() + second.Output()
+	for _, msg := range []string{"hello-ana", "bye-chen", "message=cleanup"} {
+		if n := strings.Count(all, msg); n != 1 {
+			t.Errorf("%q ran %d times across the two workers:\n--- first\n%s\n--- second\n%s", msg, n, first.Output(), second.Output())
+		}
+	}
+}
+
+// TestServerRestartWhileWaiting stops the embedded server while a run waits
+// at a gate and starts it again on the same database file: the run is still
+// there, takes the vote, and completes.
+func TestServerRestartWhileWaiting(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "temporal.db")
+	dev := StartDev(t, db, 0)
+	id := runPlan(t, dev.Env())
+	waitState(t, dev.Env(), id, "gate", workflows.StateWaiting)
+	dev.Stop()
+
+	dev = StartDev(t, db, 0)
+	env := dev.Env()
+	if st := status(t, env, id); stepState(st, "gate") != workflows.StateWaiting || stepState(st, "hello") != workflows.StateSucceeded {
+		t.Fatalf("after the restart: %+v", st)
+	}
+	approveWhenOpen(t, env, id, "ben")
+	waitState(t, env, id, "cleanup", workflows.StateSucceeded)
+	if strings.Contains(dev.Output(), "hello-ana") {
+		t.Errorf("the step before the restart ran again:\n%s", dev.Output())
+	}
+}
+
+// approveWhenOpen votes as user, retrying while the gate is not open yet.
+// A status query can run ahead of the run's committed history (a new worker
+// replays it to answer), so "waiting" may be seen a moment before the gate
+// takes votes; the refusal says so, and nothing else is retried.
+func approveWhenOpen(t *testing.T, env []string, id, user string) {
+	t.Helper()
+	Eventually(t, 60*time.Second, func() bool {
+		code, out := Run(t, env, "approve", id, "--as", user)
+		if code != 0 && !strings.Contains(out, "no approval gate is open") {
+			t.Fatalf("approve as %s: exit %d\n%s", user, code, out)
+		}
+		return code == 0
+	}, "the gate to take %s's vote", user)
+}
