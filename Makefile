@@ -1,7 +1,10 @@
-.PHONY: test demo build
+.PHONY: test demo build bench
 test:
 	scripts/test
 demo:
 	scripts/demo
 build:
 	GOTOOLCHAIN=local go build -o bin/drctl ./cmd/drctl
+# Speed targets, measured side by side against a baseline; not part of the tests.
+bench:
+	GOTOOLCHAIN=local go test -run='^$$' -bench=. -benchtime=10x ./testsuite

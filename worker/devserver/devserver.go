@@ -91,6 +91,9 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		temporal.WithLogger(log.NewZapLogger(log.BuildZapLogger(log.Config{Level: "error", Format: "json"}))),
 		temporal.WithDynamicConfigClient(dynamicconfig.StaticClient{
 			dynamicconfig.FrontendMaxNamespaceVisibilityRPSPerInstance.Key(): 100,
+			// A worker that schedules an activity may take it at once,
+			// skipping a round trip through matching.
+			dynamicconfig.EnableActivityEagerExecution.Key(): true,
 		}),
 	)
 	if err != nil {
@@ -178,7 +181,7 @@ func (s *Server) prepare(ctx context.Context, o Options) error {
 
 func serverConfig(o Options) (*config.Config, error) {
 	sqlCfg := &config.SQL{PluginName: sqliteplugin.PluginName, DatabaseName: o.DBFile,
-		ConnectAttributes: map[string]string{"mode": "rwc", "_journal_mode": "WAL", "_synchronous": "NORMAL"}}
+		ConnectAttributes: map[string]string{"mode": "rwc", "journal_mode": "wal", "synchronous": "normal"}}
 	if o.DBFile == "" {
 		return nil, errors.New("the embedded server needs a database file")
 	}
