@@ -24,7 +24,12 @@ import (
 // runPlan starts testdata/gate.yaml on staging and returns the run id.
 func runPlan(t *testing.T, env []string, extra ...string) string {
 	t.Helper()
-	args := append([]string{"run", "testsuite/testdata/gate.yaml", "--env", "staging", "--as", "ana"}, extra...)
+	return runFile(t, env, "testsuite/testdata/gate.yaml", extra...)
+}
+
+func runFile(t *testing.T, env []string, file string, extra ...string) string {
+	t.Helper()
+	args := append([]string{"run", file, "--env", "staging", "--as", "ana"}, extra...)
 	code, out := Run(t, env, args...)
 	if code != 0 {
 		t.Fatalf("drctl run: exit %d\n%s", code, out)
@@ -108,6 +113,9 @@ func TestApprovalRunThroughCLI(t *testing.T) {
 	}
 	if !strings.Contains(dev.Output(), "bye-ben") {
 		t.Errorf("the step after the gate did not see who approved:\n%s", dev.Output())
+	}
+	if code, out := Run(t, env, "status", id, "--follow"); code != 0 || !strings.Contains(out, "✓  bye") {
+		t.Errorf("status --follow of an ended run: exit %d\n%s", code, out)
 	}
 	if code, out := Run(t, env, "list"); code != 0 || !strings.Contains(out, id) {
 		t.Errorf("list: exit %d\n%s", code, out)
@@ -214,4 +222,44 @@ func approveWhenOpen(t *testing.T, env []string, id, user string) {
 		}
 		return code == 0
 	}, "the gate to take %s's vote", user)
+}
+
+// TestOperatorControlsThroughCLI pauses on failing steps and drives the run
+// with drctl retry, skip and cancel; finally still runs after the cancel.
+func TestOperatorControlsThroughCLI(t *testing.T) {
+	dev := StartDev(t, filepath.Join(t.TempDir(), "temporal.db"), 0)
+	env := dev.Env()
+	id := runFile(t, env, "testsuite/testdata/operator.yaml")
+	waitState(t, env, id, "first", workflows.StatePaused)
+	if st := status(t, env, id); !strings.Contains(st.Steps[0].Error, "not implemented") {
+		t.Fatalf("the paused step does not say why: %+v", st.Steps[0])
+	}
+	if code, out := Run(t, env, "skip", id, "middle", "--as", "ops", "--reason", "x"); code != 1 || !strings.Contains(out, "not paused") {
+		t.Errorf("skip of a pending step: exit %d, %q", code, out)
+	}
+	if code, out := Run(t, env, "skip", id, "first", "--as", "ops"); code != 1 || !strings.Contains(out, "needs a reason") {
+		t.Errorf("skip without a reason: exit %d, %q", code, out)
+	}
+	if code, out := Run(t, env, "retry", id, "first", "--as", "ops"); code != 0 {
+		t.Fatalf("retry: exit %d\n%s", code, out)
+	}
+	Eventually(t, 60*time.Second, func() bool {
+		st := status(t, env, id)
+		return stepState(st, "first") == workflows.StatePaused && st.Steps[0].Attempts == 2
+	}, "the retried step to fail and pause again")
+	if code, out := Run(t, env, "skip", id, "first", "--as", "ops", "--reason", "report written by hand"); code != 0 {
+		t.Fatalf("skip: exit %d\n%s", code, out)
+	}
+	waitState(t, env, id, "last", workflows.StatePaused)
+	if code, out := Run(t, env, "cancel", id); code != 0 {
+		t.Fatalf("cancel: exit %d\n%s", code, out)
+	}
+	waitState(t, env, id, "cleanup", workflows.StateSucceeded)
+	st := status(t, env, id)
+	if st.State != "cancelled" || stepState(st, "first") != workflows.StateSkipped || stepState(st, "middle") != workflows.StateSucceeded {
+		t.Fatalf("after cancel: %+v", st)
+	}
+	if !strings.Contains(dev.Output(), "cleanup-ran") {
+		t.Errorf("finally did not run:\n%s", dev.Output())
+	}
 }

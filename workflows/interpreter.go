@@ -59,7 +59,7 @@ func Runbook(ctx workflow.Context, in RunInput) (RunResult, error) {
 	if err != nil {
 		result = RunResult{State: StateFailed, Error: err.Error(), Failed: r.failedStep()}
 		if temporal.IsCanceledError(err) || ctx.Err() != nil {
-			result.State = "cancelled"
+			result.State = StateCancelled
 			// Clean-up must run although the run was cancelled.
 			cleanup, _ = workflow.NewDisconnectedContext(ctx)
 		}
@@ -76,6 +76,14 @@ func Runbook(ctx workflow.Context, in RunInput) (RunResult, error) {
 	}
 	r.status.State = result.State
 	r.event(cleanup, "", "ended", "", result.State)
+	// End in the matching Temporal state, so the Web UI and `drctl list`
+	// show a failed or cancelled run as such; the RunResult rides along.
+	switch result.State {
+	case StateCancelled:
+		return result, temporal.NewCanceledError(result)
+	case StateFailed:
+		return result, temporal.NewNonRetryableApplicationError(result.Error, "RunFailed", nil, result)
+	}
 	return result, nil
 }
 
@@ -256,6 +264,9 @@ func (r *runner) activity(ctx workflow.Context, s Step) error {
 	}
 	attempts := max(s.Retry.Attempts, 1)
 	opts := workflow.ActivityOptions{
+		// The step id names the activity, so `drctl status` can match a
+		// pending activity's heartbeat (its progress) to its step.
+		ActivityID:          s.ID,
 		StartToCloseTimeout: time.Duration(s.Timeout),
 		HeartbeatTimeout:    time.Duration(s.HeartbeatTimeout),
 		RetryPolicy: &temporal.RetryPolicy{

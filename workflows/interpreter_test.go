@@ -52,10 +52,7 @@ func (h *harness) run(p Plan, initiator string) (RunResult, Status) {
 	if !h.env.IsWorkflowCompleted() {
 		h.t.Fatal("workflow did not complete")
 	}
-	var res RunResult
-	if err := h.env.GetWorkflowResult(&res); err != nil {
-		h.t.Fatalf("workflow error: %v", err)
-	}
+	res := runResult(h.t, h.env.GetWorkflowResult)
 	v, err := h.env.QueryWorkflow(QueryStatus)
 	if err != nil {
 		h.t.Fatal(err)
@@ -352,7 +349,34 @@ func TestFinallyRunsOnCancel(t *testing.T) {
 	if !h.env.IsWorkflowCompleted() {
 		t.Fatal("not completed")
 	}
+	if res := runResult(t, h.env.GetWorkflowResult); res.State != StateCancelled {
+		t.Fatalf("%+v", res)
+	}
 	if fmt.Sprint(h.calls) != "[unfreeze]" {
 		t.Fatalf("finally did not run on cancel: %v", h.calls)
 	}
+}
+
+// runResult reads how a run ended, whether it returned normally or ended in
+// Temporal's failed or cancelled state with its RunResult as details.
+func runResult(t *testing.T, get func(any) error) RunResult {
+	t.Helper()
+	var res RunResult
+	err := get(&res)
+	var appErr *temporal.ApplicationError
+	var canceled *temporal.CanceledError
+	switch {
+	case err == nil:
+	case errors.As(err, &appErr) && appErr.Type() == "RunFailed":
+		if derr := appErr.Details(&res); derr != nil {
+			t.Fatalf("failure details: %v", derr)
+		}
+	case errors.As(err, &canceled):
+		if derr := canceled.Details(&res); derr != nil {
+			t.Fatalf("cancel details: %v", derr)
+		}
+	default:
+		t.Fatalf("workflow error: %v", err)
+	}
+	return res
 }

@@ -19,6 +19,8 @@ const (
 	StateSucceeded = "succeeded"
 	StateFailed    = "failed"
 	StateSkipped   = "skipped"
+	// StateCancelled ends a run that was cancelled (after its clean-up).
+	StateCancelled = "cancelled"
 )
 
 // RunInput starts a run of a plan.
@@ -45,7 +47,10 @@ type StepStatus struct {
 	Ended    time.Time      `json:"ended,omitzero"`
 	Outputs  map[string]any `json:"outputs,omitempty"`
 	Error    string         `json:"error,omitempty"`
-	Pos      Pos            `json:"pos"`
+	// Progress is the step's latest heartbeat, filled in by clients from
+	// the pending activity (the workflow never sees heartbeats).
+	Progress string `json:"progress,omitempty"`
+	Pos      Pos    `json:"pos"`
 }
 
 // Vote is one approver's decision at a gate.

@@ -82,6 +82,24 @@ func queryStatus(ctx context.Context, cl client.Client, id string) (workflows.St
 		return st, false, failed("run %s: %v", id, err)
 	}
 	done := desc.WorkflowExecutionInfo.Status != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
+	// Long steps heartbeat their progress; show the latest beside the step.
+	for _, pa := range desc.PendingActivities {
+		for i := range st.Steps {
+			if st.Steps[i].ID != pa.ActivityId || st.Steps[i].State != workflows.StateRunning {
+				continue
+			}
+			if p := pa.GetHeartbeatDetails().GetPayloads(); len(p) > 0 {
+				var progress any
+				if json.Unmarshal(p[len(p)-1].GetData(), &progress) == nil {
+					b, _ := json.Marshal(progress)
+					st.Steps[i].Progress = string(b)
+				}
+			}
+			if pa.GetLastFailure() != nil {
+				st.Steps[i].Error = fmt.Sprintf("retrying: attempt %d failed: %s", pa.GetAttempt()-1, pa.GetLastFailure().GetMessage())
+			}
+		}
+	}
 	return st, done, nil
 }
 
@@ -99,6 +117,9 @@ func printStatus(w io.Writer, st workflows.Status) {
 			took = s.Ended.Sub(s.Started).Round(time.Millisecond).String()
 		}
 		note := s.Error
+		if s.Progress != "" {
+			note = s.Progress + " " + note
+		}
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", stateMarks[s.State], s.ID, s.State, took, truncate(note, 80))
 	}
 	tw.Flush()
