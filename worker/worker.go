@@ -25,17 +25,24 @@ func Options() worker.Options {
 	return worker.Options{DisableRegistrationAliasing: true}
 }
 
+// Deps are what the activities need from the environments file. Secret
+// references stay references here; activities resolve them.
+type Deps struct {
+	// Stores finds the config of an environment's named store.
+	Stores func(env, store string) (*backup.StoreConfig, error)
+}
+
 // Register registers the interpreter and every activity struct. Each struct
 // is registered with its system's prefix, so (*postgres.Postgres).Rename is
 // the activity "postgres.Rename" that plans name.
-func Register(r worker.Registry) {
+func Register(r worker.Registry, d Deps) {
 	r.RegisterWorkflowWithOptions(workflows.Runbook, workflow.RegisterOptions{Name: workflows.WorkflowName})
 	for _, a := range []struct {
 		prefix string
 		acts   any
 	}{
 		{"postgres.", &postgres.Postgres{}},
-		{"backup.", &backup.Backup{}},
+		{"backup.", &backup.Backup{Stores: d.Stores}},
 		{"ops.", &ops.Ops{}},
 		{"chat.", &chat.Chat{}},
 		{"report.", &report.Report{}},

@@ -43,7 +43,7 @@ func TestCatalogueIsRegistered(t *testing.T) {
 	var s testsuite.WorkflowTestSuite
 	s.SetLogger(log.NewStructuredLogger(slog.New(slog.DiscardHandler)))
 	env := s.NewTestWorkflowEnvironment()
-	Register(env)
+	Register(env, Deps{})
 	env.RegisterWorkflow(callEach)
 	var names []string
 	for _, st := range runbooks.Catalogue() {

@@ -34,19 +34,22 @@ type StoreConfig struct {
 
 // Entry is one complete backup with its metadata record.
 type Entry struct {
-	Key         string           `json:"key"`
-	Env         string           `json:"env"`
-	Datastore   string           `json:"datastore"`
-	Date        string           `json:"date"`
-	Format      string           `json:"format"`
-	Size        int64            `json:"size"`
-	SHA256      string           `json:"sha256"`
-	StartedAt   time.Time        `json:"started_at"`
-	StoppedAt   time.Time        `json:"stopped_at"`
-	Server      string           `json:"server_version"`
-	RowCounts   map[string]int64 `json:"row_counts"`
-	Recipients  []string         `json:"recipients"`
-	ToolVersion string           `json:"tool_version"`
+	Key        string            `json:"key"`
+	Env        string            `json:"env"`
+	Datastore  string            `json:"datastore"`
+	Date       string            `json:"date"`
+	Format     string            `json:"format"`
+	Size       int64             `json:"size"`
+	SHA256     string            `json:"sha256"`
+	StartedAt  time.Time         `json:"started_at"`
+	StoppedAt  time.Time         `json:"stopped_at"`
+	Server     string            `json:"server_version,omitempty"`
+	LSN        string            `json:"lsn,omitempty"`
+	RowCounts  map[string]int64  `json:"row_counts,omitempty"`
+	Recipients []string          `json:"recipients"`
+	Tools      map[string]string `json:"tools,omitempty"`
+	// VerifiedAt is set when a restore of this backup passed verification.
+	VerifiedAt *time.Time `json:"verified_at,omitempty"`
 }
 
 // LatestInput picks the newest complete backup of a datastore, optionally on
@@ -103,6 +106,8 @@ type CompareInput struct {
 	Tolerance int `json:"tolerance,omitempty"`
 	// MaxNames caps how many names each list in the output carries.
 	MaxNames int `json:"max_names,omitempty"`
+	// SizeOnly compares sizes only, skipping the content hashes.
+	SizeOnly bool `json:"size_only,omitempty"`
 }
 
 // CompareOutput counts what matched and names (up to a cap) what did not.

@@ -16,7 +16,7 @@ import (
 	"github.com/drctl/drctl/workflows"
 )
 
-func newDevCmd() *cobra.Command {
+func newDevCmd(g *globals) *cobra.Command {
 	var (
 		c         conn
 		db        string
@@ -40,13 +40,17 @@ func newDevCmd() *cobra.Command {
 			defer srv.Stop()
 			c.address = srv.Address
 			if !noWorker {
+				deps, err := workerDeps(g)
+				if err != nil {
+					return err
+				}
 				cl, err := c.dial(ctx)
 				if err != nil {
 					return err
 				}
 				defer cl.Close()
 				w := sdkworker.New(cl, c.queue, worker.Options())
-				worker.Register(w)
+				worker.Register(w, deps)
 				if err := w.Start(); err != nil {
 					return failed("starting the worker: %v", err)
 				}

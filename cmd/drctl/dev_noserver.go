@@ -6,7 +6,7 @@ import "github.com/spf13/cobra"
 
 // A binary built with -tags noserver leaves the embedded server out: it is
 // a client and worker for an existing Temporal cluster.
-func newDevCmd() *cobra.Command {
+func newDevCmd(*globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "dev",
 		Short: "not in this build (built with -tags noserver)",

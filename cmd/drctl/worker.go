@@ -1,27 +1,39 @@
 package main
 
 import (
+	"errors"
+	"fmt"
 	"github.com/spf13/cobra"
 	sdkworker "go.temporal.io/sdk/worker"
+	"io/fs"
 	"log/slog"
+	"os"
+	"sort"
+	"strings"
 
+	"github.com/drctl/drctl/activities/backup"
+	"github.com/drctl/drctl/runbooks"
 	"github.com/drctl/drctl/worker"
 )
 
-func newWorkerCmd() *cobra.Command {
+func newWorkerCmd(g *globals) *cobra.Command {
 	var c conn
 	cmd := &cobra.Command{
 		Use:   "worker",
 		Short: "run a worker: it executes runbooks' steps (run as many as needed)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			deps, err := workerDeps(g)
+			if err != nil {
+				return err
+			}
 			cl, err := c.dial(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer cl.Close()
 			w := sdkworker.New(cl, c.queue, worker.Options())
-			worker.Register(w)
+			worker.Register(w, deps)
 			cmd.Printf("worker on %s, task queue %s\n", c.address, c.queue)
 			if err := w.Run(sdkworker.InterruptCh()); err != nil {
 				return failed("worker: %v", err)
@@ -32,4 +44,34 @@ func newWorkerCmd() *cobra.Command {
 	c.register(cmd)
 	c.logLevel = slog.LevelInfo
 	return cmd
+}
+
+// workerDeps reads the environments file for the activities. A worker
+// without one still runs the steps that need no environment.
+func workerDeps(g *globals) (worker.Deps, error) {
+	if _, err := os.Stat(g.config); errors.Is(err, fs.ErrNotExist) {
+		return worker.Deps{}, nil
+	}
+	cfg, err := runbooks.LoadConfig(g.config)
+	if err != nil {
+		return worker.Deps{}, failed("%v", err)
+	}
+	return worker.Deps{
+		Stores: func(env, store string) (*backup.StoreConfig, error) {
+			e, ok := cfg.Environments[env]
+			if !ok {
+				return nil, fmt.Errorf("environment %q is not in %s", env, cfg.File)
+			}
+			st, ok := e.Stores[store]
+			if !ok {
+				names := make([]string, 0, len(e.Stores))
+				for n := range e.Stores {
+					names = append(names, n)
+				}
+				sort.Strings(names)
+				return nil, fmt.Errorf("environment %s has no store %q (it has %s)", env, store, strings.Join(names, ", "))
+			}
+			return st, nil
+		},
+	}, nil
 }

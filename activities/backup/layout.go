@@ -1,0 +1,251 @@
+package backup
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"path"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"filippo.io/age"
+	"go.temporal.io/sdk/temporal"
+)
+
+// A backup is two objects: the data, encrypted with age, at
+// <env>/<yyyy-mm-dd>/<datastore>-<hhmmssZ>.<ext>, and beside it its
+// metadata record, <same>.meta.json. The record is written last, so a
+// backup without one is incomplete and is never listed.
+const metaSuffix = ".meta.json"
+
+var dataKeyRE = regexp.MustCompile(`^([^/]+)/(\d{4}-\d{2}-\d{2})/(.+)-(\d{6})Z\.([a-z0-9.]+)$`)
+
+// DataKey is where a backup of datastore taken at t goes.
+func DataKey(env, datastore string, t time.Time, ext string) string {
+	t = t.UTC()
+	return fmt.Sprintf("%s/%s/%s-%sZ.%s", env, t.Format(time.DateOnly), datastore, t.Format("150405"), ext)
+}
+
+// Writer is what a backup is written through: age encryption to the
+// recipients, then the store, with the stored bytes counted and hashed.
+type Writer struct {
+	Store      Store
+	Recipients []string
+}
+
+// Write streams plain (a dump) into the store as a new backup and then
+// writes its metadata record. meta's Key, Size, SHA256 and Recipients are
+// filled in here; the caller gives the rest.
+func (w Writer) Write(ctx context.Context, plain io.Reader, meta Entry) (Entry, error) {
+	if len(w.Recipients) == 0 {
+		return Entry{}, temporal.NewNonRetryableApplicationError("the store has no age recipients: backups are never stored unencrypted", "NoRecipients", nil)
+	}
+	recips, err := parseRecipients(w.Recipients)
+	if err != nil {
+		return Entry{}, err
+	}
+	pr, pw := io.Pipe()
+	sum := sha256.New()
+	go func() {
+		enc, err := age.Encrypt(pw, recips...)
+		if err == nil {
+			_, err = io.Copy(enc, plain)
+			if cerr := enc.Close(); err == nil {
+				err = cerr
+			}
+		}
+		pw.CloseWithError(err)
+	}()
+	key := meta.Key
+	n, err := w.Store.Put(ctx, key, io.TeeReader(pr, sum))
+	pr.CloseWithError(err) // stop the encoder if the store gave up
+	if err != nil {
+		return Entry{}, fmt.Errorf("storing %s: %w", key, err)
+	}
+	meta.Size, meta.SHA256, meta.Recipients = n, hex.EncodeToString(sum.Sum(nil)), w.Recipients
+	if err := putMeta(ctx, w.Store, meta); err != nil {
+		return Entry{}, err
+	}
+	return meta, nil
+}
+
+func putMeta(ctx context.Context, s Store, meta Entry) error {
+	b, err := json.MarshalIndent(meta, "", "  ")
+	if err != nil {
+		return err
+	}
+	if _, err := s.Put(ctx, meta.Key+metaSuffix, bytes.NewReader(b)); err != nil {
+		return fmt.Errorf("storing the metadata of %s: %w", meta.Key, err)
+	}
+	return nil
+}
+
+func parseRecipients(keys []string) ([]age.Recipient, error) {
+	var out []age.Recipient
+	for _, k := range keys {
+		r, err := age.ParseX25519Recipient(k)
+		if err != nil {
+			return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("recipient %q is not an age public key", k), "BadRecipient", err)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// Read opens a backup for restoring: the stored bytes are decrypted with
+// the identity (an age secret key file's content) and checked against the
+// recorded size and sha256 as they stream. A wrong key, a truncated object
+// or a checksum mismatch fails non-retryably, naming the object; Close
+// reports a mismatch found at the end.
+func Read(ctx context.Context, s Store, e Entry, identity string) (io.ReadCloser, error) {
+	ids, err := age.ParseIdentities(strings.NewReader(identity))
+	if err != nil {
+		return nil, temporal.NewNonRetryableApplicationError("the age identity is not valid", "BadIdentity", nil)
+	}
+	raw, err := s.Get(ctx, e.Key)
+	if err != nil {
+		return nil, err
+	}
+	v := &verifyingReader{r: raw, h: sha256.New(), e: e, store: s.String()}
+	plain, err := age.Decrypt(v, ids...)
+	if err != nil {
+		raw.Close()
+		if v.err != nil {
+			return nil, v.err
+		}
+		var noMatch *age.NoIdentityMatchError
+		if errors.As(err, &noMatch) {
+			return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s in %s: the age identity is not one of the backup's recipients (%s)", e.Key, s, strings.Join(e.Recipients, ", ")), "WrongKey", nil)
+		}
+		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s in %s: cannot decrypt: %v", e.Key, s, err), "Corrupt", nil)
+	}
+	return &plainReader{r: plain, v: v, raw: raw}, nil
+}
+
+// verifyingReader hashes the stored bytes and checks size and sha256 at EOF.
+type verifyingReader struct {
+	r     io.Reader
+	h     hash.Hash
+	n     int64
+	e     Entry
+	store string
+	err   error
+}
+
+func (v *verifyingReader) Read(p []byte) (int, error) {
+	n, err := v.r.Read(p)
+	v.h.Write(p[:n])
+	v.n += int64(n)
+	if err == io.EOF {
+		switch {
+		case v.n != v.e.Size:
+			v.err = temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s in %s is truncated or padded: %d bytes stored, %d recorded", v.e.Key, v.store, v.n, v.e.Size), "Corrupt", nil)
+		case hex.EncodeToString(v.h.Sum(nil)) != v.e.SHA256:
+			v.err = temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s in %s does not match its recorded sha256", v.e.Key, v.store), "Corrupt", nil)
+		}
+		if v.err != nil {
+			return n, v.err
+		}
+	}
+	return n, err
+}
+
+type plainReader struct {
+	r   io.Reader
+	v   *verifyingReader
+	raw io.Closer
+}
+
+func (p *plainReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	if err != nil && p.v.err != nil {
+		return n, p.v.err
+	}
+	if err != nil && err != io.EOF {
+		return n, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s in %s: %v", p.v.e.Key, p.v.store, err), "Corrupt", nil)
+	}
+	return n, err
+}
+
+// Close drains what age did not need (there should be nothing) so the
+// size and checksum are checked over every stored byte.
+func (p *plainReader) Close() error {
+	_, _ = io.Copy(io.Discard, p.v)
+	cerr := p.raw.Close()
+	if p.v.err != nil {
+		return p.v.err
+	}
+	return cerr
+}
+
+// Entries lists the complete backups below prefix (an env, or env/date):
+// those with a metadata record whose data object is there with the
+// recorded size.
+func Entries(ctx context.Context, s Store, prefix string) ([]Entry, error) {
+	objs, err := s.List(ctx, prefix)
+	if err != nil {
+		return nil, err
+	}
+	sizes := map[string]int64{}
+	for _, o := range objs {
+		sizes[o.Key] = o.Size
+	}
+	var out []Entry
+	for _, o := range objs {
+		dataKey, ok := strings.CutSuffix(o.Key, metaSuffix)
+		if !ok || !dataKeyRE.MatchString(dataKey) {
+			continue
+		}
+		size, present := sizes[dataKey]
+		if !present {
+			continue
+		}
+		e, err := readMeta(ctx, s, o.Key)
+		if err != nil {
+			return nil, err
+		}
+		if e.Key != dataKey || e.Size != size {
+			continue // a record that does not describe the object beside it
+		}
+		out = append(out, e)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].StoppedAt.Before(out[j].StoppedAt) })
+	return out, nil
+}
+
+func readMeta(ctx context.Context, s Store, key string) (Entry, error) {
+	r, err := s.Get(ctx, key)
+	if err != nil {
+		return Entry{}, err
+	}
+	defer r.Close()
+	var e Entry
+	if err := json.NewDecoder(io.LimitReader(r, 16<<20)).Decode(&e); err != nil {
+		return Entry{}, fmt.Errorf("metadata %s in %s is not valid JSON: %w", key, s, err)
+	}
+	return e, nil
+}
+
+// dateOf returns the date folder of a data key.
+func dateOf(key string) string {
+	if m := dataKeyRE.FindStringSubmatch(key); m != nil {
+		return m[2]
+	}
+	return path.Base(path.Dir(key))
+}
+
+// MarkVerified records in a backup's metadata that a restore of it passed
+// verification; retention never deletes the newest such backup.
+func MarkVerified(ctx context.Context, s Store, e Entry, at time.Time) error {
+	at = at.UTC()
+	e.VerifiedAt = &at
+	return putMeta(ctx, s, e)
+}

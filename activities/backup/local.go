@@ -1,0 +1,121 @@
+package backup
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// local is a folder on this host.
+type local struct{ root string }
+
+func openLocal(cfg *StoreConfig) (Store, error) {
+	if cfg.Path == "" {
+		return nil, errors.New("a local store needs a path")
+	}
+	st, err := os.Stat(cfg.Path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("local store %s: folder %w", cfg.Path, ErrNotFound)
+		}
+		return nil, fmt.Errorf("local store %s: %w", cfg.Path, err)
+	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("local store %s is not a folder", cfg.Path)
+	}
+	return &local{root: cfg.Path}, nil
+}
+
+func (l *local) String() string { return "file://" + l.root }
+func (l *local) Close() error   { return nil }
+
+func (l *local) path(key string) string { return filepath.Join(l.root, filepath.FromSlash(key)) }
+
+// tmpPrefix marks objects being written; listings never show them.
+const tmpPrefix = ".part-"
+
+func tmpName(p string) string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return path.Join(path.Dir(p), tmpPrefix+hex.EncodeToString(b)+"-"+path.Base(p))
+}
+
+func (l *local) Put(_ context.Context, key string, r io.Reader) (int64, error) {
+	final := l.path(key)
+	if err := os.MkdirAll(filepath.Dir(final), 0o750); err != nil {
+		return 0, fmt.Errorf("creating the folder of %s: %w", key, err)
+	}
+	tmp := filepath.FromSlash(tmpName(filepath.ToSlash(final)))
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
+	if err != nil {
+		return 0, fmt.Errorf("writing %s: %w", key, err)
+	}
+	n, err := io.Copy(f, r)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, final)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return n, fmt.Errorf("writing %s: %w", key, err)
+	}
+	return n, nil
+}
+
+func (l *local) Get(_ context.Context, key string) (io.ReadCloser, error) {
+	f, err := os.Open(l.path(key))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s in %s: %w", key, l, ErrNotFound)
+	}
+	return f, err
+}
+
+func (l *local) List(_ context.Context, prefix string) ([]Object, error) {
+	var out []Object
+	err := filepath.WalkDir(l.root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() || strings.HasPrefix(d.Name(), tmpPrefix) {
+			return nil
+		}
+		rel, _ := filepath.Rel(l.root, p)
+		key := filepath.ToSlash(rel)
+		if !strings.HasPrefix(key, prefix) {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		out = append(out, Object{Key: key, Size: info.Size(), ModTime: info.ModTime().UTC()})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing %s in %s: %w", prefix, l, err)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out, nil
+}
+
+func (l *local) Delete(_ context.Context, key string) error {
+	err := os.Remove(l.path(key))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
+}

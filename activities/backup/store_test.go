@@ -1,0 +1,374 @@
+package backup_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"filippo.io/age"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/sas"
+
+	"github.com/drctl/drctl/activities/backup"
+	"github.com/drctl/drctl/activities/secret"
+	"github.com/drctl/drctl/testsuite"
+)
+
+// fixture is one kind of store, started for real, with a config that
+// reaches it.
+type fixture struct {
+	name string
+	cfg  *backup.StoreConfig
+}
+
+var (
+	azOnce  sync.Once
+	azurite *testsuite.Azurite
+)
+
+// stores starts each real store: a local folder, sshd serving SFTP, and
+// Azurite. Secrets go in through references, as in production.
+func stores(t *testing.T) []fixture {
+	t.Helper()
+	var out []fixture
+	out = append(out, fixture{"local", &backup.StoreConfig{Type: "local", Path: t.TempDir()}})
+
+	sshd := testsuite.StartSSHD(t)
+	out = append(out, fixture{"sftp", &backup.StoreConfig{Type: "sftp", Host: sshd.Host, Port: sshd.Port, User: sshd.User,
+		Key: secret.Ref("file:" + sshd.KeyFile), KnownHosts: sshd.KnownHosts, Path: sshd.Base}})
+
+	az := testsuite.StartAzurite(t)
+	container := createContainer(t, az)
+	t.Setenv("DRCTL_TEST_AZURE", az.ConnectionString())
+	out = append(out, fixture{"azure", &backup.StoreConfig{Type: "azure", Container: container, Prefix: "drctl",
+		Connection: "env:DRCTL_TEST_AZURE"}})
+	return out
+}
+
+var containerSeq atomic.Int32
+
+func createContainer(t *testing.T, az *testsuite.Azurite) string {
+	t.Helper()
+	c, err := azblob.NewClientFromConnectionString(az.ConnectionString(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := fmt.Sprintf("backups%d", containerSeq.Add(1))
+	if _, err := c.CreateContainer(context.Background(), name, nil); err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
+
+func open(t *testing.T, cfg *backup.StoreConfig) backup.Store {
+	t.Helper()
+	s, err := backup.Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func newIdentity(t *testing.T) (*age.X25519Identity, string) {
+	t.Helper()
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id, id.Recipient().String()
+}
+
+// stream is a reproducible pseudo-random stream of n bytes, generated as it
+// is read, so a test never holds it in memory.
+func stream(n int64, seed uint64) io.Reader {
+	return io.LimitReader(&randReader{r: rand.NewChaCha8([32]byte{byte(seed)})}, n)
+}
+
+type randReader struct{ r *rand.ChaCha8 }
+
+func (r *randReader) Read(p []byte) (int, error) { return r.r.Read(p) }
+
+func sha(r io.Reader) ([32]byte, int64) {
+	h := sha256.New()
+	n, _ := io.Copy(h, r)
+	var s [32]byte
+	copy(s[:], h.Sum(nil))
+	return s, n
+}
+
+// rss is this process's resident memory, from /proc: it counts what the
+// Go heap does not, such as the azblob SDK's memory-mapped upload buffers.
+func rss() uint64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0
+	}
+	var size, resident uint64
+	fmt.Sscan(string(b), &size, &resident)
+	return resident * uint64(os.Getpagesize())
+}
+
+// peakRSS samples resident memory while f runs and returns the peak growth.
+func peakRSS(f func()) uint64 {
+	runtime.GC()
+	base := rss()
+	var peak atomic.Uint64
+	done := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			if v := rss(); v > peak.Load() {
+				peak.Store(v)
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+		}
+	}()
+	f()
+	close(done)
+	<-sampled
+	if p := peak.Load(); p > base {
+		return p - base
+	}
+	return 0
+}
+
+func writeBackup(t *testing.T, s backup.Store, recipient, env, datastore string, stopped time.Time, body io.Reader) backup.Entry {
+	t.Helper()
+	e, err := backup.Writer{Store: s, Recipients: []string{recipient}}.Write(context.Background(), body, backup.Entry{
+		Key: backup.DataKey(env, datastore, stopped, "dump.age"), Env: env, Datastore: datastore, Date: stopped.UTC().Format(time.DateOnly),
+		Format: "pg_dump-custom", StartedAt: stopped.Add(-time.Minute), StoppedAt: stopped})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// TestRoundTrip200MB streams 200 MB through encryption into each store and
+// back: the bytes match, and memory stays bounded.
+func TestRoundTrip200MB(t *testing.T) {
+	const size = 200 << 20
+	id, recipient := newIdentity(t)
+	for _, f := range stores(t) {
+		t.Run(f.name, func(t *testing.T) {
+			s := open(t, f.cfg)
+			want, _ := sha(stream(size, 1))
+			var e backup.Entry
+			growth := peakRSS(func() {
+				e = writeBackup(t, s, recipient, "production", "register", time.Now(), stream(size, 1))
+				r, err := backup.Read(context.Background(), s, e, id.String())
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, n := sha(r)
+				if err := r.Close(); err != nil {
+					t.Fatal(err)
+				}
+				if got != want || n != size {
+					t.Fatalf("read back %d bytes that differ from the %d written", n, size)
+				}
+			})
+			if e.Size <= size || len(e.SHA256) != 64 {
+				t.Fatalf("metadata: %+v", e)
+			}
+			t.Logf("%s: peak RSS growth %d MiB for a %d MiB stream", f.name, growth>>20, size>>20)
+			if growth > 100<<20 {
+				t.Fatalf("memory grew by %d MiB moving %d MiB: the stream is being buffered", growth>>20, size>>20)
+			}
+		})
+	}
+}
+
+// TestListingAndLatest writes backups on several days, one of them a
+// failed upload with no record and a stray temporary object, and checks
+// listing by date and the newest complete backup of a date.
+func TestListingAndLatest(t *testing.T) {
+	_, recipient := newIdentity(t)
+	for _, f := range stores(t) {
+		t.Run(f.name, func(t *testing.T) {
+			s := open(t, f.cfg)
+			day := func(d, h int) time.Time { return time.Date(2026, 11, d, h, 0, 0, 0, time.UTC) }
+			for _, at := range []time.Time{day(18, 2), day(19, 2), day(20, 1), day(20, 3), day(20, 2)} {
+				writeBackup(t, s, recipient, "production", "register", at, strings.NewReader("dump"))
+			}
+			writeBackup(t, s, recipient, "production", "other", day(20, 5), strings.NewReader("dump"))
+			// An upload that died before its record: data without metadata,
+			// newer than the rest.
+			if _, err := s.Put(context.Background(), backup.DataKey("production", "register", day(20, 4), "dump.age"), strings.NewReader("half")); err != nil {
+				t.Fatal(err)
+			}
+			b := &backup.Backup{Stores: func(env, store string) (*backup.StoreConfig, error) { return f.cfg, nil }}
+			env := testActivityEnv(t, b)
+			var latest backup.Entry
+			run(t, env, b.Latest, backup.LatestInput{Env: "production", Datastore: "register", Date: "2026-11-20"}, &latest)
+			if !latest.StoppedAt.Equal(day(20, 3)) {
+				t.Fatalf("latest of 2026-11-20 is %s (stopped %s), want the 03:00 one", latest.Key, latest.StoppedAt)
+			}
+			run(t, env, b.Latest, backup.LatestInput{Env: "production", Datastore: "register"}, &latest)
+			if !latest.StoppedAt.Equal(day(20, 3)) {
+				t.Fatalf("newest overall is %s", latest.Key)
+			}
+			err := runErr(t, env, b.Latest, backup.LatestInput{Env: "production", Datastore: "register", Date: "2026-11-21"})
+			if err == nil || !strings.Contains(err.Error(), "no complete backup of register on 2026-11-21") ||
+				!strings.Contains(err.Error(), "register-030000Z") {
+				t.Fatalf("no backup that day: %v", err)
+			}
+			var list backup.ListOutput
+			run(t, env, b.List, backup.ListInput{Env: "production", Datastore: "register", From: "2026-11-19", To: "2026-11-20"}, &list)
+			if list.Count != 4 {
+				t.Fatalf("listed %d backups from 19 to 20 Nov, want 4: %+v", list.Count, list.Entries)
+			}
+		})
+	}
+}
+
+// TestCorruptionIsRefused covers a wrong key, a truncated object and a
+// checksum mismatch: each a clear error naming the object.
+func TestCorruptionIsRefused(t *testing.T) {
+	id, recipient := newIdentity(t)
+	other, _ := newIdentity(t)
+	for _, f := range stores(t) {
+		t.Run(f.name, func(t *testing.T) {
+			s := open(t, f.cfg)
+			body := bytes.Repeat([]byte("row,"), 300_000)
+			e := writeBackup(t, s, recipient, "production", "register", time.Now(), bytes.NewReader(body))
+
+			_, err := backup.Read(context.Background(), s, e, other.String())
+			if err == nil || !strings.Contains(err.Error(), "not one of the backup's recipients") || !strings.Contains(err.Error(), e.Key) {
+				t.Errorf("wrong key: %v", err)
+			}
+
+			stored := readAll(t, s, e.Key)
+			if _, err := s.Put(context.Background(), e.Key, bytes.NewReader(stored[:len(stored)/2])); err != nil {
+				t.Fatal(err)
+			}
+			if err := readFully(s, e, id.String()); err == nil || !strings.Contains(err.Error(), e.Key) {
+				t.Errorf("truncated object: %v", err)
+			}
+
+			flipped := bytes.Clone(stored)
+			flipped[len(flipped)-10] ^= 0xff
+			if _, err := s.Put(context.Background(), e.Key, bytes.NewReader(flipped)); err != nil {
+				t.Fatal(err)
+			}
+			if err := readFully(s, e, id.String()); err == nil || !strings.Contains(err.Error(), e.Key) {
+				t.Errorf("flipped byte: %v", err)
+			}
+		})
+	}
+}
+
+func readAll(t *testing.T, s backup.Store, key string) []byte {
+	t.Helper()
+	r, err := s.Get(context.Background(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	b, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func readFully(s backup.Store, e backup.Entry, identity string) error {
+	r, err := backup.Read(context.Background(), s, e, identity)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(io.Discard, r)
+	if cerr := r.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// TestMissingPlaces: a missing container or folder is a clear not-found.
+func TestMissingPlaces(t *testing.T) {
+	for _, f := range stores(t) {
+		t.Run(f.name, func(t *testing.T) {
+			cfg := *f.cfg
+			cfg.Path = filepath.Join(cfg.Path, "no-such-folder")
+			cfg.Container = "no-such-container"
+			_, err := backup.Open(context.Background(), &cfg)
+			if !errors.Is(err, backup.ErrNotFound) {
+				t.Fatalf("got %v, want not found", err)
+			}
+		})
+	}
+}
+
+// TestPermissionDenied: a folder the backup user may not write to, and a
+// read-only SAS, fail with a clear error.
+func TestPermissionDenied(t *testing.T) {
+	sshd := testsuite.StartSSHD(t)
+	locked := filepath.Join(filepath.Dir(sshd.Base), "locked")
+	if err := os.Mkdir(locked, 0o755); err != nil { // owned by root
+		t.Fatal(err)
+	}
+	s := open(t, &backup.StoreConfig{Type: "sftp", Host: sshd.Host, Port: sshd.Port, User: sshd.User,
+		Key: secret.Ref("file:" + sshd.KeyFile), KnownHosts: sshd.KnownHosts, Path: locked})
+	if _, err := s.Put(context.Background(), "production/x", strings.NewReader("x")); err == nil || !strings.Contains(err.Error(), "permission denied") {
+		t.Errorf("sftp: %v", err)
+	}
+
+	az := testsuite.StartAzurite(t)
+	container := createContainer(t, az)
+	cred, err := azblob.NewSharedKeyCredential(testsuite.AzuriteAccount, testsuite.AzuriteKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := sas.AccountSignatureValues{Protocol: sas.ProtocolHTTPSandHTTP, ExpiryTime: time.Now().Add(time.Hour),
+		Permissions:   (&sas.AccountPermissions{Read: true, List: true}).String(),
+		ResourceTypes: (&sas.AccountResourceTypes{Service: true, Container: true, Object: true}).String(),
+	}.SignWithSharedKey(cred)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("DRCTL_TEST_SAS", fmt.Sprintf("BlobEndpoint=%s;SharedAccessSignature=%s", az.Endpoint, q.Encode()))
+	ro := open(t, &backup.StoreConfig{Type: "azure", Container: container, Connection: "env:DRCTL_TEST_SAS"})
+	if _, err := ro.Put(context.Background(), "production/x", strings.NewReader("x")); err == nil || !strings.Contains(err.Error(), "permission denied") {
+		t.Errorf("azure read-only SAS: %v", err)
+	}
+}
+
+// TestWrongHostKey: a server whose key is not the one in known_hosts is
+// refused, and so is one that is not in it at all.
+func TestWrongHostKey(t *testing.T) {
+	sshd := testsuite.StartSSHD(t)
+	cfg := &backup.StoreConfig{Type: "sftp", Host: sshd.Host, Port: sshd.Port, User: sshd.User,
+		Key: secret.Ref("file:" + sshd.KeyFile), KnownHosts: sshd.OtherKnownHosts(t), Path: sshd.Base}
+	if _, err := backup.Open(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "does not match") {
+		t.Errorf("mismatched host key: %v", err)
+	}
+	empty := filepath.Join(t.TempDir(), "known_hosts")
+	if err := os.WriteFile(empty, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg.KnownHosts = empty
+	if _, err := backup.Open(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "is not in") {
+		t.Errorf("unknown host: %v", err)
+	}
+	cfg.KnownHosts = ""
+	if _, err := backup.Open(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "needs known_hosts") {
+		t.Errorf("no known_hosts: %v", err)
+	}
+}
