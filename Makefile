@@ -8,3 +8,4 @@ build:
 # Speed targets, measured side by side against a baseline; not part of the tests.
 bench:
 	GOTOOLCHAIN=local go test -run='^$$' -bench=. -benchtime=10x ./testsuite
+	GOTOOLCHAIN=local go test -run='^$$' -bench=. -benchtime=3x ./activities/backup

@@ -19,6 +19,9 @@ import (
 	"golang.org/x/crypto/ssh/knownhosts"
 )
 
+// sftpConcurrency is how many write requests are in flight per upload.
+const sftpConcurrency = 64
+
 // sftpStore is a folder on an SSH backup server.
 type sftpStore struct {
 	conn *ssh.Client
@@ -102,7 +105,9 @@ func (s *sftpStore) Put(_ context.Context, key string, r io.Reader) (int64, erro
 	if err != nil {
 		return 0, fmt.Errorf("writing %s on %s: %w", key, s, err)
 	}
-	n, err := f.ReadFrom(r)
+	// ReadFrom is only concurrent when it knows the length; a backup
+	// stream's is unknown, so ask for concurrency outright.
+	n, err := f.ReadFromWithConcurrency(r, sftpConcurrency)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -125,7 +130,25 @@ func (s *sftpStore) Get(_ context.Context, key string) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading %s on %s: %w", key, s, err)
 	}
-	return f, nil
+	// WriteTo keeps many read requests in flight; Read would send one at
+	// a time for each small read of the decrypter.
+	pr, pw := io.Pipe()
+	go func() {
+		_, err := f.WriteTo(pw)
+		pw.CloseWithError(err)
+	}()
+	return &pipeFile{PipeReader: pr, f: f}, nil
+}
+
+// pipeFile is a remote file read through a pipe; closing it stops the copy.
+type pipeFile struct {
+	*io.PipeReader
+	f *sftp.File
+}
+
+func (p *pipeFile) Close() error {
+	p.PipeReader.Close()
+	return p.f.Close()
 }
 
 func (s *sftpStore) List(_ context.Context, prefix string) ([]Object, error) {

@@ -59,7 +59,7 @@ func stores(t *testing.T) []fixture {
 
 var containerSeq atomic.Int32
 
-func createContainer(t *testing.T, az *testsuite.Azurite) string {
+func createContainer(t testing.TB, az *testsuite.Azurite) string {
 	t.Helper()
 	c, err := azblob.NewClientFromConnectionString(az.ConnectionString(), nil)
 	if err != nil {
@@ -72,7 +72,7 @@ func createContainer(t *testing.T, az *testsuite.Azurite) string {
 	return name
 }
 
-func open(t *testing.T, cfg *backup.StoreConfig) backup.Store {
+func open(t testing.TB, cfg *backup.StoreConfig) backup.Store {
 	t.Helper()
 	s, err := backup.Open(context.Background(), cfg)
 	if err != nil {
@@ -82,7 +82,7 @@ func open(t *testing.T, cfg *backup.StoreConfig) backup.Store {
 	return s
 }
 
-func newIdentity(t *testing.T) (*age.X25519Identity, string) {
+func newIdentity(t testing.TB) (*age.X25519Identity, string) {
 	t.Helper()
 	id, err := age.GenerateX25519Identity()
 	if err != nil {
