@@ -45,7 +45,9 @@ func fieldsOf(t reflect.Type) []fieldInfo {
 	var out []fieldInfo
 	for i := range t.NumField() {
 		f := t.Field(i)
-		if !f.IsExported() || f.Name == "Node" && f.Type == nodeType {
+		// drctl:"internal" fields are filled in by the interpreter (the
+		// run's environment), never written in a runbook.
+		if !f.IsExported() || f.Name == "Node" && f.Type == nodeType || f.Tag.Get("drctl") == "internal" {
 			continue
 		}
 		tag := f.Tag.Get("yaml")

@@ -30,6 +30,8 @@ func Options() worker.Options {
 type Deps struct {
 	// Stores finds the config of an environment's named store.
 	Stores func(env, store string) (*backup.StoreConfig, error)
+	// Targets finds what the postgres steps need of an environment.
+	Targets func(env string) (*postgres.Target, error)
 }
 
 // Register registers the interpreter and every activity struct. Each struct
@@ -41,7 +43,7 @@ func Register(r worker.Registry, d Deps) {
 		prefix string
 		acts   any
 	}{
-		{"postgres.", &postgres.Postgres{}},
+		{"postgres.", &postgres.Postgres{Targets: d.Targets, Stores: d.Stores}},
 		{"backup.", &backup.Backup{Stores: d.Stores}},
 		{"ops.", &ops.Ops{}},
 		{"chat.", &chat.Chat{}},

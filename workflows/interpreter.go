@@ -256,12 +256,15 @@ func (r *runner) activity(ctx workflow.Context, s Step) error {
 		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("resolving inputs: %v", err), "BadInput", nil)
 	}
 	with, _ := input.(map[string]any)
+	if with == nil {
+		with = map[string]any{}
+	}
 	if len(s.ExpectedErrors) > 0 {
-		if with == nil {
-			with = map[string]any{}
-		}
 		with["expected_errors"] = s.ExpectedErrors
 	}
+	// Which environment a step acts on comes from the plan, never from a
+	// runbook's inputs.
+	with["run"] = map[string]any{"env": r.in.Plan.Environment, "id": workflow.GetInfo(ctx).WorkflowExecution.ID}
 	attempts := max(s.Retry.Attempts, 1)
 	opts := workflow.ActivityOptions{
 		// The step id names the activity, so `drctl status` can match a

@@ -101,7 +101,7 @@ func throughput(t testing.TB, s backup.Store, raw rawStore, size int64, rounds i
 			start := time.Now()
 			var err error
 			e, err = backup.Writer{Store: s, Recipients: []string{recipient}}.Write(context.Background(), stream(size, uint64(i)), backup.Entry{
-				Key: backup.DataKey("bench", "db", time.Now().Add(time.Duration(i)*time.Second), "dump.age"), Env: "bench", Datastore: "db", StoppedAt: time.Now()})
+				Key: backup.DataKey("bench", "db", time.Now().Add(time.Duration(i)*time.Second), "dump.age"), Env: "bench", Datastore: "db", StoppedAt: time.Now()}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -42,9 +42,12 @@ type Writer struct {
 }
 
 // Write streams plain (a dump) into the store as a new backup and then
-// writes its metadata record. meta's Key, Size, SHA256 and Recipients are
-// filled in here; the caller gives the rest.
-func (w Writer) Write(ctx context.Context, plain io.Reader, meta Entry) (Entry, error) {
+// writes its metadata record. meta's Size, SHA256, Recipients and (when
+// zero) StoppedAt are filled in here; the caller gives the rest. check, when
+// given, runs once the data is stored and before the record is written:
+// it reports whether the producer (pg_dump) really succeeded, and if not,
+// the data is deleted and no backup appears.
+func (w Writer) Write(ctx context.Context, plain io.Reader, meta Entry, check func() error) (Entry, error) {
 	if len(w.Recipients) == 0 {
 		return Entry{}, temporal.NewNonRetryableApplicationError("the store has no age recipients: backups are never stored unencrypted", "NoRecipients", nil)
 	}
@@ -69,6 +72,15 @@ func (w Writer) Write(ctx context.Context, plain io.Reader, meta Entry) (Entry, 
 	pr.CloseWithError(err) // stop the encoder if the store gave up
 	if err != nil {
 		return Entry{}, fmt.Errorf("storing %s: %w", key, err)
+	}
+	if check != nil {
+		if err := check(); err != nil {
+			_ = w.Store.Delete(context.WithoutCancel(ctx), key)
+			return Entry{}, err
+		}
+	}
+	if meta.StoppedAt.IsZero() {
+		meta.StoppedAt = time.Now().UTC()
 	}
 	meta.Size, meta.SHA256, meta.Recipients = n, hex.EncodeToString(sum.Sum(nil)), w.Recipients
 	if err := putMeta(ctx, w.Store, meta); err != nil {

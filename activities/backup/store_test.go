@@ -154,7 +154,7 @@ func writeBackup(t *testing.T, s backup.Store, recipient, env, datastore string,
 	t.Helper()
 	e, err := backup.Writer{Store: s, Recipients: []string{recipient}}.Write(context.Background(), body, backup.Entry{
 		Key: backup.DataKey(env, datastore, stopped, "dump.age"), Env: env, Datastore: datastore, Date: stopped.UTC().Format(time.DateOnly),
-		Format: "pg_dump-custom", StartedAt: stopped.Add(-time.Minute), StoppedAt: stopped})
+		Format: "pg_dump-custom", StartedAt: stopped.Add(-time.Minute), StoppedAt: stopped}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,15 @@ import (
 	"github.com/drctl/drctl/activities/stepio"
 )
 
+// RunContext is filled in by the interpreter, never by a runbook: the
+// environment the run acts on and the run's id. Steps read the environment
+// from here, so no input can point a step at another environment's
+// database.
+type RunContext struct {
+	Env string `json:"env"`
+	ID  string `json:"id"`
+}
+
 // InstanceConfig says how an environment's Postgres instance is managed.
 type InstanceConfig struct {
 	// Provider is "local" (clusters on this host via initdb/pg_ctl) or "exec"
@@ -27,6 +36,7 @@ type CreateInstanceInput struct {
 	Instance string            `json:"instance,omitempty"`
 	Version  string            `json:"version,omitempty"`
 	Settings map[string]string `json:"settings,omitempty"`
+	Run      RunContext        `json:"run" drctl:"internal"`
 }
 
 // InstanceOutput describes an instance after a lifecycle step.
@@ -40,20 +50,23 @@ type InstanceOutput struct {
 
 // RebootInput restarts an instance.
 type RebootInput struct {
-	Instance string `json:"instance,omitempty"`
+	Instance string     `json:"instance,omitempty"`
+	Run      RunContext `json:"run" drctl:"internal"`
 }
 
 // FailoverInput moves the application to another instance.
 type FailoverInput struct {
-	Instance string `json:"instance,omitempty"`
-	To       string `json:"to,omitempty"`
+	Instance string     `json:"instance,omitempty"`
+	To       string     `json:"to,omitempty"`
+	Run      RunContext `json:"run" drctl:"internal"`
 }
 
 // RenameInput renames a database, e.g. the damaged one to "<name>-old".
 type RenameInput struct {
-	Database string `json:"database" drctl:"required"`
-	NewName  string `json:"new_name" drctl:"required"`
-	Instance string `json:"instance,omitempty"`
+	Database string     `json:"database" drctl:"required"`
+	NewName  string     `json:"new_name" drctl:"required"`
+	Instance string     `json:"instance,omitempty"`
+	Run      RunContext `json:"run" drctl:"internal"`
 }
 
 // RenameOutput reports a rename; AlreadyDone is true when a previous attempt
@@ -68,8 +81,9 @@ type RenameOutput struct {
 // DropInput drops a database that carries the "old" suffix or that the run
 // created.
 type DropInput struct {
-	Database string `json:"database" drctl:"required"`
-	Instance string `json:"instance,omitempty"`
+	Database string     `json:"database" drctl:"required"`
+	Instance string     `json:"instance,omitempty"`
+	Run      RunContext `json:"run" drctl:"internal"`
 }
 
 // DropOutput reports a drop.
@@ -81,10 +95,11 @@ type DropOutput struct {
 
 // BackupInput dumps a database into the environment's backup store.
 type BackupInput struct {
-	Database   string `json:"database" drctl:"required"`
-	Datastore  string `json:"datastore,omitempty"`
-	Store      string `json:"store,omitempty"`
-	AllowEmpty bool   `json:"allow_empty,omitempty"`
+	Database   string     `json:"database" drctl:"required"`
+	Datastore  string     `json:"datastore,omitempty"`
+	Store      string     `json:"store,omitempty"`
+	AllowEmpty bool       `json:"allow_empty,omitempty"`
+	Run        RunContext `json:"run" drctl:"internal"`
 }
 
 // BackupOutput describes the stored backup.
@@ -114,6 +129,7 @@ type RestoreInput struct {
 	// pg_restore -j needs a seekable file).
 	Jobs           int                    `json:"jobs,omitempty"`
 	ExpectedErrors []stepio.ExpectedError `json:"expected_errors,omitempty"`
+	Run            RunContext             `json:"run" drctl:"internal"`
 }
 
 // RestoreOutput reports a restore.
@@ -130,12 +146,13 @@ type RestoreOutput struct {
 // PITRInput recovers a new instance to a point in time.
 type PITRInput struct {
 	// Target is the recovery target in UTC (the compiler converted it).
-	Target   time.Time `json:"target" drctl:"required"`
-	From     string    `json:"from,omitempty"`
-	Instance string    `json:"instance" drctl:"required"`
-	Database string    `json:"database,omitempty"`
-	Backend  string    `json:"backend,omitempty" enum:"native,pgbackrest"`
-	Promote  *bool     `json:"promote,omitempty"`
+	Target   time.Time  `json:"target" drctl:"required"`
+	From     string     `json:"from,omitempty"`
+	Instance string     `json:"instance" drctl:"required"`
+	Database string     `json:"database,omitempty"`
+	Backend  string     `json:"backend,omitempty" enum:"native,pgbackrest"`
+	Promote  *bool      `json:"promote,omitempty"`
+	Run      RunContext `json:"run" drctl:"internal"`
 }
 
 // PITROutput reports a point-in-time recovery.
@@ -167,6 +184,12 @@ type VerifyInput struct {
 	Tables    []string         `json:"tables,omitempty"`
 	Events    *EventCheck      `json:"events,omitempty"`
 	Objects   []string         `json:"objects,omitempty"`
+	// Backup (with From and Store) names the backup that was restored; a
+	// pass is recorded in its metadata, which retention respects.
+	Backup string     `json:"backup,omitempty"`
+	From   string     `json:"from,omitempty"`
+	Store  string     `json:"store,omitempty"`
+	Run    RunContext `json:"run" drctl:"internal"`
 }
 
 // Check is one verification with what was expected and what was found.
@@ -198,6 +221,7 @@ type ScrubRule struct {
 type ScrubInput struct {
 	Database string      `json:"database" drctl:"required"`
 	Rules    []ScrubRule `json:"rules" drctl:"required"`
+	Run      RunContext  `json:"run" drctl:"internal"`
 }
 
 // ScrubOutput reports what was scrubbed.
@@ -208,12 +232,13 @@ type ScrubOutput struct {
 
 // PromoteAccountsInput makes named test accounts administrators.
 type PromoteAccountsInput struct {
-	Database    string   `json:"database" drctl:"required"`
-	Table       string   `json:"table" drctl:"required"`
-	MatchColumn string   `json:"match_column" drctl:"required"`
-	Accounts    []string `json:"accounts" drctl:"required"`
-	RoleColumn  string   `json:"role_column" drctl:"required"`
-	Role        string   `json:"role" drctl:"required"`
+	Database    string     `json:"database" drctl:"required"`
+	Table       string     `json:"table" drctl:"required"`
+	MatchColumn string     `json:"match_column" drctl:"required"`
+	Accounts    []string   `json:"accounts" drctl:"required"`
+	RoleColumn  string     `json:"role_column" drctl:"required"`
+	Role        string     `json:"role" drctl:"required"`
+	Run         RunContext `json:"run" drctl:"internal"`
 }
 
 // PromoteAccountsOutput reports the promoted and the missing accounts.
@@ -224,11 +249,12 @@ type PromoteAccountsOutput struct {
 
 // LatestEventsInput reads the newest rows of an events table.
 type LatestEventsInput struct {
-	Database string   `json:"database" drctl:"required"`
-	Table    string   `json:"table" drctl:"required"`
-	OrderBy  string   `json:"order_by" drctl:"required"`
-	Columns  []string `json:"columns,omitempty"`
-	Limit    int      `json:"limit,omitempty"`
+	Database string     `json:"database" drctl:"required"`
+	Table    string     `json:"table" drctl:"required"`
+	OrderBy  string     `json:"order_by" drctl:"required"`
+	Columns  []string   `json:"columns,omitempty"`
+	Limit    int        `json:"limit,omitempty"`
+	Run      RunContext `json:"run" drctl:"internal"`
 }
 
 // LatestEventsOutput holds the rows, newest first.

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/drctl/drctl/activities/backup"
+	"github.com/drctl/drctl/activities/postgres"
 	"github.com/drctl/drctl/runbooks"
 	"github.com/drctl/drctl/worker"
 )
@@ -72,6 +73,14 @@ func workerDeps(g *globals) (worker.Deps, error) {
 				return nil, fmt.Errorf("environment %s has no store %q (it has %s)", env, store, strings.Join(names, ", "))
 			}
 			return st, nil
+		},
+		Targets: func(env string) (*postgres.Target, error) {
+			e, ok := cfg.Environments[env]
+			if !ok {
+				return nil, fmt.Errorf("environment %q is not in %s", env, cfg.File)
+			}
+			return &postgres.Target{Name: env, Role: e.Role, Database: e.Database.Name, URL: e.Database.URL,
+				OldSuffix: e.Database.OldSuffix, Instance: e.Instance}, nil
 		},
 	}, nil
 }

@@ -1,0 +1,250 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+)
+
+// CreateInstance creates (or recreates, after a loss) the instance. With
+// the local provider it makes a cluster; with exec it runs the configured
+// create command. An instance that is already there is left as it is.
+func (p *Postgres) CreateInstance(ctx context.Context, in CreateInstanceInput) (InstanceOutput, error) {
+	t, err := p.target(in.Run.Env)
+	if err != nil {
+		return InstanceOutput{}, err
+	}
+	name := in.Instance
+	if name == "" {
+		name = MainInstance
+	}
+	switch provider(t) {
+	case "local":
+		port := 0
+		if name == MainInstance {
+			port = t.Instance.Port
+		}
+		l, created, err := CreateLocal(ctx, t.Instance.DataDir, name, port, in.Settings, in.Run.ID)
+		if err != nil {
+			return InstanceOutput{}, err
+		}
+		return InstanceOutput{Instance: name, Host: l.Host(), Port: l.Port, Created: created}, nil
+	case "exec":
+		log, err := p.execAction(ctx, t, "create", name)
+		return InstanceOutput{Instance: name, Created: err == nil, Log: log}, err
+	}
+	return InstanceOutput{}, noProvider(t)
+}
+
+// Reboot restarts the instance.
+func (p *Postgres) Reboot(ctx context.Context, in RebootInput) (InstanceOutput, error) {
+	t, err := p.target(in.Run.Env)
+	if err != nil {
+		return InstanceOutput{}, err
+	}
+	name := in.Instance
+	if name == "" {
+		name = MainInstance
+	}
+	switch provider(t) {
+	case "local":
+		l, ok, err := OpenLocal(t.Instance.DataDir, name)
+		if err != nil {
+			return InstanceOutput{}, err
+		}
+		if !ok {
+			return InstanceOutput{}, nonRetryable("NoInstance", "environment %s has no instance %s to reboot", t.Name, name)
+		}
+		if err := l.Restart(ctx); err != nil {
+			return InstanceOutput{}, err
+		}
+		return InstanceOutput{Instance: name, Host: l.Host(), Port: l.Port}, nil
+	case "exec":
+		log, err := p.execAction(ctx, t, "reboot", name)
+		return InstanceOutput{Instance: name, Log: log}, err
+	}
+	return InstanceOutput{}, noProvider(t)
+}
+
+// Failover points the application at another instance: the exec
+// provider's failover command does it (a DNS switch, a service binding).
+func (p *Postgres) Failover(ctx context.Context, in FailoverInput) (InstanceOutput, error) {
+	t, err := p.target(in.Run.Env)
+	if err != nil {
+		return InstanceOutput{}, err
+	}
+	if provider(t) != "exec" {
+		return InstanceOutput{}, nonRetryable("NotSupported",
+			"environment %s: failover needs the exec provider's failover command; with local instances, point the application at %s yourself and skip this step", t.Name, in.To)
+	}
+	log, err := p.execAction(ctx, t, "failover", in.To)
+	return InstanceOutput{Instance: in.To, Log: log}, err
+}
+
+func provider(t *Target) string {
+	if t.Instance == nil {
+		return ""
+	}
+	return t.Instance.Provider
+}
+
+func noProvider(t *Target) error {
+	return nonRetryable("NoProvider", "environment %s has no instance provider (instance.provider: local or exec)", t.Name)
+}
+
+// execAction runs the exec provider's command for an action, as argv with
+// DRCTL_INSTANCE set, and returns its output, capped and with the
+// database password redacted, for an approval gate to show.
+func (p *Postgres) execAction(ctx context.Context, t *Target, action, instance string) (string, error) {
+	argv := t.Instance.Exec[action]
+	if len(argv) == 0 {
+		return "", nonRetryable("NotConfigured", "environment %s has no %s command (instance.exec.%s)", t.Name, action, action)
+	}
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Env = append(cmd.Environ(), "DRCTL_INSTANCE="+instance, "DRCTL_ENVIRONMENT="+t.Name)
+	done := make(chan struct{})
+	go heartbeatUntil(ctx, done, map[string]any{"phase": action})
+	out, err := cmd.CombinedOutput()
+	close(done)
+	log := capOutput(p.redact(ctx, t, string(out)))
+	if err != nil {
+		return log, fmt.Errorf("%s of instance %s (%s): %w\n%s", action, instance, strings.Join(argv, " "), err, log)
+	}
+	return log, nil
+}
+
+// redact removes the environment's database password from text.
+func (p *Postgres) redact(ctx context.Context, t *Target, s string) string {
+	ep, err := p.endpoint(ctx, t, "", "")
+	if err != nil || ep.cfg.Password == "" {
+		return s
+	}
+	return strings.ReplaceAll(s, ep.cfg.Password, "[redacted]")
+}
+
+// heartbeatUntil heartbeats every few seconds until done is closed, so a
+// dead worker is noticed while a long command runs.
+func heartbeatUntil(ctx context.Context, done <-chan struct{}, details any) {
+	tick := time.NewTicker(5 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			activity.RecordHeartbeat(ctx, details)
+		}
+	}
+}
+
+// Rename renames a database, e.g. the damaged one to "<name>-old": it
+// stops new connections, ends the open ones, renames, and lets connections
+// in again. Renaming what was already renamed says so and succeeds.
+func (p *Postgres) Rename(ctx context.Context, in RenameInput) (RenameOutput, error) {
+	t, err := p.target(in.Run.Env)
+	if err != nil {
+		return RenameOutput{}, err
+	}
+	c, _, err := p.admin(ctx, t, in.Instance)
+	if err != nil {
+		return RenameOutput{}, err
+	}
+	defer c.Close(context.WithoutCancel(ctx))
+	out := RenameOutput{From: in.Database, To: in.NewName}
+	from, err := dbExists(ctx, c, in.Database)
+	if err != nil {
+		return out, err
+	}
+	to, err := dbExists(ctx, c, in.NewName)
+	if err != nil {
+		return out, err
+	}
+	switch {
+	case !from && to:
+		out.AlreadyDone = true
+		return out, nil
+	case from && to:
+		return out, nonRetryable("Conflict", "cannot rename %s to %s: both exist; drop or rename %s first", in.Database, in.NewName, in.NewName)
+	case !from:
+		return out, nonRetryable("NotFound", "database %s does not exist (nor does %s)", in.Database, in.NewName)
+	}
+	if _, err := c.Exec(ctx, "alter database "+ident(in.Database)+" allow_connections false"); err != nil {
+		return out, fmt.Errorf("closing %s to new connections: %w", in.Database, err)
+	}
+	renamed := false
+	defer func() {
+		name := in.Database
+		if renamed {
+			name = in.NewName
+		}
+		_, _ = c.Exec(context.WithoutCancel(ctx), "alter database "+ident(name)+" allow_connections true")
+	}()
+	// Sessions ended a moment ago may still be on their way out; try a
+	// few times before giving up.
+	for attempt := 0; ; attempt++ {
+		var n int
+		err := c.QueryRow(ctx, `select count(pg_terminate_backend(pid)) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()`, in.Database).Scan(&n)
+		if err != nil {
+			return out, fmt.Errorf("ending the sessions on %s: %w", in.Database, err)
+		}
+		out.Terminated += n
+		_, err = c.Exec(ctx, "alter database "+ident(in.Database)+" rename to "+ident(in.NewName))
+		if err == nil {
+			renamed = true
+			return out, nil
+		}
+		if attempt == 20 || !strings.Contains(err.Error(), "being accessed by other users") {
+			return out, fmt.Errorf("renaming %s to %s: %w", in.Database, in.NewName, err)
+		}
+		select {
+		case <-ctx.Done():
+			return out, ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// createdMarker is the comment on databases drctl creates.
+const createdMarker = "drctl:"
+
+// Drop drops a database, but only one set aside by a rename (its name ends
+// with the environment's old suffix) or one drctl created. Dropping what is
+// gone already succeeds.
+func (p *Postgres) Drop(ctx context.Context, in DropInput) (DropOutput, error) {
+	t, err := p.target(in.Run.Env)
+	if err != nil {
+		return DropOutput{}, err
+	}
+	c, _, err := p.admin(ctx, t, in.Instance)
+	if err != nil {
+		return DropOutput{}, err
+	}
+	defer c.Close(context.WithoutCancel(ctx))
+	out := DropOutput{Database: in.Database}
+	exists, err := dbExists(ctx, c, in.Database)
+	if err != nil {
+		return out, err
+	}
+	if !exists {
+		out.AlreadyGone = true
+		return out, nil
+	}
+	comment, err := dbComment(ctx, c, in.Database)
+	if err != nil {
+		return out, err
+	}
+	if !strings.HasSuffix(in.Database, t.OldSuffix) && !strings.HasPrefix(comment, createdMarker) {
+		return out, nonRetryable("Refused", "refusing to drop %s: only databases whose name ends in %q, or that drctl created, may be dropped", in.Database, t.OldSuffix)
+	}
+	if _, err := c.Exec(ctx, "drop database "+ident(in.Database)+" with (force)"); err != nil {
+		return out, fmt.Errorf("dropping %s: %w", in.Database, err)
+	}
+	out.Dropped = true
+	return out, nil
+}

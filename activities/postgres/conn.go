@@ -1,0 +1,198 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/drctl/drctl/activities/backup"
+	"github.com/drctl/drctl/activities/secret"
+)
+
+// Target is what the postgres steps know of an environment.
+type Target struct {
+	Name      string
+	Role      string // "source" or "target"
+	Database  string
+	URL       secret.Ref
+	OldSuffix string
+	Instance  *InstanceConfig
+}
+
+// MainInstance is the name of an environment's own local instance.
+const MainInstance = "main"
+
+// Postgres holds the postgres.* activities. The worker registers it with
+// the prefix "postgres.".
+type Postgres struct {
+	Targets func(env string) (*Target, error)
+	Stores  func(env, store string) (*backup.StoreConfig, error)
+}
+
+func nonRetryable(kind, format string, args ...any) error {
+	return temporal.NewNonRetryableApplicationError(fmt.Sprintf(format, args...), kind, nil)
+}
+
+func (p *Postgres) target(env string) (*Target, error) {
+	if p.Targets == nil {
+		return nil, nonRetryable("NoConfig", "this worker has no environments file")
+	}
+	if env == "" {
+		return nil, nonRetryable("BadInput", "the step was not given its run's environment")
+	}
+	t, err := p.Targets(env)
+	if err != nil {
+		return nil, nonRetryable("NoEnvironment", "%v", err)
+	}
+	return t, nil
+}
+
+// endpoint is where and as whom to connect: the environment's database
+// URL, pointed at another local instance when one is named.
+type endpoint struct {
+	cfg *pgx.ConnConfig
+	// sslmode is kept for the command-line tools.
+	sslmode string
+}
+
+func (p *Postgres) endpoint(ctx context.Context, t *Target, instance, database string) (*endpoint, error) {
+	raw, err := t.URL.Resolve(ctx)
+	if err != nil {
+		return nil, nonRetryable("NoSecret", "%v", err)
+	}
+	cfg, err := pgx.ParseConfig(raw)
+	if err != nil {
+		// pgx's message may quote the URL with its password.
+		return nil, nonRetryable("BadURL", "the database URL %s of environment %s is not a valid connection string", t.URL, t.Name)
+	}
+	sslmode := "prefer"
+	if u, err := url.Parse(raw); err == nil && u.Query().Get("sslmode") != "" {
+		sslmode = u.Query().Get("sslmode")
+	}
+	if instance != "" && instance != MainInstance {
+		if t.Instance == nil || t.Instance.Provider != "local" || t.Instance.DataDir == "" {
+			return nil, nonRetryable("BadInput", "instance %s: environment %s has no local instances (instance.provider local with a data_dir)", instance, t.Name)
+		}
+		l, ok, err := OpenLocal(t.Instance.DataDir, instance)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, nonRetryable("NoInstance", "environment %s has no instance %s", t.Name, instance)
+		}
+		cfg.Host, cfg.Port = l.Host(), uint16(l.Port)
+		cfg.TLSConfig, sslmode = nil, "disable"
+	}
+	if database != "" {
+		cfg.Database = database
+	}
+	return &endpoint{cfg: cfg, sslmode: sslmode}, nil
+}
+
+func (e *endpoint) connect(ctx context.Context) (*pgx.Conn, error) {
+	c, err := pgx.ConnectConfig(ctx, e.cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to %s: %w", e, err)
+	}
+	return c, nil
+}
+
+// String names the endpoint without its password.
+func (e *endpoint) String() string {
+	return fmt.Sprintf("postgres://%s@%s/%s", e.cfg.User, hostPort(e.cfg), e.cfg.Database)
+}
+
+func hostPort(cfg *pgx.ConnConfig) string {
+	return cfg.Host + ":" + strconv.Itoa(int(cfg.Port))
+}
+
+// toolEnv is the environment that points pg_dump and pg_restore at the
+// endpoint: the password goes in PGPASSWORD, never on a command line that
+// any user of the host can read.
+func (e *endpoint) toolEnv(database string) []string {
+	if database == "" {
+		database = e.cfg.Database
+	}
+	return []string{"PGHOST=" + e.cfg.Host, "PGPORT=" + strconv.Itoa(int(e.cfg.Port)), "PGUSER=" + e.cfg.User,
+		"PGPASSWORD=" + e.cfg.Password, "PGDATABASE=" + database, "PGSSLMODE=" + e.sslmode, "PGCONNECT_TIMEOUT=30"}
+}
+
+// admin connects to the instance's maintenance database.
+func (p *Postgres) admin(ctx context.Context, t *Target, instance string) (*pgx.Conn, *endpoint, error) {
+	ep, err := p.endpoint(ctx, t, instance, "postgres")
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := ep.connect(ctx)
+	return c, ep, err
+}
+
+func ident(name string) string { return pgx.Identifier{name}.Sanitize() }
+
+// qualified quotes "schema.table" (or "table") as an identifier.
+func qualified(name string) string {
+	return pgx.Identifier(strings.SplitN(name, ".", 2)).Sanitize()
+}
+
+func dbExists(ctx context.Context, c *pgx.Conn, name string) (bool, error) {
+	var n int
+	err := c.QueryRow(ctx, "select count(*) from pg_database where datname = $1", name).Scan(&n)
+	return n > 0, err
+}
+
+// dbComment reads the comment drctl leaves on databases it creates.
+func dbComment(ctx context.Context, c *pgx.Conn, name string) (string, error) {
+	var comment *string
+	err := c.QueryRow(ctx, "select shobj_description(oid, 'pg_database') from pg_database where datname = $1", name).Scan(&comment)
+	if errors.Is(err, pgx.ErrNoRows) || comment == nil {
+		return "", nil
+	}
+	return *comment, err
+}
+
+// tableCounts counts the rows of every user table, exactly.
+func tableCounts(ctx context.Context, q interface {
+	Query(context.Context, string, ...any) (pgx.Rows, error)
+	QueryRow(context.Context, string, ...any) pgx.Row
+}) (map[string]int64, error) {
+	rows, err := q.Query(ctx, `select n.nspname, c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace
+		where c.relkind in ('r', 'p') and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg_toast%'
+		and not c.relispartition order by 1, 2`)
+	if err != nil {
+		return nil, fmt.Errorf("listing tables: %w", err)
+	}
+	var names []string
+	for rows.Next() {
+		var schema, table string
+		if err := rows.Scan(&schema, &table); err != nil {
+			return nil, err
+		}
+		names = append(names, schema+"."+table)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	counts := make(map[string]int64, len(names))
+	for _, name := range names {
+		var n int64
+		if err := q.QueryRow(ctx, "select count(*) from "+qualified(name)).Scan(&n); err != nil {
+			return nil, fmt.Errorf("counting %s: %w", name, err)
+		}
+		counts[name] = n
+	}
+	return counts, nil
+}
+
+func sum(m map[string]int64) int64 {
+	var n int64
+	for _, v := range m {
+		n += v
+	}
+	return n
+}

@@ -1,0 +1,389 @@
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"go.temporal.io/sdk/activity"
+
+	"github.com/drctl/drctl/activities/backup"
+	"github.com/drctl/drctl/activities/stepio"
+)
+
+// toolVersion is the version line of a Postgres client program.
+func toolVersion(prog string) string {
+	out, err := exec.Command(prog, "--version").Output()
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func (p *Postgres) store(ctx context.Context, env, name string) (backup.Store, *backup.StoreConfig, error) {
+	if name == "" {
+		name = backup.DefaultStore
+	}
+	if p.Stores == nil {
+		return nil, nil, nonRetryable("NoConfig", "this worker has no environments file")
+	}
+	cfg, err := p.Stores(env, name)
+	if err != nil {
+		return nil, nil, nonRetryable("NoStore", "%v", err)
+	}
+	s, err := backup.Open(ctx, cfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("environment %s, store %s: %w", env, name, err)
+	}
+	return s, cfg, nil
+}
+
+// progress counts bytes through a reader and heartbeats them.
+type progress struct {
+	r     io.Reader
+	n     atomic.Int64
+	phase string
+	ctx   context.Context
+	last  time.Time
+}
+
+func (p *progress) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	total := p.n.Add(int64(n))
+	if time.Since(p.last) > 2*time.Second {
+		p.last = time.Now()
+		activity.RecordHeartbeat(p.ctx, map[string]any{"phase": p.phase, "bytes": total})
+	}
+	return n, err
+}
+
+// Backup dumps a database with pg_dump -Fc, streamed through age into the
+// environment's store, with exact row counts taken in the same snapshot.
+// An empty database is refused unless allow_empty is set: backups that
+// silently held nothing must not happen again.
+func (p *Postgres) Backup(ctx context.Context, in BackupInput) (BackupOutput, error) {
+	t, err := p.target(in.Run.Env)
+	if err != nil {
+		return BackupOutput{}, err
+	}
+	if t.Role == "target" {
+		return BackupOutput{}, nonRetryable("Refused", "environment %s is a target: its data is a restored copy and is never backed up", t.Name)
+	}
+	ep, err := p.endpoint(ctx, t, "", in.Database)
+	if err != nil {
+		return BackupOutput{}, err
+	}
+	c, err := ep.connect(ctx)
+	if err != nil {
+		return BackupOutput{}, err
+	}
+	defer c.Close(context.WithoutCancel(ctx))
+	// One snapshot for the counts and the dump, so the recorded counts are
+	// exactly what the dump holds.
+	tx, err := c.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return BackupOutput{}, err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	var snapshot, version, lsn string
+	if err := tx.QueryRow(ctx, "select pg_export_snapshot(), current_setting('server_version'), pg_current_wal_lsn()::text").Scan(&snapshot, &version, &lsn); err != nil {
+		return BackupOutput{}, fmt.Errorf("starting the backup snapshot: %w", err)
+	}
+	counts, err := tableCounts(ctx, tx)
+	if err != nil {
+		return BackupOutput{}, err
+	}
+	if sum(counts) == 0 && !in.AllowEmpty {
+		return BackupOutput{}, nonRetryable("EmptyDatabase",
+			"database %s has no rows in any of its %d tables: refusing to store an empty backup (set allow_empty: true if that is expected)", in.Database, len(counts))
+	}
+	s, cfg, err := p.store(ctx, t.Name, in.Store)
+	if err != nil {
+		return BackupOutput{}, err
+	}
+	defer s.Close()
+	datastore := in.Datastore
+	if datastore == "" {
+		datastore = in.Database
+	}
+	started := time.Now().UTC()
+	cmd := exec.CommandContext(ctx, "pg_dump", "-Fc", "--snapshot="+snapshot, "--dbname="+in.Database)
+	cmd.Env = append(os.Environ(), ep.toolEnv(in.Database)...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return BackupOutput{}, err
+	}
+	if err := cmd.Start(); err != nil {
+		return BackupOutput{}, fmt.Errorf("starting pg_dump: %w", err)
+	}
+	pr := &progress{r: stdout, phase: "dump", ctx: ctx}
+	entry, err := backup.Writer{Store: s, Recipients: cfg.Recipients}.Write(ctx, pr, backup.Entry{
+		Key: backup.DataKey(t.Name, datastore, started, "dump.age"), Env: t.Name, Datastore: datastore,
+		Date: started.Format(time.DateOnly), Format: "pg_dump-custom", StartedAt: started, Server: version, LSN: lsn,
+		RowCounts: counts, Tools: map[string]string{"pg_dump": toolVersion("pg_dump")},
+	}, func() error {
+		if err := cmd.Wait(); err != nil {
+			return fmt.Errorf("pg_dump of %s: %w: %s", in.Database, err, capOutput(stderr.String()))
+		}
+		return nil
+	})
+	if err != nil {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+		return BackupOutput{}, err
+	}
+	return BackupOutput{Key: entry.Key, Size: entry.Size, SHA256: entry.SHA256, Tables: len(counts), Rows: sum(counts),
+		RowCounts: counts, LSN: lsn, StartedAt: entry.StartedAt, StoppedAt: entry.StoppedAt}, nil
+}
+
+// restoreMarker is the comment a restore leaves on the database it creates,
+// so a retry after a crash recognises its own half-done work.
+func restoreMarker(key string) string { return createdMarker + " restore of " + key }
+
+// Restore restores a backup into a fresh database: it decrypts the dump as
+// it streams from the store into pg_restore (with jobs > 1, it downloads
+// to a temporary file first, since pg_restore -j needs to seek). Errors
+// matching expected_errors are tolerated up to their max; any other fails
+// the step, named.
+func (p *Postgres) Restore(ctx context.Context, in RestoreInput) (RestoreOutput, error) {
+	t, err := p.target(in.Run.Env)
+	if err != nil {
+		return RestoreOutput{}, err
+	}
+	from := in.From
+	if from == "" {
+		from = t.Name
+	}
+	allow, err := compileExpected(in.ExpectedErrors)
+	if err != nil {
+		return RestoreOutput{}, err
+	}
+	s, cfg, err := p.store(ctx, from, in.Store)
+	if err != nil {
+		return RestoreOutput{}, err
+	}
+	defer s.Close()
+	entry, err := findEntry(ctx, s, from, in.Backup)
+	if err != nil {
+		return RestoreOutput{}, err
+	}
+	if cfg.Identity == "" {
+		return RestoreOutput{}, nonRetryable("NoIdentity", "store %s of environment %s has no identity to decrypt backups with", in.Store, from)
+	}
+	identity, err := cfg.Identity.Resolve(ctx)
+	if err != nil {
+		return RestoreOutput{}, nonRetryable("NoSecret", "%v", err)
+	}
+	c, ep, err := p.admin(ctx, t, in.Instance)
+	if err != nil {
+		return RestoreOutput{}, err
+	}
+	defer c.Close(context.WithoutCancel(ctx))
+	out := RestoreOutput{Database: in.Database, Backup: in.Backup, IgnoredErrors: []string{}}
+	marker := restoreMarker(in.Backup)
+	if exists, err := dbExists(ctx, c, in.Database); err != nil {
+		return out, err
+	} else if exists {
+		comment, err := dbComment(ctx, c, in.Database)
+		if err != nil {
+			return out, err
+		}
+		switch comment {
+		case marker + " (complete)":
+			return p.restored(ctx, ep, out)
+		case marker + " (in progress)":
+			// An earlier attempt died part-way: start again.
+			if _, err := c.Exec(ctx, "drop database "+ident(in.Database)+" with (force)"); err != nil {
+				return out, fmt.Errorf("dropping the half-restored %s: %w", in.Database, err)
+			}
+		default:
+			return out, nonRetryable("NotFresh", "database %s already exists: a restore goes into a fresh database (set the old one aside first, e.g. with postgres.rename)", in.Database)
+		}
+	}
+	if _, err := c.Exec(ctx, "create database "+ident(in.Database)); err != nil {
+		return out, fmt.Errorf("creating %s: %w", in.Database, err)
+	}
+	if _, err := c.Exec(ctx, "comment on database "+ident(in.Database)+" is '"+strings.ReplaceAll(marker, "'", "''")+" (in progress)'"); err != nil {
+		return out, err
+	}
+	plain, err := backup.Read(ctx, s, entry, identity)
+	if err != nil {
+		return out, err
+	}
+	defer plain.Close()
+	pr := &progress{r: plain, phase: "restore", ctx: ctx}
+	args := []string{"--dbname=" + in.Database, "--no-password"}
+	var stdin io.Reader = pr
+	if in.Jobs > 1 {
+		pr.phase = "download"
+		file, err := downloadTemp(pr)
+		if err != nil {
+			return out, err
+		}
+		defer os.Remove(file)
+		// The checksum is known once every stored byte went through.
+		if err := plain.Close(); err != nil {
+			return out, err
+		}
+		args = append(args, "--jobs", fmt.Sprint(in.Jobs), file)
+		stdin = nil
+	}
+	cmd := exec.CommandContext(ctx, "pg_restore", args...)
+	cmd.Env = append(os.Environ(), ep.toolEnv(in.Database)...)
+	cmd.Stdin = stdin
+	stderr := &lineCollector{}
+	cmd.Stderr = stderr
+	done := make(chan struct{})
+	go heartbeatUntil(ctx, done, map[string]any{"phase": "restore", "bytes": pr.n.Load()})
+	runErr := cmd.Run()
+	close(done)
+	if in.Jobs <= 1 {
+		if err := plain.Close(); err != nil {
+			return out, err
+		}
+	}
+	out.Bytes = pr.n.Load()
+	ignored, unexpected := classify(stderr.errors, allow)
+	out.IgnoredErrors = ignored
+	if len(unexpected) > 0 {
+		return out, nonRetryable("RestoreErrors", "restoring %s into %s: %d unexpected errors, the first: %s", in.Backup, in.Database, len(unexpected), unexpected[0])
+	}
+	if runErr != nil && len(stderr.errors) == 0 {
+		return out, fmt.Errorf("pg_restore of %s: %w: %s", in.Backup, runErr, capOutput(stderr.all.String()))
+	}
+	if _, err := c.Exec(ctx, "comment on database "+ident(in.Database)+" is '"+strings.ReplaceAll(marker, "'", "''")+" (complete)'"); err != nil {
+		return out, err
+	}
+	return p.restored(ctx, ep, out)
+}
+
+// restored fills a restore's output with the restored row counts.
+func (p *Postgres) restored(ctx context.Context, ep *endpoint, out RestoreOutput) (RestoreOutput, error) {
+	dbEp := *ep
+	cfg := *ep.cfg
+	cfg.Database = out.Database
+	dbEp.cfg = &cfg
+	c, err := dbEp.connect(ctx)
+	if err != nil {
+		return out, err
+	}
+	defer c.Close(context.WithoutCancel(ctx))
+	counts, err := tableCounts(ctx, c)
+	if err != nil {
+		return out, err
+	}
+	out.RowCounts, out.Tables, out.Rows = counts, len(counts), sum(counts)
+	return out, nil
+}
+
+func findEntry(ctx context.Context, s backup.Store, env, key string) (backup.Entry, error) {
+	entries, err := backup.Entries(ctx, s, env+"/")
+	if err != nil {
+		return backup.Entry{}, err
+	}
+	for _, e := range entries {
+		if e.Key == key {
+			return e, nil
+		}
+	}
+	return backup.Entry{}, nonRetryable("NoBackup", "%s is not a complete backup in %s", key, s)
+}
+
+// downloadTemp writes the decrypted dump to a private temporary file.
+func downloadTemp(r io.Reader) (string, error) {
+	f, err := os.CreateTemp("", "drctl-restore-*.dump")
+	if err != nil {
+		return "", err
+	}
+	if _, err := io.Copy(f, r); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return "", err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(f.Name())
+		return "", err
+	}
+	return f.Name(), nil
+}
+
+type expected struct {
+	re    *regexp.Regexp
+	max   int
+	count int
+}
+
+func compileExpected(list []stepio.ExpectedError) ([]*expected, error) {
+	var out []*expected
+	for _, e := range list {
+		re, err := regexp.Compile(e.Pattern)
+		if err != nil {
+			return nil, nonRetryable("BadInput", "expected error %q is not a regular expression: %v", e.Pattern, err)
+		}
+		out = append(out, &expected{re: re, max: max(e.Max, 1)})
+	}
+	return out, nil
+}
+
+// classify sorts pg_restore's errors into those an expected pattern allows
+// (within its max) and the rest.
+func classify(errs []string, allow []*expected) (ignored, unexpected []string) {
+	ignored = []string{}
+	for _, e := range errs {
+		matched := false
+		for _, a := range allow {
+			if a.re.MatchString(e) && a.count < a.max {
+				a.count++
+				matched = true
+				break
+			}
+		}
+		if matched {
+			ignored = append(ignored, e)
+		} else {
+			unexpected = append(unexpected, e)
+		}
+	}
+	return ignored, unexpected
+}
+
+// lineCollector keeps pg_restore's error lines (each with the SQL error
+// that follows "could not execute query:") and a capped copy of all.
+type lineCollector struct {
+	buf    []byte
+	all    bytes.Buffer
+	errors []string
+}
+
+func (l *lineCollector) Write(p []byte) (int, error) {
+	if l.all.Len() < maxOutput {
+		l.all.Write(p[:min(len(p), maxOutput-l.all.Len())])
+	}
+	l.buf = append(l.buf, p...)
+	for {
+		i := bytes.IndexByte(l.buf, '\n')
+		if i < 0 {
+			break
+		}
+		line := string(l.buf[:i])
+		l.buf = l.buf[i+1:]
+		if msg, ok := strings.CutPrefix(line, "pg_restore: error: "); ok {
+			if len(l.errors) < 10000 {
+				l.errors = append(l.errors, msg)
+			}
+		}
+	}
+	return len(p), nil
+}

@@ -1,0 +1,276 @@
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// The local provider runs Postgres clusters on this host, one folder per
+// instance under the environment's data_dir, each described by a small
+// record beside its data. initdb and postgres refuse to run as root, so as
+// root they run as the postgres user.
+
+const localRecord = "drctl-instance.json"
+
+// Local is a cluster on this host.
+type Local struct {
+	Name     string            `json:"name"`
+	Dir      string            `json:"dir"`
+	Port     int               `json:"port"`
+	Settings map[string]string `json:"settings,omitempty"`
+	// CreatedBy says which run created the instance: set when drctl made
+	// it, so drctl may destroy it.
+	CreatedBy string `json:"created_by,omitempty"`
+	bin       string
+}
+
+// BinDir is where Postgres's server programs are: `pg_config --bindir`.
+func BinDir() (string, error) {
+	out, err := exec.Command("pg_config", "--bindir").Output()
+	if err != nil {
+		return "", fmt.Errorf("finding Postgres's programs (pg_config --bindir): %w; install postgresql-15", err)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+func (l *Local) dataDir() string { return filepath.Join(l.Dir, "data") }
+func (l *Local) logFile() string { return filepath.Join(l.Dir, "postgres.log") }
+
+// Host is where the cluster listens.
+func (l *Local) Host() string { return "127.0.0.1" }
+
+// URL is a superuser connection to the cluster (trust on loopback only).
+func (l *Local) URL(database string) string {
+	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", l.Port, database)
+}
+
+// OpenLocal reads an instance's record; ok is false when there is none.
+func OpenLocal(baseDir, name string) (*Local, bool, error) {
+	dir := filepath.Join(baseDir, name)
+	b, err := os.ReadFile(filepath.Join(dir, localRecord))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	var l Local
+	if err := json.Unmarshal(b, &l); err != nil {
+		return nil, false, fmt.Errorf("instance record %s: %w", filepath.Join(dir, localRecord), err)
+	}
+	l.Dir = dir
+	return &l, true, nil
+}
+
+// CreateLocal makes a new cluster (initdb) and starts it. Port 0 picks a
+// free port. An instance that already exists is returned as it is: running
+// create twice is safe.
+func CreateLocal(ctx context.Context, baseDir, name string, port int, settings map[string]string, createdBy string) (*Local, bool, error) {
+	if l, ok, err := OpenLocal(baseDir, name); err != nil || ok {
+		if ok {
+			err = l.Start(ctx)
+		}
+		return l, false, err
+	}
+	bin, err := BinDir()
+	if err != nil {
+		return nil, false, err
+	}
+	if port == 0 {
+		if port, err = freePort(); err != nil {
+			return nil, false, err
+		}
+	}
+	l := &Local{Name: name, Dir: filepath.Join(baseDir, name), Port: port, Settings: settings, CreatedBy: createdBy, bin: bin}
+	// The base folder is root's, but the postgres user must pass through
+	// it to reach its own instance folder.
+	if err := os.MkdirAll(baseDir, 0o711); err != nil {
+		return nil, false, err
+	}
+	if err := os.Mkdir(l.Dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return nil, false, err
+	}
+	if err := chownToPostgres(l.Dir); err != nil {
+		return nil, false, err
+	}
+	if out, err := l.run(ctx, "initdb", "-D", l.dataDir(), "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C"); err != nil {
+		os.RemoveAll(l.Dir)
+		return nil, false, fmt.Errorf("initdb for instance %s: %w\n%s", name, err, out)
+	}
+	if err := l.writeConf(); err != nil {
+		return nil, false, err
+	}
+	if err := l.save(); err != nil {
+		return nil, false, err
+	}
+	return l, true, l.Start(ctx)
+}
+
+// writeConf appends drctl's settings to postgresql.conf: loopback only, a
+// socket in the instance folder, and the instance's own settings.
+func (l *Local) writeConf() error {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "\n# drctl\nport = %d\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '%s'\n", l.Port, l.Dir)
+	keys := make([]string, 0, len(l.Settings))
+	for k := range l.Settings {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(&b, "%s = '%s'\n", k, strings.ReplaceAll(l.Settings[k], "'", "''"))
+	}
+	f, err := os.OpenFile(filepath.Join(l.dataDir(), "postgresql.conf"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = f.Write(b.Bytes())
+	return err
+}
+
+func (l *Local) save() error {
+	b, _ := json.MarshalIndent(l, "", "  ")
+	return os.WriteFile(filepath.Join(l.Dir, localRecord), b, 0o644)
+}
+
+// Running reports whether the cluster's postmaster is up.
+func (l *Local) Running(ctx context.Context) bool {
+	_, err := l.run(ctx, "pg_ctl", "-D", l.dataDir(), "status")
+	return err == nil
+}
+
+// Start starts the cluster and waits until it accepts connections.
+func (l *Local) Start(ctx context.Context) error {
+	if l.Running(ctx) {
+		return nil
+	}
+	if out, err := l.run(ctx, "pg_ctl", "-D", l.dataDir(), "-l", l.logFile(), "-w", "-t", "120", "start"); err != nil {
+		return fmt.Errorf("starting instance %s: %w\n%s\n%s", l.Name, err, out, tail(l.logFile()))
+	}
+	return nil
+}
+
+// Stop stops the cluster (fast shutdown: sessions are ended, work is kept).
+func (l *Local) Stop(ctx context.Context) error {
+	if !l.Running(ctx) {
+		return nil
+	}
+	if out, err := l.run(ctx, "pg_ctl", "-D", l.dataDir(), "-m", "fast", "-w", "stop"); err != nil {
+		return fmt.Errorf("stopping instance %s: %w\n%s", l.Name, err, out)
+	}
+	return nil
+}
+
+// Restart restarts the cluster.
+func (l *Local) Restart(ctx context.Context) error {
+	if err := l.Stop(ctx); err != nil {
+		return err
+	}
+	return l.Start(ctx)
+}
+
+// Destroy stops the cluster and removes its folder.
+func (l *Local) Destroy(ctx context.Context) error {
+	if err := l.Stop(ctx); err != nil {
+		return err
+	}
+	return os.RemoveAll(l.Dir)
+}
+
+// run runs one of Postgres's programs, as the postgres user when root.
+func (l *Local) run(ctx context.Context, prog string, args ...string) (string, error) {
+	if l.bin == "" {
+		bin, err := BinDir()
+		if err != nil {
+			return "", err
+		}
+		l.bin = bin
+	}
+	cmd := exec.CommandContext(ctx, filepath.Join(l.bin, prog), args...)
+	if err := asPostgres(cmd); err != nil {
+		return "", err
+	}
+	cmd.Dir = l.Dir
+	out, err := cmd.CombinedOutput()
+	return capOutput(string(out)), err
+}
+
+// asPostgres makes cmd run as the postgres user when we are root.
+func asPostgres(cmd *exec.Cmd) error {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	uid, gid, err := postgresIDs()
+	if err != nil {
+		return err
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid}}
+	cmd.Env = append(os.Environ(), "HOME=/var/lib/postgresql")
+	return nil
+}
+
+func postgresIDs() (uint32, uint32, error) {
+	u, err := user.Lookup("postgres")
+	if err != nil {
+		return 0, 0, fmt.Errorf("initdb and postgres refuse to run as root and there is no postgres user: install postgresql-15")
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	return uint32(uid), uint32(gid), nil
+}
+
+// chownToPostgres gives dir to the postgres user when we are root.
+func chownToPostgres(dir string) error {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	uid, gid, err := postgresIDs()
+	if err != nil {
+		return err
+	}
+	return os.Chown(dir, int(uid), int(gid))
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// maxOutput caps captured command output: enough to diagnose, never a
+// flood in a workflow's history.
+const maxOutput = 16 << 10
+
+func capOutput(s string) string {
+	if len(s) <= maxOutput {
+		return s
+	}
+	return s[:maxOutput/2] + "\n… (output cut) …\n" + s[len(s)-maxOutput/2:]
+}
+
+func tail(file string) string {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return ""
+	}
+	if len(b) > 4096 {
+		b = b[len(b)-4096:]
+	}
+	return string(b)
+}

@@ -1,0 +1,243 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/drctl/drctl/activities/postgres"
+	"github.com/drctl/drctl/activities/stepio"
+)
+
+func errType(err error) string {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		return appErr.Type()
+	}
+	return ""
+}
+
+// TestBackupRestoreRoundTrip backs production up and restores it into a
+// fresh staging database, streaming and in parallel: row counts and every
+// table's checksum match, and each step run twice is safe.
+func TestBackupRestoreRoundTrip(t *testing.T) {
+	f := newFixture(t)
+	seed(t, f.prod, 2000)
+	var b postgres.BackupOutput
+	f.must(f.pg.Backup, postgres.BackupInput{Database: "register", Run: runCtx("production")}, &b)
+	if b.Rows != 2500 || b.RowCounts["public.users"] != 2000 || b.LSN == "" || b.Key == "" {
+		t.Fatalf("backup: %+v", b)
+	}
+	for _, jobs := range []int{1, 3} {
+		db := map[int]string{1: "register_stream", 3: "register_parallel"}[jobs]
+		in := postgres.RestoreInput{Backup: b.Key, From: "production", Database: db, Jobs: jobs, Run: runCtx("staging")}
+		var r postgres.RestoreOutput
+		f.must(f.pg.Restore, in, &r)
+		if r.Rows != b.Rows || r.RowCounts["public.events"] != 500 {
+			t.Fatalf("restore (jobs %d): %+v", jobs, r)
+		}
+		for _, table := range []string{"users", "events"} {
+			if got, want := tableChecksum(t, f.stg, db, table), tableChecksum(t, f.prod, "register", table); got != want {
+				t.Errorf("jobs %d: %s differs after restore", jobs, table)
+			}
+		}
+		// A second run finds the work done.
+		var again postgres.RestoreOutput
+		f.must(f.pg.Restore, in, &again)
+		if again.Rows != r.Rows {
+			t.Fatalf("second restore: %+v", again)
+		}
+	}
+	// A database the restore did not create is never overwritten.
+	sql(t, f.stg, "postgres", "create database register")
+	err := f.run(f.pg.Restore, postgres.RestoreInput{Backup: b.Key, From: "production", Database: "register", Run: runCtx("staging")}, nil)
+	if errType(err) != "NotFresh" {
+		t.Fatalf("restore over an existing database: %v", err)
+	}
+	// Staging is never backed up.
+	if err := f.run(f.pg.Backup, postgres.BackupInput{Database: "register", Run: runCtx("staging")}, nil); errType(err) != "Refused" {
+		t.Fatalf("backup of a target: %v", err)
+	}
+}
+
+// TestEmptyDatabaseRefused: the incident of six weeks of empty backups.
+func TestEmptyDatabaseRefused(t *testing.T) {
+	f := newFixture(t)
+	sql(t, f.prod, "postgres", "create database register")
+	sql(t, f.prod, "register", "create table users (id int)")
+	err := f.run(f.pg.Backup, postgres.BackupInput{Database: "register", Run: runCtx("production")}, nil)
+	if errType(err) != "EmptyDatabase" || !strings.Contains(err.Error(), "refusing to store an empty backup") {
+		t.Fatalf("empty database: %v", err)
+	}
+	var b postgres.BackupOutput
+	f.must(f.pg.Backup, postgres.BackupInput{Database: "register", AllowEmpty: true, Run: runCtx("production")}, &b)
+	if b.Rows != 0 || b.Key == "" {
+		t.Fatalf("allowed empty backup: %+v", b)
+	}
+}
+
+// TestRestoreExpectedErrors plants errors a restore meets in real life (an
+// owner role that the target does not have): the allowlist lets them pass,
+// up to its max; without it the step fails and names the error.
+func TestRestoreExpectedErrors(t *testing.T) {
+	f := newFixture(t)
+	seed(t, f.prod, 10)
+	sql(t, f.prod, "register", "create role app_owner", "alter table users owner to app_owner", "alter table events owner to app_owner")
+	var b postgres.BackupOutput
+	f.must(f.pg.Backup, postgres.BackupInput{Database: "register", Run: runCtx("production")}, &b)
+
+	in := postgres.RestoreInput{Backup: b.Key, From: "production", Database: "strict", Run: runCtx("staging")}
+	err := f.run(f.pg.Restore, in, nil)
+	if errType(err) != "RestoreErrors" || !strings.Contains(err.Error(), `role "app_owner" does not exist`) {
+		t.Fatalf("without an allowlist: %v", err)
+	}
+	in.Database = "tolerant"
+	in.ExpectedErrors = []stepio.ExpectedError{{Pattern: `role "app_owner" does not exist`, Max: 1}}
+	if err := f.run(f.pg.Restore, in, nil); errType(err) != "RestoreErrors" {
+		t.Fatalf("beyond the max: %v", err)
+	}
+	in.Database = "tolerant2"
+	in.ExpectedErrors[0].Max = 10
+	var r postgres.RestoreOutput
+	f.must(f.pg.Restore, in, &r)
+	// Two tables and their two sequences had the missing owner.
+	if len(r.IgnoredErrors) != 4 || r.Rows != 510 {
+		t.Fatalf("with the allowlist: %+v", r)
+	}
+}
+
+// TestVerify passes on good data and fails, naming the table, on an empty
+// or stale restore.
+func TestVerify(t *testing.T) {
+	f := newFixture(t)
+	seed(t, f.stg, 100)
+	in := postgres.VerifyInput{Database: "register", Expected: map[string]int64{"public.users": 100, "public.events": 500},
+		Events: &postgres.EventCheck{Table: "events", Column: "created_at", MaxAge: stepio.Duration(time.Hour)}, Objects: []string{"public.users"},
+		Run: runCtx("staging")}
+	var out postgres.VerifyOutput
+	f.must(f.pg.Verify, in, &out)
+	if !out.OK || out.RPO <= 0 || out.RPO > stepio.Duration(5*time.Minute) || len(out.Checks) != 5 {
+		t.Fatalf("good data: %+v", out)
+	}
+
+	sql(t, f.stg, "register", "delete from users")
+	err := f.run(f.pg.Verify, in, nil)
+	if errType(err) != "VerifyFailed" || !strings.Contains(err.Error(), "rows in public.users: expected 100 ± 0, found 0") {
+		t.Fatalf("empty table: %v", err)
+	}
+
+	sql(t, f.stg, "register", "update events set created_at = created_at - interval '3 days'")
+	in.Expected = nil
+	err = f.run(f.pg.Verify, in, nil)
+	if errType(err) != "VerifyFailed" || !strings.Contains(err.Error(), "newest event in events") {
+		t.Fatalf("stale events: %v", err)
+	}
+}
+
+// TestRenameWithLiveConnections renames a database that sessions are
+// using; running it again says it is done.
+func TestRenameWithLiveConnections(t *testing.T) {
+	f := newFixture(t)
+	seed(t, f.prod, 10)
+	ctx := context.Background()
+	var sessions []*pgx.Conn
+	for range 3 {
+		c, err := pgx.Connect(ctx, f.prod.URL("register"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sessions = append(sessions, c)
+	}
+	defer func() {
+		for _, c := range sessions {
+			c.Close(ctx)
+		}
+	}()
+	in := postgres.RenameInput{Database: "register", NewName: "register-old", Run: runCtx("production")}
+	var out postgres.RenameOutput
+	f.must(f.pg.Rename, in, &out)
+	if out.Terminated != 3 || out.AlreadyDone {
+		t.Fatalf("rename: %+v", out)
+	}
+	if n := queryInt(t, f.prod, "register-old", "select count(*) from users"); n != 10 {
+		t.Fatalf("renamed database has %d users", n)
+	}
+	f.must(f.pg.Rename, in, &out)
+	if !out.AlreadyDone {
+		t.Fatalf("second rename: %+v", out)
+	}
+	// Both names taken: refused rather than guessed.
+	sql(t, f.prod, "postgres", "create database register")
+	if err := f.run(f.pg.Rename, in, nil); errType(err) != "Conflict" {
+		t.Fatalf("both exist: %v", err)
+	}
+}
+
+// TestDropOnlyOld drops the set-aside database and refuses any other.
+func TestDropOnlyOld(t *testing.T) {
+	f := newFixture(t)
+	seed(t, f.prod, 10)
+	if err := f.run(f.pg.Drop, postgres.DropInput{Database: "register", Run: runCtx("production")}, nil); errType(err) != "Refused" {
+		t.Fatalf("drop of the live database: %v", err)
+	}
+	sql(t, f.prod, "postgres", "alter database register rename to \"register-old\"")
+	var out postgres.DropOutput
+	f.must(f.pg.Drop, postgres.DropInput{Database: "register-old", Run: runCtx("production")}, &out)
+	if !out.Dropped {
+		t.Fatalf("drop: %+v", out)
+	}
+	f.must(f.pg.Drop, postgres.DropInput{Database: "register-old", Run: runCtx("production")}, &out)
+	if !out.AlreadyGone {
+		t.Fatalf("second drop: %+v", out)
+	}
+}
+
+// TestScrubAndPromote scrubs personal data on staging (none of it is left,
+// and a second run is harmless), refuses production, and promotes test
+// accounts by parameter.
+func TestScrubAndPromote(t *testing.T) {
+	f := newFixture(t)
+	seed(t, f.stg, 50)
+	seed(t, f.prod, 5)
+	in := postgres.ScrubInput{Database: "register", Run: runCtx("staging"), Rules: []postgres.ScrubRule{
+		{Table: "users", Column: "email", Action: "fake_email"}, {Table: "users", Column: "name", Action: "fake_name"},
+		{Table: "users", Column: "phone", Action: "null"}, {Table: "public.users", Column: "role", Action: "fixed", Value: "user"}}}
+	var out postgres.ScrubOutput
+	f.must(f.pg.Scrub, in, &out)
+	if out.Tables != 2 || out.Rows != 200 {
+		t.Fatalf("scrub: %+v", out)
+	}
+	if n := queryInt(t, f.stg, "register", "select count(*) from users where email = 'person'||id||'@example.org' or name = 'Person '||id or phone is not null"); n != 0 {
+		t.Fatalf("%d rows still hold original data", n)
+	}
+	f.must(f.pg.Scrub, in, &out)
+	in.Run = runCtx("production")
+	if err := f.run(f.pg.Scrub, in, nil); errType(err) != "Refused" {
+		t.Fatalf("scrub on production: %v", err)
+	}
+	if n := queryInt(t, f.prod, "register", "select count(*) from users where email like '%@example.org'"); n != 5 {
+		t.Fatal("production was touched")
+	}
+
+	sql(t, f.stg, "register", "update users set email = 'qa@example.org' where id = 1")
+	var p postgres.PromoteAccountsOutput
+	pin := postgres.PromoteAccountsInput{Database: "register", Table: "users", MatchColumn: "email", RoleColumn: "role", Role: "admin",
+		Accounts: []string{"qa@example.org", "nobody@example.org", "x' or '1'='1"}, Run: runCtx("staging")}
+	f.must(f.pg.PromoteAccounts, pin, &p)
+	if p.Updated != 1 || len(p.Missing) != 2 {
+		t.Fatalf("promote: %+v", p)
+	}
+	if n := queryInt(t, f.stg, "register", "select count(*) from users where role = 'admin'"); n != 1 {
+		t.Fatalf("%d admins: the injection attempt was not literal", n)
+	}
+	var ev postgres.LatestEventsOutput
+	f.must(f.pg.LatestEvents, postgres.LatestEventsInput{Database: "register", Table: "events", OrderBy: "created_at", Limit: 3, Run: runCtx("staging")}, &ev)
+	if len(ev.Rows) != 3 || ev.Rows[0]["kind"] != "login" {
+		t.Fatalf("latest events: %+v", ev)
+	}
+}

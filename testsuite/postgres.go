@@ -1,0 +1,46 @@
+package testsuite
+
+import (
+	"context"
+	"os"
+	"testing"
+
+	"github.com/drctl/drctl/activities/postgres"
+)
+
+// PostgresBase makes a folder for throwaway clusters that the postgres user
+// can reach, removed when the test ends.
+func PostgresBase(t testing.TB) string {
+	t.Helper()
+	Need(t, "pg_config", "apt-get install -y postgresql-15")
+	if _, err := postgres.BinDir(); err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("", "drctl-pg-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The postgres user must be able to reach its clusters' folders.
+	if err := os.Chmod(dir, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+// StartPostgres starts a throwaway cluster on a free loopback port, built
+// by drctl's own local instance provider. fsync is off: nothing here must
+// survive a power cut, and clusters start in well under a second.
+func StartPostgres(t testing.TB, base string, name string, settings map[string]string) *postgres.Local {
+	t.Helper()
+	all := map[string]string{"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+	for k, v := range settings {
+		all[k] = v
+	}
+	l, _, err := postgres.CreateLocal(context.Background(), base, name, 0, all, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Destroy(context.Background()) })
+	return l
+}
