@@ -43,6 +43,12 @@ func Binary(t testing.TB) string {
 			buildErr = err
 			return
 		}
+		// Postgres runs drctl as archive and restore command, as the
+		// postgres user: it must be able to reach the binary.
+		if err := os.Chmod(dir, 0o755); err != nil {
+			buildErr = err
+			return
+		}
 		binPath = filepath.Join(dir, "drctl")
 		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/drctl")
 		cmd.Dir = Root()

@@ -32,6 +32,9 @@ type Deps struct {
 	Stores func(env, store string) (*backup.StoreConfig, error)
 	// Targets finds what the postgres steps need of an environment.
 	Targets func(env string) (*postgres.Target, error)
+	// WALCommand runs drctl with the same environments file, for
+	// recovered instances to fetch WAL with.
+	WALCommand []string
 }
 
 // Register registers the interpreter and every activity struct. Each struct
@@ -43,7 +46,7 @@ func Register(r worker.Registry, d Deps) {
 		prefix string
 		acts   any
 	}{
-		{"postgres.", &postgres.Postgres{Targets: d.Targets, Stores: d.Stores}},
+		{"postgres.", &postgres.Postgres{Targets: d.Targets, Stores: d.Stores, WALCommand: d.WALCommand}},
 		{"backup.", &backup.Backup{Stores: d.Stores}},
 		{"ops.", &ops.Ops{}},
 		{"chat.", &chat.Chat{}},

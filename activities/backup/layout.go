@@ -220,7 +220,7 @@ func Entries(ctx context.Context, s Store, prefix string) ([]Entry, error) {
 		if !present {
 			continue
 		}
-		e, err := readMeta(ctx, s, o.Key)
+		e, err := ReadMeta(ctx, s, o.Key)
 		if err != nil {
 			return nil, err
 		}
@@ -233,7 +233,8 @@ func Entries(ctx context.Context, s Store, prefix string) ([]Entry, error) {
 	return out, nil
 }
 
-func readMeta(ctx context.Context, s Store, key string) (Entry, error) {
+// ReadMeta reads one metadata record.
+func ReadMeta(ctx context.Context, s Store, key string) (Entry, error) {
 	r, err := s.Get(ctx, key)
 	if err != nil {
 		return Entry{}, err

@@ -33,6 +33,10 @@ const MainInstance = "main"
 type Postgres struct {
 	Targets func(env string) (*Target, error)
 	Stores  func(env, store string) (*backup.StoreConfig, error)
+	// WALCommand is the argv that runs drctl with its environments file
+	// ([/usr/local/bin/drctl --config /etc/drctl/drctl.yaml]); recovered
+	// instances fetch archived WAL through its wal-fetch.
+	WALCommand []string
 }
 
 func nonRetryable(kind, format string, args ...any) error {

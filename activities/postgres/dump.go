@@ -115,6 +115,12 @@ func (p *Postgres) Backup(ctx context.Context, in BackupInput) (BackupOutput, er
 		datastore = in.Database
 	}
 	started := time.Now().UTC()
+	if in.Base {
+		// The snapshot's work is done: the counts said the database is
+		// not empty.
+		_ = tx.Rollback(ctx)
+		return p.baseBackup(ctx, t, in, ep, s, cfg, datastore, counts)
+	}
 	cmd := exec.CommandContext(ctx, "pg_dump", "-Fc", "--snapshot="+snapshot, "--dbname="+in.Database)
 	cmd.Env = append(os.Environ(), ep.toolEnv(in.Database)...)
 	var stderr bytes.Buffer

@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"filippo.io/age"
@@ -144,4 +147,19 @@ func seed(t *testing.T, l *postgres.Local, users int) {
 		fmt.Sprintf("insert into users (email, name, phone) select 'person'||g||'@example.org', 'Person '||g, '+44 20 7946 '||g from generate_series(1, %d) g", users),
 		"insert into events (created_at, kind) select now() - (g || ' minutes')::interval, 'login' from generate_series(1, 500) g",
 	)
+}
+
+// chownPostgres gives a folder to the postgres user when the tests run as
+// root, as Postgres's archive_command writes into it as that user.
+func chownPostgres(dir string) error {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	u, err := user.Lookup("postgres")
+	if err != nil {
+		return err
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	return os.Chown(dir, uid, gid)
 }

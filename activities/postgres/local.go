@@ -34,7 +34,9 @@ type Local struct {
 	// CreatedBy says which run created the instance: set when drctl made
 	// it, so drctl may destroy it.
 	CreatedBy string `json:"created_by,omitempty"`
-	bin       string
+	// Promoted is set once a recovered instance has been promoted.
+	Promoted bool `json:"promoted,omitempty"`
+	bin      string
 }
 
 // BinDir is where Postgres's server programs are: `pg_config --bindir`.

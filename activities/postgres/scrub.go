@@ -121,8 +121,3 @@ func (p *Postgres) PromoteAccounts(ctx context.Context, in PromoteAccountsInput)
 	}
 	return out, nil
 }
-
-// PITR recovers a new instance to a point in time.
-func (p *Postgres) PITR(ctx context.Context, in PITRInput) (PITROutput, error) {
-	return PITROutput{}, nonRetryable("NotImplemented", "step type postgres.pitr is not implemented in this version of drctl")
-}

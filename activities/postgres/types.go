@@ -95,11 +95,14 @@ type DropOutput struct {
 
 // BackupInput dumps a database into the environment's backup store.
 type BackupInput struct {
-	Database   string     `json:"database" drctl:"required"`
-	Datastore  string     `json:"datastore,omitempty"`
-	Store      string     `json:"store,omitempty"`
-	AllowEmpty bool       `json:"allow_empty,omitempty"`
-	Run        RunContext `json:"run" drctl:"internal"`
+	Database   string `json:"database" drctl:"required"`
+	Datastore  string `json:"datastore,omitempty"`
+	Store      string `json:"store,omitempty"`
+	AllowEmpty bool   `json:"allow_empty,omitempty"`
+	// Base takes a physical base backup of the whole instance
+	// (pg_basebackup) for point-in-time recovery, instead of a dump.
+	Base bool       `json:"base,omitempty"`
+	Run  RunContext `json:"run" drctl:"internal"`
 }
 
 // BackupOutput describes the stored backup.
@@ -148,6 +151,7 @@ type PITRInput struct {
 	// Target is the recovery target in UTC (the compiler converted it).
 	Target   time.Time  `json:"target" drctl:"required"`
 	From     string     `json:"from,omitempty"`
+	Store    string     `json:"store,omitempty"`
 	Instance string     `json:"instance" drctl:"required"`
 	Database string     `json:"database,omitempty"`
 	Backend  string     `json:"backend,omitempty" enum:"native,pgbackrest"`
@@ -163,6 +167,9 @@ type PITROutput struct {
 	RecoveredTo time.Time `json:"recovered_to"`
 	BaseBackup  string    `json:"base_backup"`
 	Promoted    bool      `json:"promoted"`
+	// Rows is how many rows the database holds at the target, counted
+	// while recovery was paused there, before promotion.
+	Rows int64 `json:"rows"`
 }
 
 // EventCheck names the column whose newest value measures how recent the

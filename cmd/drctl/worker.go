@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -57,7 +58,16 @@ func workerDeps(g *globals) (worker.Deps, error) {
 	if err != nil {
 		return worker.Deps{}, failed("%v", err)
 	}
+	self, err := os.Executable()
+	if err != nil {
+		return worker.Deps{}, failed("finding this program: %v", err)
+	}
+	configPath, err := filepath.Abs(g.config)
+	if err != nil {
+		return worker.Deps{}, failed("%v", err)
+	}
 	return worker.Deps{
+		WALCommand: []string{self, "--config", configPath},
 		Stores: func(env, store string) (*backup.StoreConfig, error) {
 			e, ok := cfg.Environments[env]
 			if !ok {

@@ -1,0 +1,339 @@
+package postgres
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"go.temporal.io/sdk/activity"
+
+	"github.com/drctl/drctl/activities/backup"
+)
+
+// PITR recovers a NEW instance to a point in time: the newest base backup
+// that ended before the target, then archived WAL up to the target, where
+// recovery pauses; drctl checks the data is there and then promotes. A
+// target before the oldest base backup's end, or after the newest archived
+// WAL, is refused before anything is touched.
+func (p *Postgres) PITR(ctx context.Context, in PITRInput) (PITROutput, error) {
+	t, err := p.target(in.Run.Env)
+	if err != nil {
+		return PITROutput{}, err
+	}
+	if in.Backend == "pgbackrest" {
+		return PITROutput{}, nonRetryable("NotImplemented", "the pgbackrest backend of postgres.pitr is not built yet; use the native backend")
+	}
+	if provider(t) != "local" || t.Instance.DataDir == "" {
+		return PITROutput{}, nonRetryable("NotSupported", "environment %s: point-in-time recovery makes a new local instance (instance.provider local with a data_dir)", t.Name)
+	}
+	if len(p.WALCommand) == 0 {
+		return PITROutput{}, nonRetryable("NoConfig", "this worker does not know its own command line for wal-fetch")
+	}
+	from := in.From
+	if from == "" {
+		from = t.Name
+	}
+	s, cfg, err := p.store(ctx, from, in.Store)
+	if err != nil {
+		return PITROutput{}, err
+	}
+	defer s.Close()
+	target := in.Target.UTC()
+	base, err := chooseBase(ctx, s, from, target)
+	if err != nil {
+		return PITROutput{}, err
+	}
+	if cfg.Identity == "" {
+		return PITROutput{}, nonRetryable("NoIdentity", "store %s of environment %s has no identity to decrypt backups with", in.Store, from)
+	}
+	identity, err := cfg.Identity.Resolve(ctx)
+	if err != nil {
+		return PITROutput{}, nonRetryable("NoSecret", "%v", err)
+	}
+
+	out := PITROutput{Instance: in.Instance, BaseBackup: base.Key}
+	if l, ok, err := OpenLocal(t.Instance.DataDir, in.Instance); err != nil {
+		return out, err
+	} else if ok {
+		if l.CreatedBy != in.Run.ID {
+			return out, nonRetryable("Exists", "instance %s already exists and this run did not create it: recovery goes to a new instance", in.Instance)
+		}
+		if l.Promoted {
+			_ = l.Start(ctx)
+			return p.recovered(ctx, l, out, true)
+		}
+		// An earlier attempt died part-way: start again from the base.
+		if err := l.Destroy(ctx); err != nil {
+			return out, err
+		}
+	}
+	l, err := p.unpackBase(ctx, t, s, base, identity, in)
+	if err != nil {
+		return out, err
+	}
+	restore := shellQuote(append(append([]string{}, p.WALCommand...), "wal-fetch", "--env", from, "--store", storeName(in.Store)))
+	if err := l.appendConf(map[string]string{
+		"restore_command":           restore + " %f %p",
+		"recovery_target_time":      target.Format("2006-01-02 15:04:05.999999-07"),
+		"recovery_target_action":    "pause",
+		"recovery_target_inclusive": "true",
+		"archive_mode":              "off",
+		"hot_standby":               "on",
+	}); err != nil {
+		return out, err
+	}
+	if err := os.WriteFile(filepath.Join(l.dataDir(), "recovery.signal"), nil, 0o600); err != nil {
+		return out, err
+	}
+	if err := chownTree(l.Dir); err != nil {
+		return out, err
+	}
+	if err := l.Start(ctx); err != nil {
+		return out, err
+	}
+	if err := l.waitPaused(ctx); err != nil {
+		return out, err
+	}
+	// Paused at the target: check the database is there and not empty
+	// before the instance takes writes.
+	if in.Database != "" {
+		c, err := l.connect(ctx, in.Database)
+		if err != nil {
+			return out, nonRetryable("RecoveryCheck", "database %s is not in the recovered instance: %v", in.Database, err)
+		}
+		counts, err := tableCounts(ctx, c)
+		c.Close(context.WithoutCancel(ctx))
+		if err != nil {
+			return out, err
+		}
+		if out.Rows = sum(counts); out.Rows == 0 {
+			return out, nonRetryable("RecoveryCheck", "database %s is empty at %s", in.Database, target.Format(time.RFC3339))
+		}
+	}
+	if in.Promote != nil && !*in.Promote {
+		return p.recovered(ctx, l, out, false)
+	}
+	if err := l.promote(ctx); err != nil {
+		return out, err
+	}
+	l.Promoted = true
+	if err := l.save(); err != nil {
+		return out, err
+	}
+	return p.recovered(ctx, l, out, true)
+}
+
+func storeName(s string) string {
+	if s == "" {
+		return backup.DefaultStore
+	}
+	return s
+}
+
+// chooseBase picks the newest base backup that ended before target,
+// refusing a target outside what the base backups and WAL archive cover.
+func chooseBase(ctx context.Context, s backup.Store, env string, target time.Time) (backup.Entry, error) {
+	bases, err := records(ctx, s, env+"/base/")
+	if err != nil {
+		return backup.Entry{}, err
+	}
+	sort.Slice(bases, func(i, j int) bool { return bases[i].StoppedAt.Before(bases[j].StoppedAt) })
+	if len(bases) == 0 {
+		return backup.Entry{}, nonRetryable("NoBaseBackup", "there is no base backup of %s in %s: take one (postgres.backup with base: true)", env, s)
+	}
+	var chosen *backup.Entry
+	for i := range bases {
+		if !bases[i].StoppedAt.After(target) {
+			chosen = &bases[i]
+		}
+	}
+	if chosen == nil {
+		return backup.Entry{}, nonRetryable("TargetTooEarly",
+			"the recovery target %s is before the end of the oldest base backup (%s, ended %s): no recovery can reach it",
+			target.Format(time.RFC3339), bases[0].Key, bases[0].StoppedAt.Format(time.RFC3339))
+	}
+	wal, err := records(ctx, s, env+"/wal/")
+	if err != nil {
+		return backup.Entry{}, err
+	}
+	var newest time.Time
+	for _, w := range wal {
+		if w.StoppedAt.After(newest) {
+			newest = w.StoppedAt
+		}
+	}
+	if target.After(newest) {
+		return backup.Entry{}, nonRetryable("TargetTooLate",
+			"the recovery target %s is after the newest archived WAL (archived %s): the archive does not reach it yet (force a WAL switch on the source, or pick an earlier time)",
+			target.Format(time.RFC3339), newest.Format(time.RFC3339))
+	}
+	return *chosen, nil
+}
+
+// unpackBase makes the new instance's folder and extracts the base
+// backup into it, decrypting as it streams.
+func (p *Postgres) unpackBase(ctx context.Context, t *Target, s backup.Store, base backup.Entry, identity string, in PITRInput) (*Local, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	l := &Local{Name: in.Instance, Dir: filepath.Join(t.Instance.DataDir, in.Instance), Port: port, CreatedBy: in.Run.ID}
+	if err := os.MkdirAll(t.Instance.DataDir, 0o711); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(l.dataDir(), 0o700); err != nil {
+		return nil, err
+	}
+	r, err := backup.Read(ctx, s, base, identity)
+	if err != nil {
+		return nil, err
+	}
+	if err := untar(&progress{r: r, phase: "unpack base backup", ctx: ctx}, l.dataDir()); err != nil {
+		r.Close()
+		return nil, fmt.Errorf("unpacking %s: %w", base.Key, err)
+	}
+	if err := r.Close(); err != nil {
+		return nil, err
+	}
+	return l, l.save()
+}
+
+// untar extracts a tar stream below dir, refusing paths that leave it.
+func untar(r io.Reader, dir string) error {
+	tr := tar.NewReader(r)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		target := filepath.Join(dir, filepath.Clean("/"+h.Name))
+		if !strings.HasPrefix(target, dir+string(filepath.Separator)) && target != dir {
+			return fmt.Errorf("refusing %q: outside the data folder", h.Name)
+		}
+		switch h.Typeflag {
+		case tar.TypeDir:
+			if err := os.MkdirAll(target, 0o700); err != nil {
+				return err
+			}
+		case tar.TypeReg:
+			if err := os.MkdirAll(filepath.Dir(target), 0o700); err != nil {
+				return err
+			}
+			f, err := os.OpenFile(target, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, os.FileMode(h.Mode)&0o700|0o600)
+			if err != nil {
+				return err
+			}
+			if _, err := io.Copy(f, tr); err != nil {
+				f.Close()
+				return err
+			}
+			if err := f.Close(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// chownTree gives a folder and everything in it to the postgres user.
+func chownTree(dir string) error {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	uid, gid, err := postgresIDs()
+	if err != nil {
+		return err
+	}
+	return filepath.Walk(dir, func(p string, _ os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(p, int(uid), int(gid))
+	})
+}
+
+func shellQuote(argv []string) string {
+	q := make([]string, len(argv))
+	for i, a := range argv {
+		q[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+	}
+	return strings.Join(q, " ")
+}
+
+// appendConf adds settings to the instance's postgresql.conf; later lines
+// win over the copy of the source's settings.
+func (l *Local) appendConf(settings map[string]string) error {
+	l.Settings = settings
+	return l.writeConf()
+}
+
+func (l *Local) connect(ctx context.Context, db string) (*pgx.Conn, error) {
+	return pgx.Connect(ctx, l.URL(db))
+}
+
+// waitPaused waits until recovery has reached its target and paused. If
+// the server stops instead (the WAL did not reach the target), its log
+// says why.
+func (l *Local) waitPaused(ctx context.Context) error {
+	for {
+		c, err := l.connect(ctx, "postgres")
+		if err == nil {
+			var state string
+			err = c.QueryRow(ctx, "select pg_get_wal_replay_pause_state()").Scan(&state)
+			c.Close(context.WithoutCancel(ctx))
+			if err == nil && state == "paused" {
+				return nil
+			}
+		}
+		if !l.Running(ctx) {
+			return nonRetryable("RecoveryFailed", "instance %s stopped during recovery:\n%s", l.Name, tail(l.logFile()))
+		}
+		activity.RecordHeartbeat(ctx, map[string]any{"phase": "replaying WAL"})
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// promote ends recovery and waits until the instance takes writes.
+func (l *Local) promote(ctx context.Context) error {
+	c, err := l.connect(ctx, "postgres")
+	if err != nil {
+		return err
+	}
+	defer c.Close(context.WithoutCancel(ctx))
+	var ok bool
+	if err := c.QueryRow(ctx, "select pg_promote(true, 120)").Scan(&ok); err != nil || !ok {
+		return fmt.Errorf("promoting instance %s: %v (ok=%v)", l.Name, err, ok)
+	}
+	return nil
+}
+
+func (p *Postgres) recovered(ctx context.Context, l *Local, out PITROutput, promoted bool) (PITROutput, error) {
+	c, err := l.connect(ctx, "postgres")
+	if err != nil {
+		return out, err
+	}
+	defer c.Close(context.WithoutCancel(ctx))
+	var replayed *time.Time
+	if err := c.QueryRow(ctx, "select pg_last_xact_replay_timestamp()").Scan(&replayed); err != nil {
+		return out, err
+	}
+	if replayed != nil {
+		out.RecoveredTo = replayed.UTC()
+	}
+	out.Host, out.Port, out.Promoted = l.Host(), l.Port, promoted
+	return out, nil
+}

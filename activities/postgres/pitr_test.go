@@ -1,0 +1,182 @@
+package postgres_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/drctl/drctl/activities/postgres"
+	"github.com/drctl/drctl/runbooks"
+	"github.com/drctl/drctl/testsuite"
+)
+
+// pitrFixture is production archiving its WAL through `drctl wal-push`
+// into a folder store, as its archive_command.
+func pitrFixture(t *testing.T) (*fixture, string) {
+	t.Helper()
+	bin := testsuite.Binary(t)
+	f := newFixture(t)
+	// The archive is written by the postgres user (archive_command).
+	storeDir, err := os.MkdirTemp("", "drctl-archive-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(storeDir) })
+	// The worker (root here) writes base backups and the postgres user
+	// writes WAL: each gets the folder it writes to.
+	if err := os.Chmod(storeDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	walDir := filepath.Join(storeDir, "production", "wal")
+	if err := os.MkdirAll(walDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := chownPostgres(walDir); err != nil {
+		t.Fatal(err)
+	}
+	f.store.Path = storeDir
+	cfgDir, err := os.MkdirTemp("", "drctl-config-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(cfgDir) })
+	os.Chmod(cfgDir, 0o755)
+	cfgFile := filepath.Join(cfgDir, "drctl.yaml")
+	yaml := fmt.Sprintf(`environments:
+  production:
+    role: source
+    database: {name: register, url: "env:DRCTL_TEST_PROD_URL"}
+    stores:
+      backups: {type: local, path: %q, recipients: [%q], identity: "env:DRCTL_TEST_IDENTITY"}
+`, storeDir, f.identity.Recipient().String())
+	if err := os.WriteFile(cfgFile, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f.pg.WALCommand = []string{bin, "--config", cfgFile}
+	// Production is replaced by one that archives its WAL through drctl.
+	base := filepath.Dir(f.targets["production"].Instance.DataDir)
+	f.prod = testsuite.StartPostgres(t, filepath.Join(base, "archiving"), postgres.MainInstance, map[string]string{
+		"wal_level": "replica", "archive_mode": "on",
+		"archive_command": fmt.Sprintf("'%s' --config '%s' wal-push --env production %%p", bin, cfgFile),
+	})
+	t.Setenv("DRCTL_TEST_PROD_URL", f.prod.URL("register"))
+	f.targets["production"].Instance.DataDir = filepath.Join(base, "archiving")
+	return f, storeDir
+}
+
+// switchAndWaitArchived ends the current WAL segment and waits until it
+// is in the archive.
+func switchAndWaitArchived(t *testing.T, l *postgres.Local) {
+	t.Helper()
+	ctx := context.Background()
+	c, err := pgx.Connect(ctx, l.URL("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	var segment string
+	if err := c.QueryRow(ctx, "select pg_walfile_name(pg_switch_wal())").Scan(&segment); err != nil {
+		t.Fatal(err)
+	}
+	testsuite.Eventually(t, 60*time.Second, func() bool {
+		var last *string
+		var failed int64
+		if err := c.QueryRow(ctx, "select last_archived_wal, failed_count from pg_stat_archiver").Scan(&last, &failed); err != nil {
+			t.Fatal(err)
+		}
+		return last != nil && *last >= segment
+	}, "segment %s to be archived", segment)
+}
+
+func dbNow(t *testing.T, l *postgres.Local) time.Time {
+	t.Helper()
+	c, err := pgx.Connect(context.Background(), l.URL("register"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	var now time.Time
+	if err := c.QueryRow(context.Background(), "select now()").Scan(&now); err != nil {
+		t.Fatal(err)
+	}
+	return now.UTC()
+}
+
+// TestPITRBeforeADestructiveDelete recovers to a time between a good insert
+// and a destructive DELETE, given as a wall clock in a zone and converted
+// the way the compiler converts it, and gets exactly the rows of that time.
+func TestPITRBeforeADestructiveDelete(t *testing.T) {
+	f, _ := pitrFixture(t)
+	seed(t, f.prod, 100)
+	var base postgres.BackupOutput
+	f.must(f.pg.Backup, postgres.BackupInput{Database: "register", Base: true, Run: runCtx("production")}, &base)
+	sql(t, f.prod, "register", "insert into users (email, name) select 'late'||g||'@example.org', 'Late '||g from generate_series(1, 100) g")
+	good := dbNow(t, f.prod)
+	sql(t, f.prod, "register", "delete from users where id > 10")
+	switchAndWaitArchived(t, f.prod)
+
+	// The operator says when, in local time; the plan holds it in UTC.
+	// Europe/London is on GMT in winter, so the check also goes through a
+	// zone that is on summer time today (Sydney in November, London in
+	// July): the DST offset must come out right.
+	for _, zone := range []string{"Europe/London", "Australia/Sydney"} {
+		loc, _ := time.LoadLocation(zone)
+		wall := good.In(loc).Format("2006-01-02 15:04:05.999999") + " " + zone
+		parsed, err := runbooks.ParseTimestamp(wall, "")
+		if err != nil || !parsed.Equal(good) {
+			t.Fatalf("%s parsed as %v (%v), want %s", wall, parsed, err, good)
+		}
+	}
+	in := postgres.PITRInput{Target: good, Instance: "register-pitr", Database: "register", Run: runCtx("production")}
+	var out postgres.PITROutput
+	f.must(f.pg.PITR, in, &out)
+	if !out.Promoted || out.Rows != 700 || out.BaseBackup != base.Key {
+		t.Fatalf("pitr: %+v", out)
+	}
+	l, ok, err := postgres.OpenLocal(f.targets["production"].Instance.DataDir, "register-pitr")
+	if err != nil || !ok {
+		t.Fatalf("no recovered instance: %v", err)
+	}
+	if n := queryInt(t, l, "register", "select count(*) from users"); n != 200 {
+		t.Fatalf("recovered %d users, want the 200 that existed before the delete", n)
+	}
+	// It takes writes: it was promoted.
+	sql(t, l, "register", "insert into users (email) values ('after@example.org')")
+	// Running the step again finds it done.
+	var again postgres.PITROutput
+	f.must(f.pg.PITR, in, &again)
+	if !again.Promoted || again.Port != out.Port {
+		t.Fatalf("second pitr: %+v", again)
+	}
+	t.Cleanup(func() { _ = l.Destroy(context.Background()) })
+}
+
+// TestPITROutsideTheWindow refuses targets before the base backup ended or
+// after the newest archived WAL, before touching anything.
+func TestPITROutsideTheWindow(t *testing.T) {
+	f, _ := pitrFixture(t)
+	seed(t, f.prod, 10)
+	var base postgres.BackupOutput
+	f.must(f.pg.Backup, postgres.BackupInput{Database: "register", Base: true, Run: runCtx("production")}, &base)
+	switchAndWaitArchived(t, f.prod)
+	for _, tc := range []struct {
+		target time.Time
+		kind   string
+	}{
+		{base.StartedAt.Add(-time.Hour), "TargetTooEarly"},
+		{time.Now().Add(time.Hour), "TargetTooLate"},
+	} {
+		err := f.run(f.pg.PITR, postgres.PITRInput{Target: tc.target, Instance: "never", Database: "register", Run: runCtx("production")}, nil)
+		if errType(err) != tc.kind {
+			t.Errorf("target %s: %v, want %s", tc.target, err, tc.kind)
+		}
+	}
+	if _, ok, _ := postgres.OpenLocal(f.targets["production"].Instance.DataDir, "never"); ok {
+		t.Fatal("a refused recovery created an instance")
+	}
+}

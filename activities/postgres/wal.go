@@ -1,0 +1,176 @@
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/drctl/drctl/activities/backup"
+)
+
+// The WAL archive lives in the store beside the dumps: each segment at
+// <env>/wal/<segment>.age, encrypted like every backup, with a metadata
+// record saying when it was archived. Recovery reads it back through
+// `drctl wal-fetch`.
+
+func walKey(env, name string) string { return path.Join(env, "wal", name+".age") }
+
+// PushWAL archives one WAL file (archive_command's %p). Pushing a segment
+// that is already archived succeeds: Postgres may retry.
+func PushWAL(ctx context.Context, s backup.Store, recipients []string, env, file string) error {
+	name := filepath.Base(file)
+	key := walKey(env, name)
+	if have, err := walRecord(ctx, s, key); err == nil && have != nil {
+		return nil
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return fmt.Errorf("archiving %s: %w", name, err)
+	}
+	defer f.Close()
+	now := time.Now().UTC()
+	_, err = backup.Writer{Store: s, Recipients: recipients}.Write(ctx, f, backup.Entry{
+		Key: key, Env: env, Datastore: "wal", Format: "wal", StartedAt: now, StoppedAt: now}, nil)
+	return err
+}
+
+// FetchWAL restores one archived WAL file (restore_command's %f and %p).
+// A segment that is not archived is reported as ErrNotFound, which
+// recovery takes as the end of the archive.
+func FetchWAL(ctx context.Context, s backup.Store, identity, env, name, dest string) error {
+	key := walKey(env, name)
+	e, err := walRecord(ctx, s, key)
+	if err != nil {
+		return err
+	}
+	if e == nil {
+		return fmt.Errorf("%s: %w", name, backup.ErrNotFound)
+	}
+	r, err := backup.Read(ctx, s, *e, identity)
+	if err != nil {
+		return err
+	}
+	tmp := dest + ".drctl-part"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		r.Close()
+		return err
+	}
+	_, err = io.Copy(f, r)
+	if cerr := r.Close(); err == nil {
+		err = cerr
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, dest)
+	}
+	if err != nil {
+		os.Remove(tmp)
+	}
+	return err
+}
+
+// walRecord reads a segment's record; nil when it is not archived.
+func walRecord(ctx context.Context, s backup.Store, key string) (*backup.Entry, error) {
+	e, err := backup.ReadMeta(ctx, s, key+".meta.json")
+	if errors.Is(err, backup.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &e, nil
+}
+
+// records lists the complete objects (record and data) below prefix, in
+// key order: archived WAL segments, base backups.
+func records(ctx context.Context, s backup.Store, prefix string) ([]backup.Entry, error) {
+	objs, err := s.List(ctx, prefix)
+	if err != nil {
+		return nil, err
+	}
+	sizes := map[string]int64{}
+	for _, o := range objs {
+		sizes[o.Key] = o.Size
+	}
+	var out []backup.Entry
+	for _, o := range objs {
+		dataKey, ok := strings.CutSuffix(o.Key, ".meta.json")
+		if !ok {
+			continue
+		}
+		size, present := sizes[dataKey]
+		if !present {
+			continue
+		}
+		e, err := backup.ReadMeta(ctx, s, o.Key)
+		if err != nil {
+			return nil, err
+		}
+		if e.Key == dataKey && e.Size == size {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+func baseKey(env, datastore string, t time.Time) string {
+	return backup.DataKey(env+"/base", datastore, t, "tar.age")
+}
+
+// baseBackup streams pg_basebackup's tar of the whole instance into the
+// store. The WAL to make it consistent comes from the archive at recovery.
+func (p *Postgres) baseBackup(ctx context.Context, t *Target, in BackupInput, ep *endpoint, s backup.Store, cfg *backup.StoreConfig,
+	datastore string, counts map[string]int64) (BackupOutput, error) {
+	started := time.Now().UTC()
+	c, err := ep.connect(ctx)
+	if err != nil {
+		return BackupOutput{}, err
+	}
+	var startLSN, version string
+	err = c.QueryRow(ctx, "select pg_current_wal_lsn()::text, current_setting('server_version')").Scan(&startLSN, &version)
+	c.Close(context.WithoutCancel(ctx))
+	if err != nil {
+		return BackupOutput{}, err
+	}
+	cmd := exec.CommandContext(ctx, "pg_basebackup", "-D", "-", "-Ft", "-X", "none", "--checkpoint=fast", "--no-password")
+	cmd.Env = append(os.Environ(), ep.toolEnv("")...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return BackupOutput{}, err
+	}
+	if err := cmd.Start(); err != nil {
+		return BackupOutput{}, fmt.Errorf("starting pg_basebackup: %w", err)
+	}
+	entry, err := backup.Writer{Store: s, Recipients: cfg.Recipients}.Write(ctx, &progress{r: stdout, phase: "base backup", ctx: ctx}, backup.Entry{
+		Key: baseKey(t.Name, datastore, started), Env: t.Name, Datastore: datastore, Date: started.Format(time.DateOnly),
+		Format: "pg_basebackup-tar", StartedAt: started, Server: version, LSN: startLSN, RowCounts: counts,
+		Tools: map[string]string{"pg_basebackup": toolVersion("pg_basebackup")},
+	}, func() error {
+		if err := cmd.Wait(); err != nil {
+			return fmt.Errorf("pg_basebackup: %w: %s", err, capOutput(stderr.String()))
+		}
+		return nil
+	})
+	if err != nil {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+		return BackupOutput{}, err
+	}
+	return BackupOutput{Key: entry.Key, Size: entry.Size, SHA256: entry.SHA256, Tables: len(counts), Rows: sum(counts),
+		RowCounts: counts, LSN: startLSN, StartedAt: entry.StartedAt, StoppedAt: entry.StoppedAt}, nil
+}

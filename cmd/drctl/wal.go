@@ -1,0 +1,82 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/drctl/drctl/activities/backup"
+	"github.com/drctl/drctl/activities/postgres"
+	"github.com/drctl/drctl/runbooks"
+)
+
+// walStore opens the store WAL is archived in, from the environments file.
+func walStore(cmd *cobra.Command, g *globals, env, name string) (backup.Store, *backup.StoreConfig, error) {
+	cfg, err := runbooks.LoadConfig(g.config)
+	if err != nil {
+		return nil, nil, failed("%v", err)
+	}
+	e, ok := cfg.Environments[env]
+	if !ok {
+		return nil, nil, failed("environment %q is not in %s", env, g.config)
+	}
+	sc, ok := e.Stores[name]
+	if !ok {
+		return nil, nil, failed("environment %s has no store %q", env, name)
+	}
+	s, err := backup.Open(cmd.Context(), sc)
+	if err != nil {
+		return nil, nil, failed("%v", err)
+	}
+	return s, sc, nil
+}
+
+func newWALPushCmd(g *globals) *cobra.Command {
+	var env, store string
+	cmd := &cobra.Command{
+		Use:   "wal-push --env NAME [--store NAME] PATH",
+		Short: "archive a WAL file into the environment's store (Postgres's archive_command: drctl wal-push --env prod %p)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, sc, err := walStore(cmd, g, env, store)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			if err := postgres.PushWAL(cmd.Context(), s, sc.Recipients, env, args[0]); err != nil {
+				return failed("%v", err)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&env, "env", "", "environment whose archive this is")
+	cmd.Flags().StringVar(&store, "store", backup.DefaultStore, "store of the archive")
+	_ = cmd.MarkFlagRequired("env")
+	return cmd
+}
+
+func newWALFetchCmd(g *globals) *cobra.Command {
+	var env, store string
+	cmd := &cobra.Command{
+		Use:   "wal-fetch --env NAME [--store NAME] SEGMENT DEST",
+		Short: "restore an archived WAL file (Postgres's restore_command: drctl wal-fetch --env prod %f %p)",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, sc, err := walStore(cmd, g, env, store)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			identity, err := sc.Identity.Resolve(cmd.Context())
+			if err != nil {
+				return failed("%v", err)
+			}
+			if err := postgres.FetchWAL(cmd.Context(), s, identity, env, args[0], args[1]); err != nil {
+				return failed("%v", err)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&env, "env", "", "environment whose archive this is")
+	cmd.Flags().StringVar(&store, "store", backup.DefaultStore, "store of the archive")
+	_ = cmd.MarkFlagRequired("env")
+	return cmd
+}
