@@ -32,6 +32,8 @@ type Deps struct {
 	Stores func(env, store string) (*backup.StoreConfig, error)
 	// Targets finds what the postgres steps need of an environment.
 	Targets func(env string) (*postgres.Target, error)
+	// OpsTargets finds an environment's pipeline and maintenance switch.
+	OpsTargets func(env string) (*ops.Target, error)
 	// WALCommand runs drctl with the same environments file, for
 	// recovered instances to fetch WAL with.
 	WALCommand []string
@@ -48,7 +50,7 @@ func Register(r worker.Registry, d Deps) {
 	}{
 		{"postgres.", &postgres.Postgres{Targets: d.Targets, Stores: d.Stores, WALCommand: d.WALCommand}},
 		{"backup.", &backup.Backup{Stores: d.Stores}},
-		{"ops.", &ops.Ops{}},
+		{"ops.", &ops.Ops{Targets: d.OpsTargets}},
 		{"chat.", &chat.Chat{}},
 		{"report.", &report.Report{}},
 	} {

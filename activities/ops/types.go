@@ -24,15 +24,20 @@ type MaintenanceConfig struct {
 	URL       string     `json:"url,omitempty"`
 	Token     secret.Ref `json:"token,omitempty"`
 	HealthURL string     `json:"health_url,omitempty"`
-	File      string     `json:"file,omitempty"`
-	Enable    []string   `json:"enable,omitempty"`
-	Disable   []string   `json:"disable,omitempty"`
+	// EnabledStatus and DisabledStatus are what the health URL answers in
+	// each state (default 503 and 200).
+	EnabledStatus  int      `json:"enabled_status,omitempty"`
+	DisabledStatus int      `json:"disabled_status,omitempty"`
+	File           string   `json:"file,omitempty"`
+	Enable         []string `json:"enable,omitempty"`
+	Disable        []string `json:"disable,omitempty"`
 }
 
 // FreezeInput freezes the deploy pipeline.
 type FreezeInput struct {
-	Branch string `json:"branch,omitempty"`
-	Reason string `json:"reason,omitempty"`
+	Branch string            `json:"branch,omitempty"`
+	Reason string            `json:"reason,omitempty"`
+	Run    stepio.RunContext `json:"run" drctl:"internal"`
 }
 
 // FreezeOutput records what freezing changed, so unfreeze can restore it
@@ -49,7 +54,8 @@ type FreezeOutput struct {
 // UnfreezeInput takes the freeze step's record; a missing record (the freeze
 // never ran) unfreezes nothing.
 type UnfreezeInput struct {
-	Freeze *FreezeOutput `json:"freeze,omitempty"`
+	Freeze *FreezeOutput     `json:"freeze,omitempty"`
+	Run    stepio.RunContext `json:"run" drctl:"internal"`
 }
 
 // UnfreezeOutput reports whether protection was restored.
@@ -60,7 +66,8 @@ type UnfreezeOutput struct {
 
 // MaintenanceInput switches maintenance mode.
 type MaintenanceInput struct {
-	Message string `json:"message,omitempty"`
+	Message string            `json:"message,omitempty"`
+	Run     stepio.RunContext `json:"run" drctl:"internal"`
 }
 
 // MaintenanceOutput reports the state after the switch.
@@ -81,6 +88,7 @@ type ExecInput struct {
 	ExitCodes      []int                  `json:"exit_codes,omitempty"`
 	ParseJSON      bool                   `json:"parse_json,omitempty"`
 	ExpectedErrors []stepio.ExpectedError `json:"expected_errors,omitempty"`
+	Run            stepio.RunContext      `json:"run" drctl:"internal"`
 }
 
 // ExecOutput holds the exit code and the captured (capped, redacted) output.
@@ -101,6 +109,7 @@ type HTTPInput struct {
 	Body          any                   `json:"body,omitempty"`
 	ExpectStatus  []int                 `json:"expect_status,omitempty"`
 	Timeout       stepio.Duration       `json:"timeout,omitempty"`
+	Run           stepio.RunContext     `json:"run" drctl:"internal"`
 }
 
 // HTTPOutput holds the response.
@@ -112,7 +121,8 @@ type HTTPOutput struct {
 
 // NotifyInput tells the people involved something.
 type NotifyInput struct {
-	Message string `json:"message" drctl:"required"`
+	Message string            `json:"message" drctl:"required"`
+	Run     stepio.RunContext `json:"run" drctl:"internal"`
 }
 
 // NotifyOutput reports where the message went.
@@ -129,10 +139,11 @@ type Check struct {
 
 // WaitInput waits for a duration (a durable timer) or until a check passes.
 type WaitInput struct {
-	Duration stepio.Duration `json:"duration,omitempty"`
-	Until    *Check          `json:"until,omitempty"`
-	Interval stepio.Duration `json:"interval,omitempty"`
-	Deadline stepio.Duration `json:"deadline,omitempty"`
+	Duration stepio.Duration   `json:"duration,omitempty"`
+	Until    *Check            `json:"until,omitempty"`
+	Interval stepio.Duration   `json:"interval,omitempty"`
+	Deadline stepio.Duration   `json:"deadline,omitempty"`
+	Run      stepio.RunContext `json:"run" drctl:"internal"`
 }
 
 // WaitOutput reports how long the wait took.

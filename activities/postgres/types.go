@@ -8,14 +8,8 @@ import (
 	"github.com/drctl/drctl/activities/stepio"
 )
 
-// RunContext is filled in by the interpreter, never by a runbook: the
-// environment the run acts on and the run's id. Steps read the environment
-// from here, so no input can point a step at another environment's
-// database.
-type RunContext struct {
-	Env string `json:"env"`
-	ID  string `json:"id"`
-}
+// RunContext is the run's environment and id, set by the interpreter.
+type RunContext = stepio.RunContext
 
 // InstanceConfig says how an environment's Postgres instance is managed.
 type InstanceConfig struct {

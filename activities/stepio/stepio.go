@@ -71,3 +71,11 @@ func NotImplemented(stepType string) error {
 	return temporal.NewNonRetryableApplicationError(
 		fmt.Sprintf("step type %s is not implemented in this version of drctl", stepType), "NotImplemented", nil)
 }
+
+// RunContext is filled in by the interpreter, never by a runbook: the
+// environment the run acts on and the run's id. Steps read the environment
+// from here, so no input can point a step at another environment.
+type RunContext struct {
+	Env string `json:"env"`
+	ID  string `json:"id"`
+}

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/drctl/drctl/activities/backup"
+	"github.com/drctl/drctl/activities/ops"
 	"github.com/drctl/drctl/activities/postgres"
 	"github.com/drctl/drctl/runbooks"
 	"github.com/drctl/drctl/worker"
@@ -83,6 +84,13 @@ func workerDeps(g *globals) (worker.Deps, error) {
 				return nil, fmt.Errorf("environment %s has no store %q (it has %s)", env, store, strings.Join(names, ", "))
 			}
 			return st, nil
+		},
+		OpsTargets: func(env string) (*ops.Target, error) {
+			e, ok := cfg.Environments[env]
+			if !ok {
+				return nil, fmt.Errorf("environment %q is not in %s", env, cfg.File)
+			}
+			return &ops.Target{Name: env, Pipeline: e.Pipeline, Maintenance: e.Maintenance}, nil
 		},
 		Targets: func(env string) (*postgres.Target, error) {
 			e, ok := cfg.Environments[env]
