@@ -406,3 +406,28 @@ func TestWebhookSignature(t *testing.T) {
 		t.Fatal("a wrongly signed webhook was accepted")
 	}
 }
+
+func TestWaitUntil(t *testing.T) {
+	var mu sync.Mutex
+	calls := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		if calls++; calls < 3 {
+			w.WriteHeader(503)
+		}
+	}))
+	defer srv.Close()
+	o := &ops.Ops{}
+	env := activityEnv(o)
+	out, err := run[ops.WaitOutput](t, env, o.Wait, ops.WaitInput{Until: &ops.Check{HTTP: &ops.HTTPInput{URL: srv.URL}},
+		Interval: stepio.Duration(10 * time.Millisecond), Deadline: stepio.Duration(time.Minute)})
+	if err != nil || out.Polls != 3 {
+		t.Fatalf("%+v %v", out, err)
+	}
+	_, err = run[ops.WaitOutput](t, env, o.Wait, ops.WaitInput{Until: &ops.Check{Exec: &ops.ExecInput{Command: []string{"false"}}},
+		Interval: stepio.Duration(10 * time.Millisecond), Deadline: stepio.Duration(100 * time.Millisecond)})
+	if errType(err) != "Deadline" {
+		t.Fatalf("deadline: %v", err)
+	}
+}

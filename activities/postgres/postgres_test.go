@@ -241,3 +241,28 @@ func TestScrubAndPromote(t *testing.T) {
 		t.Fatalf("latest events: %+v", ev)
 	}
 }
+
+// TestExecProvider runs the configured commands of the exec provider, with
+// their output kept for an approval gate and the database password
+// redacted from it.
+func TestExecProvider(t *testing.T) {
+	f := newFixture(t)
+	t.Setenv("DRCTL_TEST_EXEC_URL", "postgres://app:pa55word-xyz@127.0.0.1:5432/register")
+	f.targets["exec"] = &postgres.Target{Name: "exec", Role: "source", Database: "register", URL: "env:DRCTL_TEST_EXEC_URL",
+		Instance: &postgres.InstanceConfig{Provider: "exec", Exec: map[string][]string{
+			"create":   {"sh", "-c", `echo "plan: create $DRCTL_INSTANCE in $DRCTL_ENVIRONMENT with password pa55word-xyz"`},
+			"failover": {"sh", "-c", "echo switching; exit 4"},
+		}}}
+	var out postgres.InstanceOutput
+	f.must(f.pg.CreateInstance, postgres.CreateInstanceInput{Run: runCtx("exec")}, &out)
+	if !strings.Contains(out.Log, "plan: create main in exec with password [redacted]") {
+		t.Fatalf("log: %q", out.Log)
+	}
+	err := f.run(f.pg.Failover, postgres.FailoverInput{To: "replica", Run: runCtx("exec")}, nil)
+	if err == nil || !strings.Contains(err.Error(), "switching") {
+		t.Fatalf("failing failover: %v", err)
+	}
+	if err := f.run(f.pg.Reboot, postgres.RebootInput{Run: runCtx("exec")}, nil); errType(err) != "NotConfigured" {
+		t.Fatalf("reboot without a command: %v", err)
+	}
+}
