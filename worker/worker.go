@@ -34,6 +34,8 @@ type Deps struct {
 	Targets func(env string) (*postgres.Target, error)
 	// OpsTargets finds an environment's pipeline and maintenance switch.
 	OpsTargets func(env string) (*ops.Target, error)
+	// ReportDir is where report.write puts reports without a dir.
+	ReportDir string
 	// WALCommand runs drctl with the same environments file, for
 	// recovered instances to fetch WAL with.
 	WALCommand []string
@@ -52,7 +54,7 @@ func Register(r worker.Registry, d Deps) {
 		{"backup.", &backup.Backup{Stores: d.Stores}},
 		{"ops.", &ops.Ops{Targets: d.OpsTargets}},
 		{"chat.", &chat.Chat{}},
-		{"report.", &report.Report{}},
+		{"report.", &report.Report{Dir: d.ReportDir}},
 	} {
 		r.RegisterActivityWithOptions(a.acts, activity.RegisterOptions{Name: a.prefix})
 	}

@@ -44,7 +44,7 @@ func Runbook(ctx workflow.Context, in RunInput) (RunResult, error) {
 		started: workflow.Now(ctx)}
 	p := in.Plan
 	r.status = Status{Runbook: p.Runbook, Environment: p.Environment, PlanHash: p.Hash, Initiator: in.Initiator,
-		Incident: in.Incident, State: StateRunning}
+		Incident: in.Incident, State: StateRunning, Targets: p.Targets}
 	for _, block := range [][]Step{p.Steps, p.OnFailure, p.Finally} {
 		r.declare(block)
 	}
@@ -232,9 +232,38 @@ func (r *runner) step(ctx workflow.Context, s Step) error {
 }
 
 func (r *runner) fail(ctx workflow.Context, st *StepStatus, s Step, err error) error {
-	st.State, st.Error, st.Ended = StateFailed, err.Error(), workflow.Now(ctx)
-	r.event(ctx, s.ID, "failed", "", err.Error())
-	return fmt.Errorf("step %s (%s): %w", s.ID, s.Pos, err)
+	msg := reason(err)
+	st.State, st.Error, st.Ended = StateFailed, msg, workflow.Now(ctx)
+	r.event(ctx, s.ID, "failed", "", msg)
+	return &stepError{msg: fmt.Sprintf("step %s (%s): %s", s.ID, s.Pos, msg), err: err}
+}
+
+// stepError keeps the cause for errors.As while its message says only what
+// an operator needs: which step, where it is written, and why.
+type stepError struct {
+	msg string
+	err error
+}
+
+func (e *stepError) Error() string { return e.msg }
+func (e *stepError) Unwrap() error { return e.err }
+
+// reason is the part of an activity's error worth showing: the activity's
+// own message, without the SDK's wrapping (event ids, worker identity).
+func reason(err error) string {
+	var step *stepError
+	if errors.As(err, &step) {
+		return step.msg
+	}
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		return appErr.Message()
+	}
+	var timeout *temporal.TimeoutError
+	if errors.As(err, &timeout) {
+		return "timed out (" + timeout.TimeoutType().String() + "): " + timeout.Message()
+	}
+	return err.Error()
 }
 
 // awaitAction waits for an operator's retry, skip or abort of a paused step.
@@ -265,6 +294,10 @@ func (r *runner) activity(ctx workflow.Context, s Step) error {
 	// Which environment a step acts on comes from the plan, never from a
 	// runbook's inputs.
 	with["run"] = map[string]any{"env": r.in.Plan.Environment, "id": workflow.GetInfo(ctx).WorkflowExecution.ID}
+	if s.Uses == "report.write" {
+		// The evidence is the run itself, which only the workflow knows.
+		with["run_status"] = r.snapshot()
+	}
 	attempts := max(s.Retry.Attempts, 1)
 	opts := workflow.ActivityOptions{
 		// The step id names the activity, so `drctl status` can match a

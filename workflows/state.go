@@ -92,6 +92,7 @@ type Status struct {
 	Initiator   string       `json:"initiator"`
 	Incident    string       `json:"incident,omitempty"`
 	State       string       `json:"state"`
+	Targets     Targets      `json:"targets"`
 	Steps       []StepStatus `json:"steps"`
 	Gates       []GateStatus `json:"gates"`
 	Timeline    []Event      `json:"timeline"`

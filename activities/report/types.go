@@ -2,14 +2,73 @@
 // and outputs, every approval, and the measured RTO and RPO.
 package report
 
+import (
+	"time"
+
+	"github.com/drctl/drctl/activities/stepio"
+)
+
 // WriteInput chooses where and in which formats the report is written.
 type WriteInput struct {
 	Title   string   `json:"title,omitempty"`
 	Dir     string   `json:"dir,omitempty"`
-	Formats []string `json:"formats,omitempty" enum:"markdown,json,html"`
+	Formats []string `json:"formats,omitempty" enum:"markdown,json"`
+	// Status is the run so far, handed over by the interpreter.
+	Status RunStatus         `json:"run_status" drctl:"internal"`
+	Run    stepio.RunContext `json:"run" drctl:"internal"`
 }
 
-// WriteOutput names the files written.
+// WriteOutput names the files written and the measured objectives.
 type WriteOutput struct {
 	Files []string `json:"files"`
+	RTO   string   `json:"rto"`
+	RPO   string   `json:"rpo"`
+}
+
+// RunStatus is the part of a run's status a report shows; it reads the
+// JSON of the interpreter's status.
+type RunStatus struct {
+	Runbook     string  `json:"runbook"`
+	Environment string  `json:"environment"`
+	PlanHash    string  `json:"plan_hash"`
+	Initiator   string  `json:"initiator"`
+	Incident    string  `json:"incident"`
+	State       string  `json:"state"`
+	Targets     Targets `json:"targets"`
+	Steps       []struct {
+		ID       string         `json:"id"`
+		Uses     string         `json:"uses"`
+		State    string         `json:"state"`
+		Attempts int            `json:"attempts"`
+		Started  time.Time      `json:"started"`
+		Ended    time.Time      `json:"ended"`
+		Outputs  map[string]any `json:"outputs"`
+		Error    string         `json:"error"`
+	} `json:"steps"`
+	Gates []struct {
+		Step    string   `json:"step"`
+		Prompt  string   `json:"prompt"`
+		Users   []string `json:"users"`
+		Quorum  int      `json:"quorum"`
+		Outcome string   `json:"outcome"`
+		Votes   []struct {
+			User    string    `json:"user"`
+			Approve bool      `json:"approve"`
+			Comment string    `json:"comment"`
+			At      time.Time `json:"at"`
+		} `json:"votes"`
+	} `json:"gates"`
+	Timeline []struct {
+		At      time.Time `json:"at"`
+		Step    string    `json:"step"`
+		Kind    string    `json:"kind"`
+		By      string    `json:"by"`
+		Message string    `json:"message"`
+	} `json:"timeline"`
+}
+
+// Targets are the runbook's recovery objectives, as text ("1h0m0s").
+type Targets struct {
+	RTO string `json:"rto"`
+	RPO string `json:"rpo"`
 }

@@ -15,3 +15,13 @@ func newDevCmd(*globals) *cobra.Command {
 		},
 	}
 }
+
+func newDemoCmd(*globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "demo",
+		Short: "not in this build (built with -tags noserver)",
+		RunE: func(*cobra.Command, []string) error {
+			return failed("this drctl was built without the embedded server the demo needs")
+		},
+	}
+}
