@@ -231,7 +231,7 @@ func TestOperatorControlsThroughCLI(t *testing.T) {
 	env := dev.Env()
 	id := runFile(t, env, "testsuite/testdata/operator.yaml")
 	waitState(t, env, id, "first", workflows.StatePaused)
-	if st := status(t, env, id); !strings.Contains(st.Steps[0].Error, "not implemented") {
+	if st := status(t, env, id); !strings.Contains(st.Steps[0].Error, "exited with 1") {
 		t.Fatalf("the paused step does not say why: %+v", st.Steps[0])
 	}
 	if code, out := Run(t, env, "skip", id, "middle", "--as", "ops", "--reason", "x"); code != 1 || !strings.Contains(out, "not paused") {
