@@ -32,6 +32,10 @@ type Deps struct {
 	Stores func(env, store string) (*backup.StoreConfig, error)
 	// Targets finds what the postgres steps need of an environment.
 	Targets func(env string) (*postgres.Target, error)
+	// ChatTargets finds an environment's Slack channel.
+	ChatTargets func(env string) (*chat.Target, error)
+	// SlackAPIURL replaces Slack's API address (a test server).
+	SlackAPIURL string
 	// OpsTargets finds an environment's pipeline and maintenance switch.
 	OpsTargets func(env string) (*ops.Target, error)
 	// ReportDir is where report.write puts reports without a dir.
@@ -45,6 +49,7 @@ type Deps struct {
 // is registered with its system's prefix, so (*postgres.Postgres).Rename is
 // the activity "postgres.Rename" that plans name.
 func Register(r worker.Registry, d Deps) {
+	talk := &chat.Chat{Targets: d.ChatTargets, APIURL: d.SlackAPIURL}
 	r.RegisterWorkflowWithOptions(workflows.Runbook, workflow.RegisterOptions{Name: workflows.WorkflowName})
 	for _, a := range []struct {
 		prefix string
@@ -52,8 +57,8 @@ func Register(r worker.Registry, d Deps) {
 	}{
 		{"postgres.", &postgres.Postgres{Targets: d.Targets, Stores: d.Stores, WALCommand: d.WALCommand}},
 		{"backup.", &backup.Backup{Stores: d.Stores}},
-		{"ops.", &ops.Ops{Targets: d.OpsTargets}},
-		{"chat.", &chat.Chat{}},
+		{"ops.", &ops.Ops{Targets: d.OpsTargets, Slack: talk.Post}},
+		{"chat.", talk},
 		{"report.", &report.Report{Dir: d.ReportDir}},
 	} {
 		r.RegisterActivityWithOptions(a.acts, activity.RegisterOptions{Name: a.prefix})

@@ -29,6 +29,8 @@ type runner struct {
 	// actions holds operator decisions for paused steps, by step id.
 	actions map[string]ActionInput
 	started time.Time
+	// thread is the run's chat thread, opened by its first post.
+	thread string
 }
 
 // Runbook is the interpreter: it runs any compiled plan, then its on_failure
@@ -294,9 +296,12 @@ func (r *runner) activity(ctx workflow.Context, s Step) error {
 	// Which environment a step acts on comes from the plan, never from a
 	// runbook's inputs.
 	with["run"] = map[string]any{"env": r.in.Plan.Environment, "id": workflow.GetInfo(ctx).WorkflowExecution.ID}
-	if s.Uses == "report.write" {
+	switch s.Uses {
+	case "report.write":
 		// The evidence is the run itself, which only the workflow knows.
 		with["run_status"] = r.snapshot()
+	case "slack.post", "notify":
+		with["thread"] = r.thread
 	}
 	attempts := max(s.Retry.Attempts, 1)
 	opts := workflow.ActivityOptions{
@@ -324,6 +329,13 @@ func (r *runner) activity(ctx workflow.Context, s Step) error {
 	}
 	st.State, st.Outputs, st.Ended = StateSucceeded, out, workflow.Now(ctx)
 	r.event(ctx, s.ID, "succeeded", "", st.Ended.Sub(st.Started).String())
+	// Chat steps never fail a run; what went wrong is a warning here.
+	if w, _ := out["warning"].(string); w != "" {
+		r.event(ctx, s.ID, "warning", "", w)
+	}
+	if th, _ := out["thread"].(string); th != "" && r.thread == "" {
+		r.thread = th
+	}
 	return nil
 }
 

@@ -2,7 +2,10 @@
 // approval prompts.
 package chat
 
-import "github.com/drctl/drctl/activities/secret"
+import (
+	"github.com/drctl/drctl/activities/secret"
+	"github.com/drctl/drctl/activities/stepio"
+)
 
 // SlackConfig configures an environment's Slack channel.
 type SlackConfig struct {
@@ -16,11 +19,18 @@ type SlackConfig struct {
 type PostInput struct {
 	Text    string `json:"text" drctl:"required"`
 	Channel string `json:"channel,omitempty"`
+	// Thread is the run's thread, kept by the interpreter: the first post
+	// of a run opens it, the others reply in it.
+	Thread string            `json:"thread" drctl:"internal"`
+	Run    stepio.RunContext `json:"run" drctl:"internal"`
 }
 
-// PostOutput identifies the posted message.
+// PostOutput identifies the posted message. Warning says why nothing was
+// posted: Slack being down never fails a run.
 type PostOutput struct {
 	Channel string `json:"channel"`
 	TS      string `json:"ts"`
+	Thread  string `json:"thread"`
 	Posted  bool   `json:"posted"`
+	Warning string `json:"warning,omitempty"`
 }

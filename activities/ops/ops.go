@@ -13,6 +13,7 @@ import (
 
 	"go.temporal.io/sdk/activity"
 
+	"github.com/drctl/drctl/activities/chat"
 	"github.com/drctl/drctl/activities/stepio"
 )
 
@@ -30,6 +31,9 @@ type Ops struct {
 	// Client makes pipeline and maintenance calls; nil means a default
 	// with a 30 s timeout.
 	Client *http.Client
+	// Slack posts a notice to the run's thread, when the environment has
+	// a channel.
+	Slack func(ctx context.Context, in chat.PostInput) (chat.PostOutput, error)
 }
 
 func (o *Ops) target(env string) (*Target, error) {
@@ -50,13 +54,22 @@ func (o *Ops) client() *http.Client {
 	return &http.Client{Timeout: 30 * time.Second}
 }
 
-// Notify runs the notify step: the message goes to the worker's log (the
-// console of `drctl dev`); the interpreter keeps it in the run's timeline.
-// Slack delivery comes with the chat system.
+// Notify tells the people involved: the message goes to the worker's log
+// (the console of `drctl dev`), to the run's Slack thread when the
+// environment has a channel, and the interpreter keeps it in the timeline.
 func (o *Ops) Notify(ctx context.Context, in NotifyInput) (NotifyOutput, error) {
 	info := activity.GetInfo(ctx)
 	activity.GetLogger(ctx).Info("notify", "run", info.WorkflowExecution.ID, "message", in.Message)
-	return NotifyOutput{}, nil
+	out := NotifyOutput{Thread: in.Thread}
+	if o.Slack == nil {
+		return out, nil
+	}
+	posted, err := o.Slack(ctx, chat.PostInput{Text: in.Message, Thread: in.Thread, Run: in.Run})
+	if err != nil {
+		return out, err
+	}
+	out.Slack, out.Thread, out.Warning = posted.Posted, posted.Thread, posted.Warning
+	return out, nil
 }
 
 // MaintenanceEnable switches maintenance mode on and waits until it shows.

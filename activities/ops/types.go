@@ -121,13 +121,17 @@ type HTTPOutput struct {
 
 // NotifyInput tells the people involved something.
 type NotifyInput struct {
-	Message string            `json:"message" drctl:"required"`
-	Run     stepio.RunContext `json:"run" drctl:"internal"`
+	Message string `json:"message" drctl:"required"`
+	// Thread is the run's Slack thread, kept by the interpreter.
+	Thread string            `json:"thread" drctl:"internal"`
+	Run    stepio.RunContext `json:"run" drctl:"internal"`
 }
 
 // NotifyOutput reports where the message went.
 type NotifyOutput struct {
-	Slack bool `json:"slack"`
+	Slack   bool   `json:"slack"`
+	Thread  string `json:"thread,omitempty"`
+	Warning string `json:"warning,omitempty"`
 }
 
 // Check is a condition a wait step polls for.

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/drctl/drctl/activities/backup"
+	"github.com/drctl/drctl/activities/chat"
 	"github.com/drctl/drctl/activities/ops"
 	"github.com/drctl/drctl/activities/postgres"
 	"github.com/drctl/drctl/runbooks"
@@ -85,6 +86,14 @@ func workerDeps(g *globals) (worker.Deps, error) {
 			}
 			return st, nil
 		},
+		ChatTargets: func(env string) (*chat.Target, error) {
+			e, ok := cfg.Environments[env]
+			if !ok {
+				return nil, fmt.Errorf("environment %q is not in %s", env, cfg.File)
+			}
+			return &chat.Target{Name: env, Slack: e.Slack}, nil
+		},
+		SlackAPIURL: os.Getenv("DRCTL_SLACK_API_URL"),
 		OpsTargets: func(env string) (*ops.Target, error) {
 			e, ok := cfg.Environments[env]
 			if !ok {
