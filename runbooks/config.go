@@ -29,8 +29,27 @@ type Config struct {
 	// Groups name sets of approvers: group:dba in an approval resolves here.
 	Groups       map[string][]string     `yaml:"groups"`
 	Environments map[string]*Environment `yaml:"environments" drctl:"required"`
-	File         string                  `yaml:"-"`
-	Node         *yaml.Node              `yaml:"-"`
+	// Slack is the Slack app that sends button clicks and slash commands
+	// to drctl serve.
+	Slack *SlackApp  `yaml:"slack"`
+	File  string     `yaml:"-"`
+	Node  *yaml.Node `yaml:"-"`
+}
+
+// SlackApp is drctl's Slack app: its signing secret (requests that do not
+// carry its signature are refused), its bot token, who is who, and who may
+// start which runbook where from Slack.
+type SlackApp struct {
+	SigningSecret secret.Ref `yaml:"signing_secret" drctl:"required"`
+	Token         secret.Ref `yaml:"token" drctl:"required"`
+	// Users maps Slack user ids to approver names; a user not listed is
+	// known by their Slack id.
+	Users map[string]string `yaml:"users"`
+	// Starters lists, per environment, who may start runbooks from Slack
+	// ("*": anyone in the workspace).
+	Starters map[string][]string `yaml:"starters"`
+	// Runbooks is the folder /drctl run finds runbooks in.
+	Runbooks string `yaml:"runbooks"`
 }
 
 // Environment says what one environment is and what may be done to it.

@@ -391,6 +391,7 @@ func (r *runner) gate(ctx workflow.Context, s Step) error {
 	r.gates[s.ID] = g
 	st.State, st.Started = StateWaiting, now
 	r.event(ctx, s.ID, "approval requested", "", fmt.Sprintf("%d of %v: %s", a.Quorum, a.Users, g.Prompt))
+	r.promptInChat(ctx, g)
 	decided := func() bool {
 		return approvals(g) >= g.Quorum || slices.ContainsFunc(g.Votes, func(v Vote) bool { return !v.Approve })
 	}
@@ -446,4 +447,31 @@ func (r *runner) timer(ctx workflow.Context, s Step) error {
 	st.State, st.Ended = StateSucceeded, workflow.Now(ctx)
 	st.Outputs = map[string]any{"waited": d.String(), "polls": 0}
 	return nil
+}
+
+// promptInChat puts an open gate before its approvers in the run's Slack
+// thread, with Approve and Reject buttons, when the environment has a
+// channel. Slack trouble is a warning: the CLI can always vote.
+func (r *runner) promptInChat(ctx workflow.Context, g *GateStatus) {
+	if ch, _ := r.in.Plan.Env["channel"].(string); ch == "" {
+		return
+	}
+	if workflow.GetVersion(ctx, "gate-chat-prompt", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return
+	}
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: time.Minute, RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 1}})
+	in := map[string]any{"gate": g.Step, "prompt": g.Prompt, "show": g.Show, "users": g.Users, "quorum": g.Quorum,
+		"thread": r.thread, "run": map[string]any{"env": r.in.Plan.Environment, "id": workflow.GetInfo(ctx).WorkflowExecution.ID}}
+	var out map[string]any
+	if err := workflow.ExecuteActivity(actx, "chat.Approval", in).Get(ctx, &out); err != nil {
+		r.event(ctx, g.Step, "warning", "", "approval prompt not posted: "+reason(err))
+		return
+	}
+	if w, _ := out["warning"].(string); w != "" {
+		r.event(ctx, g.Step, "warning", "", w)
+	}
+	if th, _ := out["thread"].(string); th != "" && r.thread == "" {
+		r.thread = th
+	}
 }

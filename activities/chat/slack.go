@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/slack-go/slack"
+
+	"github.com/drctl/drctl/activities/stepio"
 )
 
 // Target is what the chat steps know of an environment.
@@ -33,36 +35,44 @@ const postAttempts = 4
 // rate limits) and then given up with a warning in the output, which the
 // interpreter puts in the run's timeline.
 func (c *Chat) Post(ctx context.Context, in PostInput) (PostOutput, error) {
-	out := PostOutput{Thread: in.Thread}
+	blocks := []slack.Block{slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, in.Text, false, false), nil, nil)}
+	return c.post(ctx, in.Run, in.Thread, in.Channel, in.Text, blocks)
+}
+
+// api returns a Slack client for the token of an environment.
+func (c *Chat) api(ctx context.Context, env string) (*slack.Client, *SlackConfig, error) {
 	if c.Targets == nil {
-		out.Warning = "not posted to Slack: this worker has no environments file"
-		return out, nil
+		return nil, nil, fmt.Errorf("this worker has no environments file")
 	}
-	t, err := c.Targets(in.Run.Env)
+	t, err := c.Targets(env)
 	if err != nil || t.Slack == nil {
-		out.Warning = fmt.Sprintf("not posted to Slack: environment %s has no Slack channel", in.Run.Env)
-		return out, nil
+		return nil, nil, fmt.Errorf("environment %s has no Slack channel", env)
 	}
 	token, err := t.Slack.Token.Resolve(ctx)
 	if err != nil {
-		out.Warning = fmt.Sprintf("not posted to Slack: %v", err)
-		return out, nil
+		return nil, nil, err
 	}
 	var opts []slack.Option
 	if c.APIURL != "" {
 		opts = append(opts, slack.OptionAPIURL(c.APIURL))
 	}
-	api := slack.New(token, opts...)
-	channel := in.Channel
+	return slack.New(token, opts...), t.Slack, nil
+}
+
+func (c *Chat) post(ctx context.Context, run stepio.RunContext, thread, channel, text string, blocks []slack.Block) (PostOutput, error) {
+	out := PostOutput{Thread: thread}
+	api, cfg, err := c.api(ctx, run.Env)
+	if err != nil {
+		out.Warning = "not posted to Slack: " + err.Error()
+		return out, nil
+	}
+	inThread := channel == ""
 	if channel == "" {
-		channel = t.Slack.Channel
+		channel = cfg.Channel
 	}
-	msg := []slack.MsgOption{
-		slack.MsgOptionText(in.Text, false),
-		slack.MsgOptionBlocks(slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, in.Text, false, false), nil, nil)),
-	}
-	if in.Thread != "" && in.Channel == "" {
-		msg = append(msg, slack.MsgOptionTS(in.Thread))
+	msg := []slack.MsgOption{slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...)}
+	if thread != "" && inThread {
+		msg = append(msg, slack.MsgOptionTS(thread))
 	}
 	wait := c.Backoff
 	if wait <= 0 {

@@ -3,14 +3,17 @@
 package main
 
 import (
+	"io"
 	"log/slog"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 	sdkworker "go.temporal.io/sdk/worker"
 
+	"github.com/drctl/drctl/runbooks"
 	"github.com/drctl/drctl/worker"
 	"github.com/drctl/drctl/worker/devserver"
 	"github.com/drctl/drctl/workflows"
@@ -24,6 +27,7 @@ func newDevCmd(g *globals) *cobra.Command {
 		uiPort    int
 		noWorker  bool
 		retention time.Duration
+		listen    string
 	)
 	cmd := &cobra.Command{
 		Use:   "dev",
@@ -59,9 +63,31 @@ func newDevCmd(g *globals) *cobra.Command {
 			cmd.Printf("temporal %s (namespace %s, database %s)\n", srv.Address, c.namespace, db)
 			if srv.UIURL != "" {
 				cmd.Printf("web ui   %s\n", srv.UIURL)
+				c.uiURL = srv.UIURL
+			}
+			// The Slack endpoint runs when the environments file has a
+			// Slack app.
+			errs := make(chan error, 1)
+			if cfg, err := runbooks.LoadConfig(g.config); err == nil && cfg.Slack != nil && listen != "" {
+				cl, err := c.dial(ctx)
+				if err != nil {
+					return err
+				}
+				defer cl.Close()
+				ready := make(chan struct{})
+				go func() { errs <- serveSlack(ctx, &readyWriter{w: cmd.OutOrStdout(), ready: ready}, listen, cl, &c, cfg) }()
+				select {
+				case <-ready:
+				case err := <-errs:
+					return err
+				}
 			}
 			cmd.Println("ready")
-			<-ctx.Done()
+			select {
+			case <-ctx.Done():
+			case err := <-errs:
+				return err
+			}
 			return nil
 		},
 	}
@@ -72,5 +98,19 @@ func newDevCmd(g *globals) *cobra.Command {
 	cmd.Flags().IntVar(&uiPort, "ui-port", 8233, "Web UI port (0: a free one, -1: no UI)")
 	cmd.Flags().BoolVar(&noWorker, "no-worker", false, "run only the server and UI")
 	cmd.Flags().DurationVar(&retention, "retention", 90*24*time.Hour, "how long finished runs are kept")
+	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8088", "address of the Slack endpoint (when the environments file has a slack: app)")
 	return cmd
+}
+
+// readyWriter passes output on and says when the first line was written.
+type readyWriter struct {
+	w     io.Writer
+	ready chan struct{}
+	once  sync.Once
+}
+
+func (r *readyWriter) Write(p []byte) (int, error) {
+	n, err := r.w.Write(p)
+	r.once.Do(func() { close(r.ready) })
+	return n, err
 }

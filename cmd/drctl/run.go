@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -41,19 +42,15 @@ func newRunCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer cl.Close()
-			in := workflows.RunInput{Plan: *plan, Initiator: as, Incident: incident}
-			id := runID(plan)
-			run, err := cl.ExecuteWorkflow(cmd.Context(), client.StartWorkflowOptions{
-				ID: id, TaskQueue: c.queue, TypedSearchAttributes: workflows.SearchAttributes(in),
-				WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-			}, workflows.WorkflowName, in)
+			id, err := startRun(cmd.Context(), cl, &c, plan, as, incident)
 			if err != nil {
-				return failed("starting the run: %v", err)
+				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "run %s\n%s\n", run.GetID(), c.runURL(run.GetID()))
+			fmt.Fprintf(cmd.OutOrStdout(), "run %s\n%s\n", id, c.runURL(id))
 			if !wait {
 				return nil
 			}
+			run := cl.GetWorkflow(cmd.Context(), id, "")
 			if err := run.Get(cmd.Context(), nil); err != nil {
 				return failed("run %s did not succeed: %v", id, err)
 			}
@@ -91,4 +88,17 @@ func parseWith(pairs []string) (map[string]any, error) {
 		out[k] = jsonOrString(v)
 	}
 	return out, nil
+}
+
+// startRun starts a plan as a run and returns its id.
+func startRun(ctx context.Context, cl client.Client, c *conn, plan *workflows.Plan, initiator, incident string) (string, error) {
+	in := workflows.RunInput{Plan: *plan, Initiator: initiator, Incident: incident}
+	run, err := cl.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID: runID(plan), TaskQueue: c.queue, TypedSearchAttributes: workflows.SearchAttributes(in),
+		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+	}, workflows.WorkflowName, in)
+	if err != nil {
+		return "", failed("starting the run: %v", err)
+	}
+	return run.GetID(), nil
 }
