@@ -98,16 +98,18 @@ var envKeys = []string{"name", "role", "database", "old_suffix", "channel", "var
 
 // Settings returns what expressions read as env.*: nothing secret.
 func (e *Environment) Settings(name string) map[string]any {
-	channel := ""
+	channel, board := "", false
 	if e.Slack != nil {
-		channel = e.Slack.Channel
+		channel, board = e.Slack.Channel, e.Slack.Automatic
 	}
 	vars := e.Vars
 	if vars == nil {
 		vars = map[string]any{}
 	}
 	return map[string]any{"name": name, "role": e.Role, "database": e.Database.Name,
-		"old_suffix": e.Database.OldSuffix, "channel": channel, "vars": vars}
+		"old_suffix": e.Database.OldSuffix, "channel": channel, "vars": vars,
+		// board asks the interpreter to keep a status board in Slack.
+		"board": board}
 }
 
 // LoadConfig reads and checks an environments file.

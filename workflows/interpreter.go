@@ -29,8 +29,11 @@ type runner struct {
 	// actions holds operator decisions for paused steps, by step id.
 	actions map[string]ActionInput
 	started time.Time
-	// thread is the run's chat thread, opened by its first post.
+	// thread is the run's chat thread, opened by its first post (the
+	// board, when the environment keeps one).
 	thread string
+	// boardWarned keeps a Slack outage to one warning in the timeline.
+	boardWarned bool
 }
 
 // Runbook is the interpreter: it runs any compiled plan, then its on_failure
@@ -54,6 +57,7 @@ func Runbook(ctx workflow.Context, in RunInput) (RunResult, error) {
 		return RunResult{}, err
 	}
 	r.event(ctx, "", "started", in.Initiator, fmt.Sprintf("%s on %s (plan %s)", p.Runbook, p.Environment, short(p.Hash)))
+	r.board(ctx, "")
 
 	err := r.block(ctx, p.Steps)
 	result := RunResult{State: StateSucceeded}
@@ -78,6 +82,10 @@ func Runbook(ctx workflow.Context, in RunInput) (RunResult, error) {
 	}
 	r.status.State = result.State
 	r.event(cleanup, "", "ended", "", result.State)
+	r.board(cleanup, "")
+	if result.State != StateSucceeded {
+		r.board(cleanup, fmt.Sprintf(":x: %s %s: %s", p.Runbook, result.State, result.Error))
+	}
 	// End in the matching Temporal state, so the Web UI and `drctl list`
 	// show a failed or cancelled run as such; the RunResult rides along.
 	switch result.State {
@@ -168,6 +176,14 @@ func (r *runner) block(ctx workflow.Context, steps []Step) error {
 }
 
 func (r *runner) step(ctx workflow.Context, s Step) error {
+	err := r.runStep(ctx, s)
+	if s.Parallel == nil {
+		r.board(ctx, "")
+	}
+	return err
+}
+
+func (r *runner) runStep(ctx workflow.Context, s Step) error {
 	st := r.steps[s.ID]
 	if s.If != "" {
 		v, err := EvalExpr(s.If, r.vars()) //workflowcheck:ignore see ExprOptions
@@ -202,8 +218,9 @@ func (r *runner) step(ctx workflow.Context, s Step) error {
 			r.event(ctx, s.ID, "continued", "", "on_error: continue")
 			return nil
 		case OnErrorPause:
-			st.State, st.Error = StatePaused, err.Error()
-			r.event(ctx, s.ID, "paused", "", err.Error())
+			st.State, st.Error = StatePaused, reason(err)
+			r.event(ctx, s.ID, "paused", "", st.Error)
+			r.board(ctx, fmt.Sprintf(":double_vertical_bar: step %s failed and waits for an operator (retry, skip or abort): %s", s.ID, st.Error))
 			act, werr := r.awaitAction(ctx, s.ID)
 			if werr != nil {
 				return r.fail(ctx, st, s, err)
@@ -473,5 +490,56 @@ func (r *runner) promptInChat(ctx workflow.Context, g *GateStatus) {
 	}
 	if th, _ := out["thread"].(string); th != "" && r.thread == "" {
 		r.thread = th
+	}
+}
+
+// board keeps the run's status board in Slack up to date, when the
+// environment asks for one; with a note, it also replies in the thread.
+// Slack trouble is one warning in the timeline, never a failure.
+func (r *runner) board(ctx workflow.Context, note string) {
+	if on, _ := r.in.Plan.Env["board"].(bool); !on {
+		return
+	}
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: time.Minute, RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 1}})
+	run := map[string]any{"env": r.in.Plan.Environment, "id": workflow.GetInfo(ctx).WorkflowExecution.ID}
+	var warn string
+	if note != "" {
+		var out map[string]any
+		err := workflow.ExecuteActivity(actx, "chat.Post", map[string]any{"text": note, "thread": r.thread, "run": run}).Get(ctx, &out)
+		if err != nil {
+			warn = reason(err)
+		} else if w, _ := out["warning"].(string); w != "" {
+			warn = w
+		}
+	} else {
+		var steps []map[string]any
+		for _, s := range r.status.Steps {
+			st := r.steps[s.ID]
+			took := ""
+			if !st.Started.IsZero() && !st.Ended.IsZero() {
+				took = st.Ended.Sub(st.Started).Round(time.Millisecond).String()
+			}
+			steps = append(steps, map[string]any{"id": st.ID, "state": st.State, "took": took})
+		}
+		in := map[string]any{"runbook": r.in.Plan.Runbook, "incident": r.in.Incident, "initiator": r.in.Initiator,
+			"url": r.in.URL, "state": r.status.State, "steps": steps, "board": r.thread, "run": run}
+		var out map[string]any
+		err := workflow.ExecuteActivity(actx, "chat.Board", in).Get(ctx, &out)
+		switch {
+		case err != nil:
+			warn = reason(err)
+		default:
+			if w, _ := out["warning"].(string); w != "" {
+				warn = w
+			}
+			if th, _ := out["thread"].(string); th != "" && r.thread == "" {
+				r.thread = th
+			}
+		}
+	}
+	if warn != "" && !r.boardWarned {
+		r.boardWarned = true
+		r.event(ctx, "", "warning", "", warn)
 	}
 }

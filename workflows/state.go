@@ -28,6 +28,8 @@ type RunInput struct {
 	Plan      Plan   `json:"plan"`
 	Initiator string `json:"initiator"`
 	Incident  string `json:"incident,omitempty"`
+	// URL is the run's page in the Temporal Web UI, for chat posts.
+	URL string `json:"url,omitempty"`
 }
 
 // RunResult is how a run ended.

@@ -161,3 +161,47 @@ func TestSlackDownDoesNotFailTheRun(t *testing.T) {
 		t.Fatalf("warning %v, steps %+v", warned, st.Steps)
 	}
 }
+
+// TestBoard keeps a run's status board: the first post is the board (it
+// opens the thread), every step updates it in place with chat.update, and
+// a failure is replied in the thread.
+func TestBoard(t *testing.T) {
+	f := newFakeSlack(t)
+	var mu sync.Mutex
+	var updates []map[string]string
+	f.Handle("/chat.update", func(w http.ResponseWriter, r *http.Request) {
+		r.ParseForm()
+		mu.Lock()
+		updates = append(updates, map[string]string{"ts": r.Form.Get("ts"), "text": r.Form.Get("text"), "channel": r.Form.Get("channel")})
+		mu.Unlock()
+		json.NewEncoder(w).Encode(map[string]any{"ok": true, "channel": "C-INCIDENT", "ts": r.Form.Get("ts")})
+	})
+	env := engine(t, f)
+	plan := workflows.Plan{Version: workflows.PlanVersion, Runbook: "restore", Environment: "production",
+		Env: map[string]any{"channel": "#incident", "board": true},
+		Steps: []workflows.Step{
+			step("first", "exec", "ops.Exec", map[string]any{"command": []any{"true"}}),
+			step("second", "exec", "ops.Exec", map[string]any{"command": []any{"false"}}),
+		}}
+	env.ExecuteWorkflow(workflows.Runbook, workflows.RunInput{Plan: plan, Initiator: "ana", Incident: "INC-7", URL: "http://ui/run"})
+	if env.GetWorkflowError() == nil {
+		t.Fatal("the run should fail at its second step")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	board := f.posts[0]
+	if board["thread_ts"] != "" || !strings.Contains(board["text"], "*restore* on *production*") || !strings.Contains(board["text"], "incident INC-7") {
+		t.Fatalf("first post is not the board: %v", board)
+	}
+	if len(updates) < 3 || updates[0]["ts"] != "1700000000.000001" {
+		t.Fatalf("board not updated in place: %v", updates)
+	}
+	last := updates[len(updates)-1]["text"]
+	if !strings.Contains(last, "✓ first") || !strings.Contains(last, "✗ second") || !strings.Contains(last, "— failed") {
+		t.Fatalf("final board: %q", last)
+	}
+	reply := f.posts[len(f.posts)-1]
+	if reply["thread_ts"] != "1700000000.000001" || !strings.Contains(reply["text"], "restore failed") {
+		t.Fatalf("failure not replied in the thread: %v", reply)
+	}
+}

@@ -11,7 +11,8 @@ import (
 type SlackConfig struct {
 	Channel string     `json:"channel" drctl:"required"`
 	Token   secret.Ref `json:"token" drctl:"required"`
-	// Automatic posts step events to the run's thread without slack.post steps.
+	// Automatic keeps a status board of every run in the channel, with
+	// failures and pauses replied in its thread, without slack.post steps.
 	Automatic bool `json:"automatic,omitempty"`
 }
 

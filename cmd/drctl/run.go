@@ -92,9 +92,10 @@ func parseWith(pairs []string) (map[string]any, error) {
 
 // startRun starts a plan as a run and returns its id.
 func startRun(ctx context.Context, cl client.Client, c *conn, plan *workflows.Plan, initiator, incident string) (string, error) {
-	in := workflows.RunInput{Plan: *plan, Initiator: initiator, Incident: incident}
+	id := runID(plan)
+	in := workflows.RunInput{Plan: *plan, Initiator: initiator, Incident: incident, URL: c.runURL(id)}
 	run, err := cl.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID: runID(plan), TaskQueue: c.queue, TypedSearchAttributes: workflows.SearchAttributes(in),
+		ID: id, TaskQueue: c.queue, TypedSearchAttributes: workflows.SearchAttributes(in),
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 	}, workflows.WorkflowName, in)
 	if err != nil {
