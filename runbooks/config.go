@@ -42,9 +42,11 @@ type Config struct {
 type SlackApp struct {
 	SigningSecret secret.Ref `yaml:"signing_secret" drctl:"required"`
 	Token         secret.Ref `yaml:"token" drctl:"required"`
-	// Users maps Slack user ids to approver names; a user not listed is
-	// known by their Slack id.
-	Users map[string]string `yaml:"users"`
+	// Users maps Slack user ids to approver names. A user not listed is
+	// known by their Slack id, or with identity: email by the email of
+	// their Slack profile (users.info).
+	Users    map[string]string `yaml:"users"`
+	Identity string            `yaml:"identity" enum:"id,email"`
 	// Starters lists, per environment, who may start runbooks from Slack
 	// ("*": anyone in the workspace).
 	Starters map[string][]string `yaml:"starters"`

@@ -279,29 +279,11 @@ func TestSlackApprovals(t *testing.T) {
 // on that environment only.
 func TestSlackSlashCommand(t *testing.T) {
 	w := newSlackWorld(t)
-	form := func(user string) url.Values {
-		return url.Values{"command": {"/drctl"}, "text": {"run slack-gate env=staging"}, "user_id": {user}, "response_url": {w.fake.GetAPIURL() + "respond"}}
-	}
-	if code := w.send("/slack/commands", form("U_BEN"), time.Now(), "forged", 0); code != 401 {
+	forged := url.Values{"command": {"/drctl"}, "text": {"run slack-gate env=staging"}, "user_id": {"U_BEN"}}
+	if code := w.send("/slack/commands", forged, time.Now(), "forged", 0); code != 401 {
 		t.Fatalf("forged command: %d", code)
 	}
-	body := func(user string) string {
-		f := form(user)
-		payload := f.Encode()
-		mac := hmac.New(sha256.New, []byte(signingSecret))
-		ts := time.Now().Unix()
-		fmt.Fprintf(mac, "v0:%d:%s", ts, payload)
-		req, _ := http.NewRequest("POST", w.endpoint+"/slack/commands", strings.NewReader(payload))
-		req.Header.Set("X-Slack-Request-Timestamp", fmt.Sprint(ts))
-		req.Header.Set("X-Slack-Signature", "v0="+hex.EncodeToString(mac.Sum(nil)))
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return string(b)
-	}
+	body := func(user string) string { return signedCommand(t, w, "run slack-gate env=staging", user) }
 	if out := body("U_CHEN"); !strings.Contains(out, "may not start runbooks on staging") {
 		t.Fatalf("chen: %s", out)
 	}
@@ -309,4 +291,28 @@ func TestSlackSlashCommand(t *testing.T) {
 	if !strings.Contains(out, "started slack-gate on staging as run e2e-slack-gate-staging-") {
 		t.Fatalf("ben: %s", out)
 	}
+	// Listing reads the visibility store, which catches up a moment later.
+	Eventually(t, 30*time.Second, func() bool {
+		return strings.Contains(signedCommand(t, w, "list", "U_BEN"), "e2e-slack-gate-staging-")
+	}, "the new run in /drctl list")
+}
+
+// signedCommand sends a slash command as the Slack app would and returns
+// the reply.
+func signedCommand(t *testing.T, w *slackWorld, text, user string) string {
+	t.Helper()
+	payload := url.Values{"command": {"/drctl"}, "text": {text}, "user_id": {user}}.Encode()
+	mac := hmac.New(sha256.New, []byte(signingSecret))
+	ts := time.Now().Unix()
+	fmt.Fprintf(mac, "v0:%d:%s", ts, payload)
+	req, _ := http.NewRequest("POST", w.endpoint+"/slack/commands", strings.NewReader(payload))
+	req.Header.Set("X-Slack-Request-Timestamp", fmt.Sprint(ts))
+	req.Header.Set("X-Slack-Signature", "v0="+hex.EncodeToString(mac.Sum(nil)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/slack-go/slack"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
 	"github.com/drctl/drctl/activities/chat"
@@ -93,10 +94,16 @@ func (h *slackHandler) verified(w http.ResponseWriter, r *http.Request) (url.Val
 	return form, true
 }
 
-// identity is the approver name of a Slack user.
-func (h *slackHandler) identity(slackID string) string {
+// identity is the approver name of a Slack user: from the users map, else
+// the profile's email (identity: email), else the Slack id.
+func (h *slackHandler) identity(ctx context.Context, slackID string) string {
 	if name, ok := h.cfg.Slack.Users[slackID]; ok {
 		return name
+	}
+	if h.cfg.Slack.Identity == "email" {
+		if u, err := h.api.GetUserInfoContext(ctx, slackID); err == nil && u.Profile.Email != "" {
+			return u.Profile.Email
+		}
 	}
 	return slackID
 }
@@ -144,7 +151,7 @@ func (h *slackHandler) interactions(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(http.StatusOK) // a retry of a click already counted
 			return
 		}
-		user := h.identity(cb.User.ID)
+		user := h.identity(ctx, cb.User.ID)
 		if a.ActionID == chat.ActionReject {
 			h.openRejectModal(ctx, cb, v)
 			w.WriteHeader(http.StatusOK)
@@ -165,7 +172,7 @@ func (h *slackHandler) interactions(w http.ResponseWriter, r *http.Request) {
 		}
 		_ = json.Unmarshal([]byte(cb.View.PrivateMetadata), &meta)
 		reason := cb.View.State.Values["reason"]["reason_input"].Value
-		g, err := h.vote(ctx, meta.ButtonValue, h.identity(cb.User.ID), false, reason)
+		g, err := h.vote(ctx, meta.ButtonValue, h.identity(ctx, cb.User.ID), false, reason)
 		if err != nil {
 			w.Header().Set("Content-Type", "application/json")
 			_ = json.NewEncoder(w).Encode(map[string]any{"response_action": "errors", "errors": map[string]string{"reason": err.Error()}})
@@ -266,8 +273,8 @@ func (h *slackHandler) commands(w http.ResponseWriter, r *http.Request) {
 		_ = json.NewEncoder(w).Encode(map[string]string{"response_type": "ephemeral", "text": text})
 	}
 	args := strings.Fields(form.Get("text"))
-	user := h.identity(form.Get("user_id"))
 	ctx := r.Context()
+	user := h.identity(ctx, form.Get("user_id"))
 	switch {
 	case len(args) >= 2 && args[0] == "run":
 		reply(h.slashRun(ctx, user, form.Get("user_id"), args[1], args[2:]))
@@ -280,8 +287,20 @@ func (h *slackHandler) commands(w http.ResponseWriter, r *http.Request) {
 		var b strings.Builder
 		printStatus(&b, st)
 		reply("```" + b.String() + "```")
+	case len(args) == 1 && args[0] == "list":
+		resp, err := h.cl.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Namespace: h.conn.namespace, PageSize: 10,
+			Query: fmt.Sprintf("WorkflowType = '%s'", workflows.WorkflowName)})
+		if err != nil {
+			reply("listing runs: " + err.Error())
+			return
+		}
+		var b strings.Builder
+		for _, e := range resp.Executions {
+			fmt.Fprintf(&b, "%s  %s\n", e.GetExecution().GetWorkflowId(), strings.ToLower(strings.TrimPrefix(e.GetStatus().String(), "WORKFLOW_EXECUTION_STATUS_")))
+		}
+		reply("```" + b.String() + "```")
 	default:
-		reply("usage: /drctl run RUNBOOK env=NAME [param=value]... | /drctl status RUN")
+		reply("usage: /drctl run RUNBOOK env=NAME [param=value]... | /drctl status RUN | /drctl list")
 	}
 }
 
