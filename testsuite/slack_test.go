@@ -56,6 +56,11 @@ func newSlackWorld(t *testing.T) *slackWorld {
 			w.mu.Unlock()
 			json.NewEncoder(rw).Encode(map[string]any{"ok": true, "view": map[string]any{"id": "V1"}})
 		})
+		c.Handle("/chat.getPermalink", func(rw http.ResponseWriter, r *http.Request) {
+			r.ParseForm()
+			json.NewEncoder(rw).Encode(map[string]any{"ok": true, "channel": "C1",
+				"permalink": "https://example.slack.com/archives/C1/p" + strings.ReplaceAll(r.Form.Get("message_ts"), ".", "")})
+		})
 		c.Handle("/respond", func(rw http.ResponseWriter, r *http.Request) {
 			var m map[string]any
 			json.NewDecoder(r.Body).Decode(&m)
@@ -288,7 +293,8 @@ func TestSlackSlashCommand(t *testing.T) {
 		t.Fatalf("chen: %s", out)
 	}
 	out := body("U_BEN")
-	if !strings.Contains(out, "started slack-gate on staging as run e2e-slack-gate-staging-") {
+	if !strings.Contains(out, "started slack-gate on staging as run e2e-slack-gate-staging-") ||
+		!strings.Contains(out, "its thread: https://example.slack.com/archives/C1/p") {
 		t.Fatalf("ben: %s", out)
 	}
 	// Listing reads the visibility store, which catches up a moment later.

@@ -131,6 +131,7 @@ func (r *runner) event(ctx workflow.Context, step, kind, by, msg string) {
 // snapshot is the status as the query returns it.
 func (r *runner) snapshot() Status {
 	s := r.status
+	s.Thread = r.thread
 	s.Steps = make([]StepStatus, len(r.status.Steps))
 	for i, st := range r.status.Steps {
 		s.Steps[i] = *r.steps[st.ID]

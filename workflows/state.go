@@ -88,16 +88,18 @@ type Event struct {
 
 // Status is what the status query returns.
 type Status struct {
-	Runbook     string       `json:"runbook"`
-	Environment string       `json:"environment"`
-	PlanHash    string       `json:"plan_hash"`
-	Initiator   string       `json:"initiator"`
-	Incident    string       `json:"incident,omitempty"`
-	State       string       `json:"state"`
-	Targets     Targets      `json:"targets"`
-	Steps       []StepStatus `json:"steps"`
-	Gates       []GateStatus `json:"gates"`
-	Timeline    []Event      `json:"timeline"`
+	Runbook     string  `json:"runbook"`
+	Environment string  `json:"environment"`
+	PlanHash    string  `json:"plan_hash"`
+	Initiator   string  `json:"initiator"`
+	Incident    string  `json:"incident,omitempty"`
+	State       string  `json:"state"`
+	Targets     Targets `json:"targets"`
+	// Thread is the run's Slack thread (the ts of its first post).
+	Thread   string       `json:"thread,omitempty"`
+	Steps    []StepStatus `json:"steps"`
+	Gates    []GateStatus `json:"gates"`
+	Timeline []Event      `json:"timeline"`
 }
 
 // VoteInput is an approver's vote, sent as the vote update.

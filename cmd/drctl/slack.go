@@ -347,5 +347,33 @@ func (h *slackHandler) slashRun(ctx context.Context, user, slackID, name string,
 	if err != nil {
 		return err.Error()
 	}
-	return fmt.Sprintf("started %s on %s as run %s: %s", name, env, id, h.conn.runURL(id))
+	reply := fmt.Sprintf("started %s on %s as run %s: %s", name, env, id, h.conn.runURL(id))
+	if link := h.threadLink(ctx, id, h.cfg.Environments[env]); link != "" {
+		reply += "\nits thread: " + link
+	}
+	return reply
+}
+
+// threadLink waits briefly for a new run's first post and returns a link
+// to its thread, or "": Slack wants the reply within three seconds.
+func (h *slackHandler) threadLink(ctx context.Context, id string, env *runbooks.Environment) string {
+	if env == nil || env.Slack == nil {
+		return ""
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) {
+		if st, _, err := queryStatus(ctx, h.cl, id); err == nil && st.Thread != "" {
+			link, err := h.api.GetPermalinkContext(ctx, &slack.PermalinkParameters{Channel: env.Slack.Channel, Ts: st.Thread})
+			if err != nil {
+				return ""
+			}
+			return link
+		}
+		select {
+		case <-ctx.Done():
+			return ""
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return ""
 }
