@@ -67,7 +67,7 @@ func newDevCmd(g *globals) *cobra.Command {
 			}
 			// The Slack endpoint runs when the environments file has a
 			// Slack app.
-			errs := make(chan error, 1)
+			errs := make(chan error, 1) // the Slack endpoint's end
 			if cfg, err := runbooks.LoadConfig(g.config); err == nil && cfg.Slack != nil && listen != "" {
 				cl, err := c.dial(ctx)
 				if err != nil {
@@ -79,15 +79,12 @@ func newDevCmd(g *globals) *cobra.Command {
 				select {
 				case <-ready:
 				case err := <-errs:
-					return err
+					// The server and worker are useful without Slack.
+					cmd.PrintErrf("slack endpoint not started: %v\n", err)
 				}
 			}
 			cmd.Println("ready")
-			select {
-			case <-ctx.Done():
-			case err := <-errs:
-				return err
-			}
+			<-ctx.Done()
 			return nil
 		},
 	}
