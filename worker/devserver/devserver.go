@@ -94,6 +94,11 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 			// A worker that schedules an activity may take it at once,
 			// skipping a round trip through matching.
 			dynamicconfig.EnableActivityEagerExecution.Key(): true,
+			// With one history shard, the default of 20 reads a second
+			// of the transfer and timer queues puts ~50 ms on every
+			// workflow task and timer; a runbook step is both.
+			dynamicconfig.TransferProcessorMaxPollRPS.Key(): 1000,
+			dynamicconfig.TimerProcessorMaxPollRPS.Key():    1000,
 		}),
 	)
 	if err != nil {
