@@ -22,8 +22,8 @@ import (
 // restoreBench is a generated database backed up into Azurite and an SFTP
 // server, plus the plain dump on disk for the baselines.
 type restoreBench struct {
-	f     *fixture
-	plain string // the plain pg_dump file
+	f      *fixture
+	plain  string // the plain pg_dump file
 	keys   map[string]string
 	jobs   int
 	stores map[string]backup.Store
