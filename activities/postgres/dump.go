@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync/atomic"
@@ -123,35 +124,45 @@ func (p *Postgres) Backup(ctx context.Context, in BackupInput) (BackupOutput, er
 	}
 	cmd := exec.CommandContext(ctx, "pg_dump", "-Fc", "--snapshot="+snapshot, "--dbname="+in.Database)
 	cmd.Env = append(os.Environ(), ep.toolEnv(in.Database)...)
+	entry, err := storeOutput(ctx, cmd, "dump", backup.Writer{Store: s, Recipients: cfg.Recipients}, backup.Entry{
+		Key: backup.DataKey(t.Name, datastore, started, "dump.age"), Env: t.Name, Datastore: datastore,
+		Date: started.Format(time.DateOnly), Format: "pg_dump-custom", StartedAt: started, Server: version, LSN: lsn,
+		RowCounts: counts, Tools: map[string]string{"pg_dump": toolVersion("pg_dump")},
+	})
+	if err != nil {
+		return BackupOutput{}, err
+	}
+	return backupOutput(entry, counts), nil
+}
+
+// storeOutput streams what cmd prints (a dump, a base backup) into the
+// store as a backup; the backup's record is written only if cmd succeeds.
+func storeOutput(ctx context.Context, cmd *exec.Cmd, phase string, w backup.Writer, meta backup.Entry) (backup.Entry, error) {
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		return BackupOutput{}, err
+		return backup.Entry{}, err
 	}
 	if err := cmd.Start(); err != nil {
-		return BackupOutput{}, fmt.Errorf("starting pg_dump: %w", err)
+		return backup.Entry{}, fmt.Errorf("starting %s: %w", filepath.Base(cmd.Path), err)
 	}
-	pr := &progress{r: stdout, phase: "dump", ctx: ctx}
-	entry, err := backup.Writer{Store: s, Recipients: cfg.Recipients}.Write(ctx, pr, backup.Entry{
-		Key: backup.DataKey(t.Name, datastore, started, "dump.age"), Env: t.Name, Datastore: datastore,
-		Date: started.Format(time.DateOnly), Format: "pg_dump-custom", StartedAt: started, Server: version, LSN: lsn,
-		RowCounts: counts, Tools: map[string]string{"pg_dump": toolVersion("pg_dump")},
-	}, func() error {
+	entry, err := w.Write(ctx, &progress{r: stdout, phase: phase, ctx: ctx}, meta, func() error {
 		if err := cmd.Wait(); err != nil {
-			return fmt.Errorf("pg_dump of %s: %w: %s", in.Database, err, capOutput(stderr.String()))
+			return fmt.Errorf("%s: %w: %s", filepath.Base(cmd.Path), err, capOutput(stderr.String()))
 		}
 		return nil
 	})
-	if err != nil {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-		return BackupOutput{}, err
+	if err != nil && cmd.ProcessState == nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
 	}
-	return BackupOutput{Key: entry.Key, Size: entry.Size, SHA256: entry.SHA256, Tables: len(counts), Rows: sum(counts),
-		RowCounts: counts, LSN: lsn, StartedAt: entry.StartedAt, StoppedAt: entry.StoppedAt}, nil
+	return entry, err
+}
+
+func backupOutput(e backup.Entry, counts map[string]int64) BackupOutput {
+	return BackupOutput{Key: e.Key, Size: e.Size, SHA256: e.SHA256, Tables: len(counts), Rows: sum(counts),
+		RowCounts: counts, LSN: e.LSN, StartedAt: e.StartedAt, StoppedAt: e.StoppedAt}
 }
 
 // restoreMarker is the comment a restore leaves on the database it creates,

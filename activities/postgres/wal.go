@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -145,32 +144,13 @@ func (p *Postgres) baseBackup(ctx context.Context, t *Target, in BackupInput, ep
 	}
 	cmd := exec.CommandContext(ctx, "pg_basebackup", "-D", "-", "-Ft", "-X", "none", "--checkpoint=fast", "--no-password")
 	cmd.Env = append(os.Environ(), ep.toolEnv("")...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return BackupOutput{}, err
-	}
-	if err := cmd.Start(); err != nil {
-		return BackupOutput{}, fmt.Errorf("starting pg_basebackup: %w", err)
-	}
-	entry, err := backup.Writer{Store: s, Recipients: cfg.Recipients}.Write(ctx, &progress{r: stdout, phase: "base backup", ctx: ctx}, backup.Entry{
+	entry, err := storeOutput(ctx, cmd, "base backup", backup.Writer{Store: s, Recipients: cfg.Recipients}, backup.Entry{
 		Key: baseKey(t.Name, datastore, started), Env: t.Name, Datastore: datastore, Date: started.Format(time.DateOnly),
 		Format: "pg_basebackup-tar", StartedAt: started, Server: version, LSN: startLSN, RowCounts: counts,
 		Tools: map[string]string{"pg_basebackup": toolVersion("pg_basebackup")},
-	}, func() error {
-		if err := cmd.Wait(); err != nil {
-			return fmt.Errorf("pg_basebackup: %w: %s", err, capOutput(stderr.String()))
-		}
-		return nil
 	})
 	if err != nil {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
 		return BackupOutput{}, err
 	}
-	return BackupOutput{Key: entry.Key, Size: entry.Size, SHA256: entry.SHA256, Tables: len(counts), Rows: sum(counts),
-		RowCounts: counts, LSN: startLSN, StartedAt: entry.StartedAt, StoppedAt: entry.StoppedAt}, nil
+	return backupOutput(entry, counts), nil
 }
