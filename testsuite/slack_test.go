@@ -61,6 +61,12 @@ func newSlackWorld(t *testing.T) *slackWorld {
 			json.NewEncoder(rw).Encode(map[string]any{"ok": true, "channel": "C1",
 				"permalink": "https://example.slack.com/archives/C1/p" + strings.ReplaceAll(r.Form.Get("message_ts"), ".", "")})
 		})
+		c.Handle("/users.info", func(rw http.ResponseWriter, r *http.Request) {
+			r.ParseForm()
+			id := r.Form.Get("user")
+			json.NewEncoder(rw).Encode(map[string]any{"ok": true, "user": map[string]any{"id": id,
+				"profile": map[string]any{"email": strings.ToLower(id) + "@example.org"}}})
+		})
 		c.Handle("/respond", func(rw http.ResponseWriter, r *http.Request) {
 			var m map[string]any
 			json.NewDecoder(r.Body).Decode(&m)
@@ -77,7 +83,8 @@ func newSlackWorld(t *testing.T) *slackWorld {
   signing_secret: env:DRCTL_TEST_SIGNING
   token: env:DRCTL_TEST_SLACK
   users: {U_ANA: ana, U_BEN: ben, U_CHEN: chen}
-  starters: {staging: ["ben"]}
+  identity: email
+  starters: {staging: ["ben", "u_erin@example.org"]}
   runbooks: testsuite/testdata
 environments:
   staging:
@@ -289,8 +296,12 @@ func TestSlackSlashCommand(t *testing.T) {
 		t.Fatalf("forged command: %d", code)
 	}
 	body := func(user string) string { return signedCommand(t, w, "run slack-gate env=staging", user) }
-	if out := body("U_CHEN"); !strings.Contains(out, "may not start runbooks on staging") {
+	if out := body("U_CHEN"); !strings.Contains(out, "chen may not start runbooks on staging") {
 		t.Fatalf("chen: %s", out)
+	}
+	// Erin is not in the users map: known by her Slack profile's email.
+	if out := body("U_ERIN"); !strings.Contains(out, "started slack-gate on staging") {
+		t.Fatalf("erin, by email: %s", out)
 	}
 	out := body("U_BEN")
 	if !strings.Contains(out, "started slack-gate on staging as run e2e-slack-gate-staging-") ||
