@@ -28,11 +28,12 @@ func (p *Postgres) PITR(ctx context.Context, in PITRInput) (PITROutput, error) {
 	if err != nil {
 		return PITROutput{}, err
 	}
-	if in.Backend == "pgbackrest" {
-		return PITROutput{}, nonRetryable("NotImplemented", "the pgbackrest backend of postgres.pitr is not built yet; use the native backend")
-	}
+
 	if provider(t) != "local" || t.Instance.DataDir == "" {
 		return PITROutput{}, nonRetryable("NotSupported", "environment %s: point-in-time recovery makes a new local instance (instance.provider local with a data_dir)", t.Name)
+	}
+	if in.Backend == "pgbackrest" {
+		return p.pitrPgBackRest(ctx, t, in)
 	}
 	if len(p.WALCommand) == 0 {
 		return PITROutput{}, nonRetryable("NoConfig", "this worker does not know its own command line for wal-fetch")
@@ -93,6 +94,13 @@ func (p *Postgres) PITR(ctx context.Context, in PITRInput) (PITROutput, error) {
 	if err := os.WriteFile(filepath.Join(l.dataDir(), "recovery.signal"), nil, 0o600); err != nil {
 		return out, err
 	}
+	return p.finishRecovery(ctx, l, in, out)
+}
+
+// finishRecovery starts a recovering instance, waits until it has paused at
+// the target, checks the database is there and not empty, and promotes it.
+func (p *Postgres) finishRecovery(ctx context.Context, l *Local, in PITRInput, out PITROutput) (PITROutput, error) {
+	target := in.Target.UTC()
 	if err := chownTree(l.Dir); err != nil {
 		return out, err
 	}

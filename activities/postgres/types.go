@@ -23,6 +23,15 @@ type InstanceConfig struct {
 	Version string `json:"version,omitempty"`
 	// Exec maps an action (create, reboot, failover, destroy) to its argv.
 	Exec map[string][]string `json:"exec,omitempty"`
+	// PgBackRest is the pgBackRest repository point-in-time recovery uses
+	// with backend: pgbackrest.
+	PgBackRest *PgBackRestConfig `json:"pgbackrest,omitempty"`
+}
+
+// PgBackRestConfig names a pgBackRest stanza and its configuration file.
+type PgBackRestConfig struct {
+	Stanza string `json:"stanza" drctl:"required"`
+	Config string `json:"config,omitempty"`
 }
 
 // CreateInstanceInput recreates (or creates) an instance.
