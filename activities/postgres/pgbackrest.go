@@ -107,19 +107,8 @@ func (p *Postgres) pitrPgBackRest(ctx context.Context, t *Target, in PITRInput) 
 			target.Format(time.RFC3339), newestWAL.Format(time.RFC3339))
 	}
 	out := PITROutput{Instance: in.Instance, BaseBackup: "pgbackrest:" + cfg.Stanza + "/" + set.Label}
-	if l, ok, err := OpenLocal(t.Instance.DataDir, in.Instance); err != nil {
+	if done, err := p.resumeRecovery(ctx, t, in, &out); done || err != nil {
 		return out, err
-	} else if ok {
-		if l.CreatedBy != in.Run.ID {
-			return out, nonRetryable("Exists", "instance %s already exists and this run did not create it: recovery goes to a new instance", in.Instance)
-		}
-		if l.Promoted {
-			_ = l.Start(ctx)
-			return p.recovered(ctx, l, out, true)
-		}
-		if err := l.Destroy(ctx); err != nil {
-			return out, err
-		}
 	}
 	port, err := freePort()
 	if err != nil {

@@ -61,20 +61,8 @@ func (p *Postgres) PITR(ctx context.Context, in PITRInput) (PITROutput, error) {
 	}
 
 	out := PITROutput{Instance: in.Instance, BaseBackup: base.Key}
-	if l, ok, err := OpenLocal(t.Instance.DataDir, in.Instance); err != nil {
+	if done, err := p.resumeRecovery(ctx, t, in, &out); done || err != nil {
 		return out, err
-	} else if ok {
-		if l.CreatedBy != in.Run.ID {
-			return out, nonRetryable("Exists", "instance %s already exists and this run did not create it: recovery goes to a new instance", in.Instance)
-		}
-		if l.Promoted {
-			_ = l.Start(ctx)
-			return p.recovered(ctx, l, out, true)
-		}
-		// An earlier attempt died part-way: start again from the base.
-		if err := l.Destroy(ctx); err != nil {
-			return out, err
-		}
 	}
 	l, err := p.unpackBase(ctx, t, s, base, identity, in)
 	if err != nil {
@@ -95,6 +83,26 @@ func (p *Postgres) PITR(ctx context.Context, in PITRInput) (PITROutput, error) {
 		return out, err
 	}
 	return p.finishRecovery(ctx, l, in, out)
+}
+
+// resumeRecovery deals with an instance of the requested name that is
+// already there: one this run recovered and promoted is the answer (done);
+// one it left half-way is removed to start again; anyone else's is never
+// touched.
+func (p *Postgres) resumeRecovery(ctx context.Context, t *Target, in PITRInput, out *PITROutput) (done bool, err error) {
+	l, ok, err := OpenLocal(t.Instance.DataDir, in.Instance)
+	if err != nil || !ok {
+		return false, err
+	}
+	if l.CreatedBy != in.Run.ID {
+		return false, nonRetryable("Exists", "instance %s already exists and this run did not create it: recovery goes to a new instance", in.Instance)
+	}
+	if l.Promoted {
+		_ = l.Start(ctx)
+		*out, err = p.recovered(ctx, l, *out, true)
+		return true, err
+	}
+	return false, l.Destroy(ctx)
 }
 
 // finishRecovery starts a recovering instance, waits until it has paused at
