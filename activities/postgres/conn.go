@@ -127,14 +127,19 @@ func (e *endpoint) toolEnv(database string) []string {
 		"PGPASSWORD=" + e.cfg.Password, "PGDATABASE=" + database, "PGSSLMODE=" + e.sslmode, "PGCONNECT_TIMEOUT=30"}
 }
 
-// admin connects to the instance's maintenance database.
-func (p *Postgres) admin(ctx context.Context, t *Target, instance string) (*pgx.Conn, *endpoint, error) {
-	ep, err := p.endpoint(ctx, t, instance, "postgres")
+// open connects to a database of an instance of the environment.
+func (p *Postgres) open(ctx context.Context, t *Target, instance, database string) (*pgx.Conn, *endpoint, error) {
+	ep, err := p.endpoint(ctx, t, instance, database)
 	if err != nil {
 		return nil, nil, err
 	}
 	c, err := ep.connect(ctx)
 	return c, ep, err
+}
+
+// admin connects to the instance's maintenance database.
+func (p *Postgres) admin(ctx context.Context, t *Target, instance string) (*pgx.Conn, *endpoint, error) {
+	return p.open(ctx, t, instance, "postgres")
 }
 
 func ident(name string) string { return pgx.Identifier{name}.Sanitize() }

@@ -78,11 +78,7 @@ func (p *Postgres) Backup(ctx context.Context, in BackupInput) (BackupOutput, er
 	if t.Role == "target" {
 		return BackupOutput{}, nonRetryable("Refused", "environment %s is a target: its data is a restored copy and is never backed up", t.Name)
 	}
-	ep, err := p.endpoint(ctx, t, "", in.Database)
-	if err != nil {
-		return BackupOutput{}, err
-	}
-	c, err := ep.connect(ctx)
+	c, ep, err := p.open(ctx, t, "", in.Database)
 	if err != nil {
 		return BackupOutput{}, err
 	}

@@ -42,11 +42,7 @@ func (p *Postgres) Scrub(ctx context.Context, in ScrubInput) (ScrubOutput, error
 	if t.Role != "target" {
 		return ScrubOutput{}, nonRetryable("Refused", "environment %s is not a target: scrubbing runs only on restored copies", t.Name)
 	}
-	ep, err := p.endpoint(ctx, t, "", in.Database)
-	if err != nil {
-		return ScrubOutput{}, err
-	}
-	c, err := ep.connect(ctx)
+	c, _, err := p.open(ctx, t, "", in.Database)
 	if err != nil {
 		return ScrubOutput{}, err
 	}
@@ -90,11 +86,7 @@ func (p *Postgres) PromoteAccounts(ctx context.Context, in PromoteAccountsInput)
 	if t.Role != "target" {
 		return PromoteAccountsOutput{}, nonRetryable("Refused", "environment %s is not a target: test accounts are promoted only on restored copies", t.Name)
 	}
-	ep, err := p.endpoint(ctx, t, "", in.Database)
-	if err != nil {
-		return PromoteAccountsOutput{}, err
-	}
-	c, err := ep.connect(ctx)
+	c, _, err := p.open(ctx, t, "", in.Database)
 	if err != nil {
 		return PromoteAccountsOutput{}, err
 	}

@@ -24,11 +24,7 @@ func (p *Postgres) Verify(ctx context.Context, in VerifyInput) (VerifyOutput, er
 	if err != nil {
 		return VerifyOutput{}, err
 	}
-	ep, err := p.endpoint(ctx, t, in.Instance, in.Database)
-	if err != nil {
-		return VerifyOutput{}, err
-	}
-	c, err := ep.connect(ctx)
+	c, _, err := p.open(ctx, t, in.Instance, in.Database)
 	if err != nil {
 		return VerifyOutput{}, err
 	}
@@ -140,11 +136,7 @@ func (p *Postgres) LatestEvents(ctx context.Context, in LatestEventsInput) (Late
 	if err != nil {
 		return LatestEventsOutput{}, err
 	}
-	ep, err := p.endpoint(ctx, t, "", in.Database)
-	if err != nil {
-		return LatestEventsOutput{}, err
-	}
-	c, err := ep.connect(ctx)
+	c, _, err := p.open(ctx, t, "", in.Database)
 	if err != nil {
 		return LatestEventsOutput{}, err
 	}
