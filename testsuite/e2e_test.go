@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"strings"
 	"testing"
 	"time"
@@ -262,4 +265,29 @@ func TestOperatorControlsThroughCLI(t *testing.T) {
 	if !strings.Contains(dev.Output(), "cleanup-ran") {
 		t.Errorf("finally did not run:\n%s", dev.Output())
 	}
+}
+
+// TestStatusShowsProgress: a running step's heartbeat (here, how many
+// times a wait has polled its check) shows in drctl status.
+func TestStatusShowsProgress(t *testing.T) {
+	var ready atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !ready.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer srv.Close()
+	dev := StartDev(t, filepath.Join(t.TempDir(), "temporal.db"), 0)
+	env := dev.Env()
+	id := runFile(t, env, "testsuite/testdata/progress.yaml", "--param", "url="+srv.URL)
+	Eventually(t, 60*time.Second, func() bool {
+		for _, s := range status(t, env, id).Steps {
+			if s.ID == "wait_ready" && strings.Contains(s.Progress, `"polls"`) {
+				return true
+			}
+		}
+		return false
+	}, "the wait step's progress in drctl status")
+	ready.Store(true)
+	waitState(t, env, id, "wait_ready", workflows.StateSucceeded)
 }

@@ -61,7 +61,10 @@ func TestPITRBothBackends(t *testing.T) {
 	asPostgresCmd(t, "pgbackrest", "--config="+conf, "--stanza=register", "backup", "--type=full")
 	sql(t, f.prod, "register", "insert into users (email, name) select 'late'||g||'@example.org', 'Late '||g from generate_series(1, 100) g")
 	good := dbNow(t, f.prod)
-	time.Sleep(1100 * time.Millisecond) // pgBackRest's archive times are whole seconds
+	// pgBackRest's archive times are whole seconds: the destructive
+	// delete must land in a later second than the target.
+	testsuite.Eventually(t, 10*time.Second, func() bool { return dbNow(t, f.prod).Sub(good.Truncate(time.Second)) > 1100*time.Millisecond },
+		"the clock to pass the target's second")
 	sql(t, f.prod, "register", "delete from users where id > 10")
 	switchAndWaitArchived(t, f.prod)
 	f.targets["production"].Instance.PgBackRest = &postgres.PgBackRestConfig{Stanza: "register", Config: conf}
