@@ -97,15 +97,15 @@ func noProvider(t *Target) error {
 }
 
 // execAction runs the exec provider's command for an action, as argv with
-// DRCTL_INSTANCE set, and returns its output, capped and with the
+// DRCTL_INSTANCE, DRCTL_ENVIRONMENT and env set, and returns its output, capped and with the
 // database password redacted, for an approval gate to show.
-func (p *Postgres) execAction(ctx context.Context, t *Target, action, instance string) (string, error) {
+func (p *Postgres) execAction(ctx context.Context, t *Target, action, instance string, env ...string) (string, error) {
 	argv := t.Instance.Exec[action]
 	if len(argv) == 0 {
 		return "", nonRetryable("NotConfigured", "environment %s has no %s command (instance.exec.%s)", t.Name, action, action)
 	}
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Env = append(cmd.Environ(), "DRCTL_INSTANCE="+instance, "DRCTL_ENVIRONMENT="+t.Name)
+	cmd.Env = append(append(cmd.Environ(), "DRCTL_INSTANCE="+instance, "DRCTL_ENVIRONMENT="+t.Name), env...)
 	done := make(chan struct{})
 	go heartbeatUntil(ctx, done, map[string]any{"phase": action})
 	out, err := cmd.CombinedOutput()

@@ -29,8 +29,14 @@ func (p *Postgres) PITR(ctx context.Context, in PITRInput) (PITROutput, error) {
 		return PITROutput{}, err
 	}
 
+	if provider(t) == "exec" {
+		// The platform does the recovery (az postgres flexible-server
+		// restore --restore-time, say); its command gets the target.
+		log, err := p.execAction(ctx, t, "pitr", in.Instance, "DRCTL_TARGET_TIME="+in.Target.UTC().Format(time.RFC3339Nano))
+		return PITROutput{Instance: in.Instance, RecoveredTo: in.Target.UTC(), Promoted: err == nil, Log: log}, err
+	}
 	if provider(t) != "local" || t.Instance.DataDir == "" {
-		return PITROutput{}, nonRetryable("NotSupported", "environment %s: point-in-time recovery makes a new local instance (instance.provider local with a data_dir)", t.Name)
+		return PITROutput{}, nonRetryable("NotSupported", "environment %s: point-in-time recovery needs instance.provider local (with a data_dir) or exec (with a pitr command)", t.Name)
 	}
 	if in.Backend == "pgbackrest" {
 		return p.pitrPgBackRest(ctx, t, in)

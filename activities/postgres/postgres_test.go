@@ -252,6 +252,7 @@ func TestExecProvider(t *testing.T) {
 		Instance: &postgres.InstanceConfig{Provider: "exec", Exec: map[string][]string{
 			"create":   {"sh", "-c", `echo "plan: create $DRCTL_INSTANCE in $DRCTL_ENVIRONMENT with password pa55word-xyz"`},
 			"failover": {"sh", "-c", "echo switching; exit 4"},
+			"pitr":     {"sh", "-c", `echo "restoring $DRCTL_INSTANCE to $DRCTL_TARGET_TIME"`},
 		}}}
 	var out postgres.InstanceOutput
 	f.must(f.pg.CreateInstance, postgres.CreateInstanceInput{Run: runCtx("exec")}, &out)
@@ -261,6 +262,11 @@ func TestExecProvider(t *testing.T) {
 	err := f.run(f.pg.Failover, postgres.FailoverInput{To: "replica", Run: runCtx("exec")}, nil)
 	if err == nil || !strings.Contains(err.Error(), "switching") {
 		t.Fatalf("failing failover: %v", err)
+	}
+	var pitr postgres.PITROutput
+	f.must(f.pg.PITR, postgres.PITRInput{Target: time.Date(2026, 7, 20, 15, 0, 0, 0, time.UTC), Instance: "recovered", Run: runCtx("exec")}, &pitr)
+	if !strings.Contains(pitr.Log, "restoring recovered to 2026-07-20T15:00:00Z") || !pitr.Promoted {
+		t.Fatalf("exec pitr: %+v", pitr)
 	}
 	if err := f.run(f.pg.Reboot, postgres.RebootInput{Run: runCtx("exec")}, nil); errType(err) != "NotConfigured" {
 		t.Fatalf("reboot without a command: %v", err)

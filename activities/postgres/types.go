@@ -21,7 +21,8 @@ type InstanceConfig struct {
 	Host    string `json:"host,omitempty"`
 	Port    int    `json:"port,omitempty"`
 	Version string `json:"version,omitempty"`
-	// Exec maps an action (create, reboot, failover, destroy) to its argv.
+	// Exec maps an action (create, reboot, failover, pitr, destroy) to its
+	// argv.
 	Exec map[string][]string `json:"exec,omitempty"`
 	// PgBackRest is the pgBackRest repository point-in-time recovery uses
 	// with backend: pgbackrest.
@@ -173,6 +174,8 @@ type PITROutput struct {
 	// Rows is how many rows the database holds at the target, counted
 	// while recovery was paused there, before promotion.
 	Rows int64 `json:"rows"`
+	// Log is the exec provider's output, for an approval gate to show.
+	Log string `json:"log,omitempty"`
 }
 
 // EventCheck names the column whose newest value measures how recent the
