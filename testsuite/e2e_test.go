@@ -291,3 +291,22 @@ func TestStatusShowsProgress(t *testing.T) {
 	ready.Store(true)
 	waitState(t, env, id, "wait_ready", workflows.StateSucceeded)
 }
+
+// TestDrillSchedule schedules a drill on a target environment, runs it
+// once right away, and refuses a drill on a source environment.
+func TestDrillSchedule(t *testing.T) {
+	dev := StartDev(t, filepath.Join(t.TempDir(), "temporal.db"), 0)
+	env := dev.Env()
+	code, out := Run(t, env, "drill", "testsuite/testdata/drill.yaml", "--env", "staging", "--cron", "0 3 * * *", "--now")
+	if code != 0 || !strings.Contains(out, "schedule drill-e2e-drill-staging") {
+		t.Fatalf("drill: exit %d\n%s", code, out)
+	}
+	dev.WaitFor(t, "drill ran", 60*time.Second)
+	// Scheduling again replaces the schedule.
+	if code, out := Run(t, env, "drill", "testsuite/testdata/drill.yaml", "--env", "staging", "--cron", "0 4 * * *"); code != 0 {
+		t.Fatalf("re-scheduling: exit %d\n%s", code, out)
+	}
+	if code, out := Run(t, env, "drill", "testsuite/testdata/drill.yaml", "--env", "production"); code != 1 || !strings.Contains(out, "drills run on target environments") {
+		t.Fatalf("drill on production: exit %d\n%s", code, out)
+	}
+}
