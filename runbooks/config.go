@@ -114,6 +114,30 @@ func (e *Environment) Settings(name string) map[string]any {
 		"board": board}
 }
 
+// Environment returns the named environment, or an error that names the
+// file.
+func (c *Config) Environment(name string) (*Environment, error) {
+	e, ok := c.Environments[name]
+	if !ok || e == nil {
+		return nil, fmt.Errorf("environment %q is not in %s", name, c.File)
+	}
+	return e, nil
+}
+
+// Store returns one of the environment's stores, or an error listing the
+// stores it has.
+func (c *Config) Store(env, store string) (*backup.StoreConfig, error) {
+	e, err := c.Environment(env)
+	if err != nil {
+		return nil, err
+	}
+	st, ok := e.Stores[store]
+	if !ok || st == nil {
+		return nil, fmt.Errorf("environment %s has no store %q (it has %s)", env, store, strings.Join(sortedKeys(e.Stores), ", "))
+	}
+	return st, nil
+}
+
 // LoadConfig reads and checks an environments file.
 func LoadConfig(path string) (*Config, error) {
 	src, err := os.ReadFile(path)

@@ -154,8 +154,14 @@ type Dev struct {
 // until it is ready.
 func StartDev(t testing.TB, dbFile string, port int, extra ...string) *Dev {
 	t.Helper()
+	return StartDevEnv(t, nil, dbFile, port, extra...)
+}
+
+// StartDevEnv is StartDev with extra environment variables.
+func StartDevEnv(t testing.TB, env []string, dbFile string, port int, extra ...string) *Dev {
+	t.Helper()
 	args := append([]string{"dev", "--db", dbFile, "--port", fmt.Sprint(port), "--ui-port", "-1"}, extra...)
-	p := Start(t, nil, args...)
+	p := Start(t, env, args...)
 	p.WaitFor(t, "ready", 90*time.Second)
 	d := &Dev{Proc: p}
 	sc := bufio.NewScanner(strings.NewReader(p.Output()))

@@ -95,15 +95,8 @@ environments:
 	w.env = []string{"DRCTL_CONFIG=" + cfg, "DRCTL_TEST_SIGNING=" + signingSecret, "DRCTL_TEST_SLACK=xoxb-test-token",
 		"DRCTL_SLACK_API_URL=" + w.fake.GetAPIURL()}
 	listen := fmt.Sprintf("127.0.0.1:%d", FreePort(t))
-	p := Start(t, w.env, "dev", "--db", filepath.Join(dir, "temporal.db"), "--port", "0", "--ui-port", "-1", "--listen", listen)
-	p.WaitFor(t, "ready", 90*time.Second)
-	w.dev = &Dev{Proc: p}
-	for _, line := range strings.Split(p.Output(), "\n") {
-		if f := strings.Fields(line); len(f) > 1 && f[0] == "temporal" {
-			w.dev.Address = f[1]
-		}
-	}
-	w.env = append(w.env, "TEMPORAL_ADDRESS="+w.dev.Address)
+	w.dev = StartDevEnv(t, w.env, filepath.Join(dir, "temporal.db"), 0, "--listen", listen)
+	w.env = append(w.env, w.dev.Env()...)
 	w.endpoint = "http://" + listen
 	return w
 }
@@ -135,8 +128,9 @@ func (w *slackWorld) status(id string) workflows.Status {
 	return st
 }
 
-// send signs body as the Slack app would (at ts) and posts it.
-func (w *slackWorld) send(path string, form url.Values, ts time.Time, secret string, retry int) int {
+// send signs form as the Slack app would (at ts, with secret) and posts it
+// to path; it returns the status and the body of the answer.
+func (w *slackWorld) send(path string, form url.Values, ts time.Time, secret string, retry int) (int, string) {
 	w.t.Helper()
 	body := form.Encode()
 	mac := hmac.New(sha256.New, []byte(secret))
@@ -152,9 +146,9 @@ func (w *slackWorld) send(path string, form url.Values, ts time.Time, secret str
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode
+	defer resp.Body.Close()
+	answer, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(answer)
 }
 
 // click is a button press by a Slack user on a run's gate.
@@ -214,10 +208,10 @@ func TestSlackApprovals(t *testing.T) {
 	}, "the approval prompt with buttons in the run's thread")
 
 	now := time.Now()
-	if code := w.send("/slack/interactions", w.click(id, "U_BEN", "drctl_approve", "1.1"), now, "wrong-secret", 0); code != 401 {
+	if code, _ := w.send("/slack/interactions", w.click(id, "U_BEN", "drctl_approve", "1.1"), now, "wrong-secret", 0); code != 401 {
 		t.Errorf("forged signature: %d", code)
 	}
-	if code := w.send("/slack/interactions", w.click(id, "U_BEN", "drctl_approve", "1.2"), now.Add(-10*time.Minute), signingSecret, 0); code != 401 {
+	if code, _ := w.send("/slack/interactions", w.click(id, "U_BEN", "drctl_approve", "1.2"), now.Add(-10*time.Minute), signingSecret, 0); code != 401 {
 		t.Errorf("stale timestamp: %d", code)
 	}
 	if n := w.votes(id); n != 0 {
@@ -231,7 +225,7 @@ func TestSlackApprovals(t *testing.T) {
 		Eventually(t, 10*time.Second, func() bool { return strings.Contains(w.lastAnswer(), tc.want) }, "a refusal saying %q", tc.want)
 	}
 	ben := w.click(id, "U_BEN", "drctl_approve", "3.1")
-	if code := w.send("/slack/interactions", ben, now, signingSecret, 0); code != 200 {
+	if code, _ := w.send("/slack/interactions", ben, now, signingSecret, 0); code != 200 {
 		t.Fatalf("ben's approval: %d", code)
 	}
 	Eventually(t, 10*time.Second, func() bool { return strings.Contains(w.lastAnswer(), "approved by ben (1 of 2)") }, "the updated prompt")
@@ -265,7 +259,7 @@ func TestSlackApprovals(t *testing.T) {
 	sub, _ := json.Marshal(map[string]any{"type": "view_submission", "user": map[string]any{"id": "U_CHEN"},
 		"view": map[string]any{"private_metadata": meta, "state": map[string]any{"values": map[string]any{
 			"reason": map[string]any{"reason_input": map[string]any{"type": "plain_text_input", "value": "wrong backup date"}}}}}})
-	if code := w.send("/slack/interactions", url.Values{"payload": {string(sub)}}, time.Now(), signingSecret, 0); code != 200 {
+	if code, _ := w.send("/slack/interactions", url.Values{"payload": {string(sub)}}, time.Now(), signingSecret, 0); code != 200 {
 		t.Fatalf("reason submission: %d", code)
 	}
 	Eventually(t, 30*time.Second, func() bool { return w.status(id2).State == workflows.StateFailed }, "the rejected run to end")
@@ -292,7 +286,7 @@ func TestSlackApprovals(t *testing.T) {
 func TestSlackSlashCommand(t *testing.T) {
 	w := newSlackWorld(t)
 	forged := url.Values{"command": {"/drctl"}, "text": {"run slack-gate env=staging"}, "user_id": {"U_BEN"}}
-	if code := w.send("/slack/commands", forged, time.Now(), "forged", 0); code != 401 {
+	if code, _ := w.send("/slack/commands", forged, time.Now(), "forged", 0); code != 401 {
 		t.Fatalf("forged command: %d", code)
 	}
 	body := func(user string) string { return signedCommand(t, w, "run slack-gate env=staging", user) }
@@ -318,18 +312,6 @@ func TestSlackSlashCommand(t *testing.T) {
 // the reply.
 func signedCommand(t *testing.T, w *slackWorld, text, user string) string {
 	t.Helper()
-	payload := url.Values{"command": {"/drctl"}, "text": {text}, "user_id": {user}}.Encode()
-	mac := hmac.New(sha256.New, []byte(signingSecret))
-	ts := time.Now().Unix()
-	fmt.Fprintf(mac, "v0:%d:%s", ts, payload)
-	req, _ := http.NewRequest("POST", w.endpoint+"/slack/commands", strings.NewReader(payload))
-	req.Header.Set("X-Slack-Request-Timestamp", fmt.Sprint(ts))
-	req.Header.Set("X-Slack-Signature", "v0="+hex.EncodeToString(mac.Sum(nil)))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return string(b)
+	_, answer := w.send("/slack/commands", url.Values{"command": {"/drctl"}, "text": {text}, "user_id": {user}}, time.Now(), signingSecret, 0)
+	return answer
 }

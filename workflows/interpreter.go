@@ -313,7 +313,7 @@ func (r *runner) activity(ctx workflow.Context, s Step) error {
 	}
 	// Which environment a step acts on comes from the plan, never from a
 	// runbook's inputs.
-	with["run"] = map[string]any{"env": r.in.Plan.Environment, "id": workflow.GetInfo(ctx).WorkflowExecution.ID}
+	with["run"] = r.runContext(ctx)
 	switch s.Uses {
 	case "report.write":
 		// The evidence is the run itself, which only the workflow knows.
@@ -348,11 +348,8 @@ func (r *runner) activity(ctx workflow.Context, s Step) error {
 	st.State, st.Outputs, st.Ended = StateSucceeded, out, workflow.Now(ctx)
 	r.event(ctx, s.ID, "succeeded", "", st.Ended.Sub(st.Started).String())
 	// Chat steps never fail a run; what went wrong is a warning here.
-	if w, _ := out["warning"].(string); w != "" {
+	if w := r.chatOutcome(out); w != "" {
 		r.event(ctx, s.ID, "warning", "", w)
-	}
-	if th, _ := out["thread"].(string); th != "" && r.thread == "" {
-		r.thread = th
 	}
 	return nil
 }
@@ -477,20 +474,9 @@ func (r *runner) promptInChat(ctx workflow.Context, g *GateStatus) {
 	if workflow.GetVersion(ctx, "gate-chat-prompt", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 		return
 	}
-	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: time.Minute, RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 1}})
-	in := map[string]any{"gate": g.Step, "prompt": g.Prompt, "show": g.Show, "users": g.Users, "quorum": g.Quorum,
-		"thread": r.thread, "run": map[string]any{"env": r.in.Plan.Environment, "id": workflow.GetInfo(ctx).WorkflowExecution.ID}}
-	var out map[string]any
-	if err := workflow.ExecuteActivity(actx, "chat.Approval", in).Get(ctx, &out); err != nil {
-		r.event(ctx, g.Step, "warning", "", "approval prompt not posted: "+reason(err))
-		return
-	}
-	if w, _ := out["warning"].(string); w != "" {
-		r.event(ctx, g.Step, "warning", "", w)
-	}
-	if th, _ := out["thread"].(string); th != "" && r.thread == "" {
-		r.thread = th
+	in := map[string]any{"gate": g.Step, "prompt": g.Prompt, "show": g.Show, "users": g.Users, "quorum": g.Quorum, "thread": r.thread}
+	if w := r.chat(ctx, "chat.Approval", in); w != "" {
+		r.event(ctx, g.Step, "warning", "", "approval prompt: "+w)
 	}
 }
 
@@ -501,18 +487,9 @@ func (r *runner) board(ctx workflow.Context, note string) {
 	if on, _ := r.in.Plan.Env["board"].(bool); !on {
 		return
 	}
-	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: time.Minute, RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 1}})
-	run := map[string]any{"env": r.in.Plan.Environment, "id": workflow.GetInfo(ctx).WorkflowExecution.ID}
 	var warn string
 	if note != "" {
-		var out map[string]any
-		err := workflow.ExecuteActivity(actx, "chat.Post", map[string]any{"text": note, "thread": r.thread, "run": run}).Get(ctx, &out)
-		if err != nil {
-			warn = reason(err)
-		} else if w, _ := out["warning"].(string); w != "" {
-			warn = w
-		}
+		warn = r.chat(ctx, "chat.Post", map[string]any{"text": note, "thread": r.thread})
 	} else {
 		var steps []map[string]any
 		for _, s := range r.status.Steps {
@@ -523,24 +500,40 @@ func (r *runner) board(ctx workflow.Context, note string) {
 			}
 			steps = append(steps, map[string]any{"id": st.ID, "state": st.State, "took": took})
 		}
-		in := map[string]any{"runbook": r.in.Plan.Runbook, "incident": r.in.Incident, "initiator": r.in.Initiator,
-			"url": r.in.URL, "state": r.status.State, "steps": steps, "board": r.thread, "run": run}
-		var out map[string]any
-		err := workflow.ExecuteActivity(actx, "chat.Board", in).Get(ctx, &out)
-		switch {
-		case err != nil:
-			warn = reason(err)
-		default:
-			if w, _ := out["warning"].(string); w != "" {
-				warn = w
-			}
-			if th, _ := out["thread"].(string); th != "" && r.thread == "" {
-				r.thread = th
-			}
-		}
+		warn = r.chat(ctx, "chat.Board", map[string]any{"runbook": r.in.Plan.Runbook, "incident": r.in.Incident,
+			"initiator": r.in.Initiator, "url": r.in.URL, "state": r.status.State, "steps": steps, "board": r.thread})
 	}
 	if warn != "" && !r.boardWarned {
 		r.boardWarned = true
 		r.event(ctx, "", "warning", "", warn)
 	}
+}
+
+// runContext is what every activity is told of its run.
+func (r *runner) runContext(ctx workflow.Context) map[string]any {
+	return map[string]any{"env": r.in.Plan.Environment, "id": workflow.GetInfo(ctx).WorkflowExecution.ID}
+}
+
+// chatOutcome takes the run's thread from a chat post's output (the first
+// post opens it) and returns the post's warning, if any.
+func (r *runner) chatOutcome(out map[string]any) string {
+	if th, _ := out["thread"].(string); th != "" && r.thread == "" {
+		r.thread = th
+	}
+	w, _ := out["warning"].(string)
+	return w
+}
+
+// chat runs a chat activity the interpreter calls on its own (a gate's
+// prompt, the board): one attempt, a minute at most, and whatever goes
+// wrong comes back as a warning, never as a failure of the run.
+func (r *runner) chat(ctx workflow.Context, activity string, in map[string]any) string {
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: time.Minute, RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 1}})
+	in["run"] = r.runContext(ctx)
+	var out map[string]any
+	if err := workflow.ExecuteActivity(actx, activity, in).Get(ctx, &out); err != nil {
+		return reason(err)
+	}
+	return r.chatOutcome(out)
 }

@@ -18,10 +18,7 @@ func (p *Postgres) CreateInstance(ctx context.Context, in CreateInstanceInput) (
 	if err != nil {
 		return InstanceOutput{}, err
 	}
-	name := in.Instance
-	if name == "" {
-		name = MainInstance
-	}
+	name := instanceName(in.Instance)
 	switch provider(t) {
 	case "local":
 		port := 0
@@ -46,10 +43,7 @@ func (p *Postgres) Reboot(ctx context.Context, in RebootInput) (InstanceOutput, 
 	if err != nil {
 		return InstanceOutput{}, err
 	}
-	name := in.Instance
-	if name == "" {
-		name = MainInstance
-	}
+	name := instanceName(in.Instance)
 	switch provider(t) {
 	case "local":
 		l, ok, err := OpenLocal(t.Instance.DataDir, name)
@@ -83,6 +77,14 @@ func (p *Postgres) Failover(ctx context.Context, in FailoverInput) (InstanceOutp
 	}
 	log, err := p.execAction(ctx, t, "failover", in.To)
 	return InstanceOutput{Instance: in.To, Log: log}, err
+}
+
+// instanceName is the instance a step names, or the environment's own.
+func instanceName(name string) string {
+	if name == "" {
+		return MainInstance
+	}
+	return name
 }
 
 func provider(t *Target) string {

@@ -14,13 +14,9 @@ func walStore(cmd *cobra.Command, g *globals, env, name string) (backup.Store, *
 	if err != nil {
 		return nil, nil, failed("%v", err)
 	}
-	e, ok := cfg.Environments[env]
-	if !ok {
-		return nil, nil, failed("environment %q is not in %s", env, g.config)
-	}
-	sc, ok := e.Stores[name]
-	if !ok {
-		return nil, nil, failed("environment %s has no store %q", env, name)
+	sc, err := cfg.Store(env, name)
+	if err != nil {
+		return nil, nil, failed("%v", err)
 	}
 	s, err := backup.Open(cmd.Context(), sc)
 	if err != nil {

@@ -2,17 +2,13 @@ package main
 
 import (
 	"errors"
-	"fmt"
 	"github.com/spf13/cobra"
 	sdkworker "go.temporal.io/sdk/worker"
 	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sort"
-	"strings"
 
-	"github.com/drctl/drctl/activities/backup"
 	"github.com/drctl/drctl/activities/chat"
 	"github.com/drctl/drctl/activities/ops"
 	"github.com/drctl/drctl/activities/postgres"
@@ -70,41 +66,26 @@ func workerDeps(g *globals) (worker.Deps, error) {
 	}
 	return worker.Deps{
 		WALCommand: []string{self, "--config", configPath},
-		Stores: func(env, store string) (*backup.StoreConfig, error) {
-			e, ok := cfg.Environments[env]
-			if !ok {
-				return nil, fmt.Errorf("environment %q is not in %s", env, cfg.File)
-			}
-			st, ok := e.Stores[store]
-			if !ok {
-				names := make([]string, 0, len(e.Stores))
-				for n := range e.Stores {
-					names = append(names, n)
-				}
-				sort.Strings(names)
-				return nil, fmt.Errorf("environment %s has no store %q (it has %s)", env, store, strings.Join(names, ", "))
-			}
-			return st, nil
-		},
+		Stores:     cfg.Store,
 		ChatTargets: func(env string) (*chat.Target, error) {
-			e, ok := cfg.Environments[env]
-			if !ok {
-				return nil, fmt.Errorf("environment %q is not in %s", env, cfg.File)
+			e, err := cfg.Environment(env)
+			if err != nil {
+				return nil, err
 			}
 			return &chat.Target{Name: env, Slack: e.Slack}, nil
 		},
 		SlackAPIURL: os.Getenv("DRCTL_SLACK_API_URL"),
 		OpsTargets: func(env string) (*ops.Target, error) {
-			e, ok := cfg.Environments[env]
-			if !ok {
-				return nil, fmt.Errorf("environment %q is not in %s", env, cfg.File)
+			e, err := cfg.Environment(env)
+			if err != nil {
+				return nil, err
 			}
 			return &ops.Target{Name: env, Pipeline: e.Pipeline, Maintenance: e.Maintenance}, nil
 		},
 		Targets: func(env string) (*postgres.Target, error) {
-			e, ok := cfg.Environments[env]
-			if !ok {
-				return nil, fmt.Errorf("environment %q is not in %s", env, cfg.File)
+			e, err := cfg.Environment(env)
+			if err != nil {
+				return nil, err
 			}
 			return &postgres.Target{Name: env, Role: e.Role, Database: e.Database.Name, URL: e.Database.URL,
 				OldSuffix: e.Database.OldSuffix, Instance: e.Instance}, nil
