@@ -112,55 +112,11 @@ func (s *azureStore) Get(ctx context.Context, key string) (io.ReadCloser, error)
 	if err != nil {
 		return nil, s.wrap("reading", key, err)
 	}
-	return readAhead(resp.Body), nil
-}
-
-// readAhead reads body in a goroutine, a few MiB ahead of the consumer, so
-// the network and the decrypting and hashing overlap instead of taking
-// turns. Closing the result stops the goroutine and closes body.
-func readAhead(body io.ReadCloser) io.ReadCloser {
-	const chunk, depth = 1 << 20, 4
-	pr, pw := io.Pipe()
-	go func() {
-		bufs := make(chan []byte, depth)
-		go func() {
-			defer close(bufs)
-			for {
-				b := make([]byte, chunk)
-				n, err := io.ReadFull(body, b)
-				if n > 0 {
-					bufs <- b[:n]
-				}
-				if err == io.EOF || err == io.ErrUnexpectedEOF {
-					return
-				}
-				if err != nil {
-					pw.CloseWithError(err)
-					return
-				}
-			}
-		}()
-		for b := range bufs {
-			if _, err := pw.Write(b); err != nil {
-				body.Close() // the consumer is gone: stop the reader
-				for range bufs {
-				}
-				return
-			}
-		}
-		pw.Close()
-	}()
-	return &readAheadCloser{PipeReader: pr, body: body}
-}
-
-type readAheadCloser struct {
-	*io.PipeReader
-	body io.Closer
-}
-
-func (r *readAheadCloser) Close() error {
-	r.PipeReader.Close()
-	return r.body.Close()
+	body := resp.Body
+	return readAhead(func(w *aheadWriter) error {
+		_, err := w.ReadFrom(body)
+		return err
+	}, body), nil
 }
 
 func (s *azureStore) List(ctx context.Context, prefix string) ([]Object, error) {

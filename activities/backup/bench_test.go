@@ -46,7 +46,10 @@ func rawAzure(t testing.TB, az *testsuite.Azurite, container string) rawStore {
 		}}
 }
 
-func rawSFTP(t testing.TB, s *testsuite.SSHServer) rawStore {
+// rawSFTP is pkg/sftp's client as it comes, or, given packet, with that
+// packet size: our store asks OpenSSH for 255 KiB packets, and this
+// baseline shows what of the difference is the packet size alone.
+func rawSFTP(t testing.TB, s *testsuite.SSHServer, packet int) rawStore {
 	keyPEM, err := os.ReadFile(s.KeyFile)
 	if err != nil {
 		t.Fatal(err)
@@ -63,12 +66,17 @@ func rawSFTP(t testing.TB, s *testsuite.SSHServer) rawStore {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := sftp.NewClient(conn, sftp.UseConcurrentWrites(true), sftp.UseConcurrentReads(true), sftp.MaxConcurrentRequestsPerFile(64))
+	opts := []sftp.ClientOption{sftp.UseConcurrentWrites(true), sftp.UseConcurrentReads(true), sftp.MaxConcurrentRequestsPerFile(64)}
+	name := "sftp"
+	if packet > 0 {
+		opts, name = append(opts, sftp.MaxPacketUnchecked(packet)), fmt.Sprintf("sftp-raw-%dk-packets", packet>>10)
+	}
+	c, err := sftp.NewClient(conn, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close(); conn.Close() })
-	return rawStore{name: "sftp",
+	return rawStore{name: name,
 		put: func(key string, r io.Reader) error {
 			f, err := c.Create(path.Join(s.Base, "raw-"+key))
 			if err != nil {
@@ -147,13 +155,15 @@ func benchStores(t testing.TB, size int64, rounds int) map[string]result {
 	container := createContainer(t, az)
 	t.Setenv("DRCTL_BENCH_AZURE", az.ConnectionString())
 	out := map[string]result{}
+	sftpCfg := &backup.StoreConfig{Type: "sftp", Host: sshd.Host, Port: sshd.Port, User: sshd.User, Key: secret.Ref("file:" + sshd.KeyFile),
+		KnownHosts: sshd.KnownHosts, Path: sshd.Base}
 	for _, c := range []struct {
 		cfg *backup.StoreConfig
 		raw rawStore
 	}{
 		{&backup.StoreConfig{Type: "azure", Container: container, Connection: "env:DRCTL_BENCH_AZURE"}, rawAzure(t, az, container)},
-		{&backup.StoreConfig{Type: "sftp", Host: sshd.Host, Port: sshd.Port, User: sshd.User, Key: secret.Ref("file:" + sshd.KeyFile),
-			KnownHosts: sshd.KnownHosts, Path: sshd.Base}, rawSFTP(t, sshd)},
+		{sftpCfg, rawSFTP(t, sshd, 0)},
+		{sftpCfg, rawSFTP(t, sshd, 255<<10)},
 	} {
 		out[c.raw.name] = throughput(t, open(t, c.cfg), c.raw, size, rounds)
 	}

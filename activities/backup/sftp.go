@@ -19,8 +19,10 @@ import (
 	"golang.org/x/crypto/ssh/knownhosts"
 )
 
-// sftpConcurrency is how many write requests are in flight per upload.
-const sftpConcurrency = 64
+// sftpConcurrency is how many requests are in flight per file;
+// sftpOpenSSHPacket is OpenSSH's largest read or write payload (its
+// messages are at most 256 KiB, headers included).
+const sftpConcurrency, sftpOpenSSHPacket = 64, 255 << 10
 
 // sftpStore is a folder on an SSH backup server.
 type sftpStore struct {
@@ -70,7 +72,7 @@ func openSFTP(ctx context.Context, cfg *StoreConfig) (Store, error) {
 		}
 		return nil, fmt.Errorf("connecting to the backup server %s as %s: %w", addr, cfg.User, err)
 	}
-	c, err := sftp.NewClient(conn, sftp.UseConcurrentWrites(true), sftp.UseConcurrentReads(true), sftp.MaxConcurrentRequestsPerFile(64))
+	c, err := newSFTPClient(conn)
 	if err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("starting sftp on %s: %w", addr, err)
@@ -84,6 +86,24 @@ func openSFTP(ctx context.Context, cfg *StoreConfig) (Store, error) {
 		return nil, fmt.Errorf("%s: %w", s, err)
 	}
 	return s, nil
+}
+
+// newSFTPClient starts sftp with many requests in flight per file and, on
+// a server that announces OpenSSH's limits extension (OpenSSH 8.6 and
+// later), with packets of 255 KiB instead of the protocol's portable
+// 32 KiB: an eighth of the requests, each one read() and one write() on
+// the server, for the same bytes.
+func newSFTPClient(conn *ssh.Client) (*sftp.Client, error) {
+	opts := []sftp.ClientOption{sftp.UseConcurrentWrites(true), sftp.UseConcurrentReads(true), sftp.MaxConcurrentRequestsPerFile(sftpConcurrency)}
+	c, err := sftp.NewClient(conn, opts...)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := c.HasExtension("limits@openssh.com"); !ok {
+		return c, nil
+	}
+	c.Close()
+	return sftp.NewClient(conn, append(opts, sftp.MaxPacketUnchecked(sftpOpenSSHPacket))...)
 }
 
 func (s *sftpStore) String() string { return s.name }
@@ -132,23 +152,10 @@ func (s *sftpStore) Get(_ context.Context, key string) (io.ReadCloser, error) {
 	}
 	// WriteTo keeps many read requests in flight; Read would send one at
 	// a time for each small read of the decrypter.
-	pr, pw := io.Pipe()
-	go func() {
-		_, err := f.WriteTo(pw)
-		pw.CloseWithError(err)
-	}()
-	return &pipeFile{PipeReader: pr, f: f}, nil
-}
-
-// pipeFile is a remote file read through a pipe; closing it stops the copy.
-type pipeFile struct {
-	*io.PipeReader
-	f *sftp.File
-}
-
-func (p *pipeFile) Close() error {
-	p.PipeReader.Close()
-	return p.f.Close()
+	return readAhead(func(w *aheadWriter) error {
+		_, err := f.WriteTo(w)
+		return err
+	}, f), nil
 }
 
 func (s *sftpStore) List(_ context.Context, prefix string) ([]Object, error) {
