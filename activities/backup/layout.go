@@ -57,8 +57,10 @@ func (w Writer) Write(ctx context.Context, plain io.Reader, meta Entry, check fu
 	}
 	pr, pw := io.Pipe()
 	sum := sha256.New()
+	head := &headerTap{w: pw}
 	go func() {
-		enc, err := age.Encrypt(pw, recips...)
+		enc, err := age.Encrypt(head, recips...)
+		head.done = true // age wrote the header and nonce before returning
 		if err == nil {
 			_, err = io.Copy(enc, plain)
 			if cerr := enc.Close(); err == nil {
@@ -83,10 +85,27 @@ func (w Writer) Write(ctx context.Context, plain io.Reader, meta Entry, check fu
 		meta.StoppedAt = time.Now().UTC()
 	}
 	meta.Size, meta.SHA256, meta.Recipients = n, hex.EncodeToString(sum.Sum(nil)), w.Recipients
+	headSum := sha256.Sum256(head.buf)
+	meta.HeaderSize, meta.HeaderSHA256 = int64(len(head.buf)), hex.EncodeToString(headSum[:])
 	if err := putMeta(ctx, w.Store, meta); err != nil {
 		return Entry{}, err
 	}
 	return meta, nil
+}
+
+// headerTap keeps a copy of what is written until done: the age header and
+// nonce.
+type headerTap struct {
+	w    io.Writer
+	buf  []byte
+	done bool
+}
+
+func (t *headerTap) Write(p []byte) (int, error) {
+	if !t.done {
+		t.buf = append(t.buf, p...)
+	}
+	return t.w.Write(p)
 }
 
 func putMeta(ctx context.Context, s Store, meta Entry) error {
@@ -113,10 +132,12 @@ func parseRecipients(keys []string) ([]age.Recipient, error) {
 }
 
 // Read opens a backup for restoring: the stored bytes are decrypted with
-// the identity (an age secret key file's content) and checked against the
-// recorded size and sha256 as they stream. A wrong key, a truncated object
-// or a checksum mismatch fails non-retryably, naming the object; Close
-// reports a mismatch found at the end.
+// the identity (an age secret key file's content) and checked as they
+// stream. A backup whose record pins its age header is checked by that
+// header, age's authentication of every chunk and the recorded size; an
+// older record by the sha256 of every stored byte. A wrong key, a truncated
+// object or a checksum mismatch fails non-retryably, naming the object;
+// Close reports a mismatch found at the end.
 func Read(ctx context.Context, s Store, e Entry, identity string) (io.ReadCloser, error) {
 	ids, err := age.ParseIdentities(strings.NewReader(identity))
 	if err != nil {
@@ -126,7 +147,10 @@ func Read(ctx context.Context, s Store, e Entry, identity string) (io.ReadCloser
 	if err != nil {
 		return nil, err
 	}
-	v := &verifyingReader{r: raw, h: sha256.New(), e: e, store: s.String()}
+	v := &verifyingReader{r: raw, h: sha256.New(), e: e, store: s.String(), hashed: e.Size}
+	if e.HeaderSHA256 != "" {
+		v.hashed = e.HeaderSize
+	}
 	plain, err := age.Decrypt(v, ids...)
 	if err != nil {
 		raw.Close()
@@ -142,32 +166,50 @@ func Read(ctx context.Context, s Store, e Entry, identity string) (io.ReadCloser
 	return &plainReader{r: plain, v: v, raw: raw}, nil
 }
 
-// verifyingReader hashes the stored bytes and checks size and sha256 at EOF.
+// verifyingReader hashes the first `hashed` stored bytes (the age header,
+// or everything for an older record) and checks the hash as soon as they
+// have passed, and the size at EOF.
 type verifyingReader struct {
-	r     io.Reader
-	h     hash.Hash
-	n     int64
-	e     Entry
-	store string
-	err   error
+	r      io.Reader
+	h      hash.Hash
+	n      int64
+	hashed int64
+	e      Entry
+	store  string
+	err    error
 }
 
 func (v *verifyingReader) Read(p []byte) (int, error) {
 	n, err := v.r.Read(p)
-	v.h.Write(p[:n])
-	v.n += int64(n)
-	if err == io.EOF {
-		switch {
-		case v.n != v.e.Size:
-			v.err = temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s in %s is truncated or padded: %d bytes stored, %d recorded", v.e.Key, v.store, v.n, v.e.Size), "Corrupt", nil)
-		case hex.EncodeToString(v.h.Sum(nil)) != v.e.SHA256:
-			v.err = temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s in %s does not match its recorded sha256", v.e.Key, v.store), "Corrupt", nil)
-		}
-		if v.err != nil {
-			return n, v.err
+	if v.n < v.hashed {
+		v.h.Write(p[:min(int64(n), v.hashed-v.n)])
+		if v.n+int64(n) >= v.hashed && !v.sumMatches() {
+			v.err = v.corrupt("does not match its recorded sha256")
+			if v.e.HeaderSHA256 != "" {
+				v.err = v.corrupt("is not the backup its record describes: its age header differs")
+			}
 		}
 	}
+	v.n += int64(n)
+	if err == io.EOF && v.err == nil && v.n != v.e.Size {
+		v.err = v.corrupt(fmt.Sprintf("is truncated or padded: %d bytes stored, %d recorded", v.n, v.e.Size))
+	}
+	if v.err != nil {
+		return n, v.err
+	}
 	return n, err
+}
+
+func (v *verifyingReader) sumMatches() bool {
+	want := v.e.SHA256
+	if v.e.HeaderSHA256 != "" {
+		want = v.e.HeaderSHA256
+	}
+	return hex.EncodeToString(v.h.Sum(nil)) == want
+}
+
+func (v *verifyingReader) corrupt(what string) error {
+	return temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s in %s %s", v.e.Key, v.store, what), "Corrupt", nil)
 }
 
 type plainReader struct {

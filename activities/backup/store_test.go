@@ -271,6 +271,31 @@ func TestCorruptionIsRefused(t *testing.T) {
 			if err := readFully(s, e, id.String()); err == nil || !strings.Contains(err.Error(), e.Key) {
 				t.Errorf("flipped byte: %v", err)
 			}
+
+			// Another backup of the same rows has the same size but its own
+			// file key: stored under this record, it is refused.
+			other := writeBackup(t, s, recipient, "production", "register", time.Now().Add(time.Hour), bytes.NewReader(body))
+			if other.Size != e.Size {
+				t.Fatalf("two backups of the same bytes differ in size: %d, %d", other.Size, e.Size)
+			}
+			if _, err := s.Put(context.Background(), e.Key, bytes.NewReader(readAll(t, s, other.Key))); err != nil {
+				t.Fatal(err)
+			}
+			if err := readFully(s, e, id.String()); err == nil || !strings.Contains(err.Error(), "age header differs") || !strings.Contains(err.Error(), e.Key) {
+				t.Errorf("swapped object: %v", err)
+			}
+
+			// A record written before headers were pinned is checked by the
+			// sha256 of every stored byte.
+			legacy := other
+			legacy.HeaderSize, legacy.HeaderSHA256 = 0, ""
+			if err := readFully(s, legacy, id.String()); err != nil {
+				t.Errorf("intact object under a record without a pinned header: %v", err)
+			}
+			legacy.SHA256 = e.SHA256
+			if err := readFully(s, legacy, id.String()); err == nil || !strings.Contains(err.Error(), "does not match its recorded sha256") {
+				t.Errorf("checksum mismatch under a record without a pinned header: %v", err)
+			}
 		})
 	}
 }

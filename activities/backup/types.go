@@ -34,20 +34,27 @@ type StoreConfig struct {
 
 // Entry is one complete backup with its metadata record.
 type Entry struct {
-	Key        string            `json:"key"`
-	Env        string            `json:"env"`
-	Datastore  string            `json:"datastore"`
-	Date       string            `json:"date"`
-	Format     string            `json:"format"`
-	Size       int64             `json:"size"`
-	SHA256     string            `json:"sha256"`
-	StartedAt  time.Time         `json:"started_at"`
-	StoppedAt  time.Time         `json:"stopped_at"`
-	Server     string            `json:"server_version,omitempty"`
-	LSN        string            `json:"lsn,omitempty"`
-	RowCounts  map[string]int64  `json:"row_counts,omitempty"`
-	Recipients []string          `json:"recipients"`
-	Tools      map[string]string `json:"tools,omitempty"`
+	Key       string `json:"key"`
+	Env       string `json:"env"`
+	Datastore string `json:"datastore"`
+	Date      string `json:"date"`
+	Format    string `json:"format"`
+	Size      int64  `json:"size"`
+	SHA256    string `json:"sha256"`
+	// HeaderSize and HeaderSHA256 pin the age header and payload nonce.
+	// The header carries this backup's own random file key, under which
+	// every payload chunk is authenticated; a restore that finds the same
+	// header and decrypts every chunk has read exactly the stored bytes,
+	// without hashing them all a second time.
+	HeaderSize   int64             `json:"header_size,omitempty"`
+	HeaderSHA256 string            `json:"header_sha256,omitempty"`
+	StartedAt    time.Time         `json:"started_at"`
+	StoppedAt    time.Time         `json:"stopped_at"`
+	Server       string            `json:"server_version,omitempty"`
+	LSN          string            `json:"lsn,omitempty"`
+	RowCounts    map[string]int64  `json:"row_counts,omitempty"`
+	Recipients   []string          `json:"recipients"`
+	Tools        map[string]string `json:"tools,omitempty"`
 	// VerifiedAt is set when a restore of this backup passed verification.
 	VerifiedAt *time.Time `json:"verified_at,omitempty"`
 }
