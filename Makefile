@@ -9,4 +9,4 @@ build:
 bench:
 	GOTOOLCHAIN=local go test -run='^$$' -bench=. -benchtime=10x ./testsuite
 	GOTOOLCHAIN=local go test -run='^$$' -bench=. -benchtime=3x ./activities/backup
-	DRCTL_BENCH_DB_MB=1024 GOTOOLCHAIN=local go test -run=TestRestoreBenchmark -v -timeout=60m ./activities/postgres
+	GOTOOLCHAIN=local go test -run='^$$' -bench=Restore -benchtime=1x -timeout=60m ./activities/postgres

@@ -23,7 +23,7 @@ import (
 // fixture is production (a source) and staging (a target), each a real
 // local cluster, sharing a backup store in a folder.
 type fixture struct {
-	t        *testing.T
+	t        testing.TB
 	pg       *postgres.Postgres
 	env      *sdktest.TestActivityEnvironment
 	prod     *postgres.Local
@@ -33,7 +33,7 @@ type fixture struct {
 	identity *age.X25519Identity
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	base := testsuite.PostgresBase(t)
 	f := &fixture{t: t}
@@ -93,7 +93,7 @@ func (f *fixture) must(fn any, in any, out any) {
 func runCtx(env string) postgres.RunContext { return postgres.RunContext{Env: env, ID: "test-run"} }
 
 // sql runs statements against a database of a cluster.
-func sql(t *testing.T, l *postgres.Local, db string, stmts ...string) {
+func sql(t testing.TB, l *postgres.Local, db string, stmts ...string) {
 	t.Helper()
 	c, err := pgx.Connect(context.Background(), l.URL(db))
 	if err != nil {
@@ -107,7 +107,7 @@ func sql(t *testing.T, l *postgres.Local, db string, stmts ...string) {
 	}
 }
 
-func queryInt(t *testing.T, l *postgres.Local, db, q string) int64 {
+func queryInt(t testing.TB, l *postgres.Local, db, q string) int64 {
 	t.Helper()
 	c, err := pgx.Connect(context.Background(), l.URL(db))
 	if err != nil {
