@@ -46,8 +46,9 @@ type Writer struct {
 // zero) StoppedAt are filled in here; the caller gives the rest. check, when
 // given, runs once the data is stored and before the record is written:
 // it reports whether the producer (pg_dump) really succeeded, and if not,
-// the data is deleted and no backup appears.
-func (w Writer) Write(ctx context.Context, plain io.Reader, meta Entry, check func() error) (Entry, error) {
+// the data is deleted and no backup appears; it may complete meta with
+// what is known only at the end, such as the server's stop time.
+func (w Writer) Write(ctx context.Context, plain io.Reader, meta Entry, check func(meta *Entry) error) (Entry, error) {
 	if len(w.Recipients) == 0 {
 		return Entry{}, temporal.NewNonRetryableApplicationError("the store has no age recipients: backups are never stored unencrypted", "NoRecipients", nil)
 	}
@@ -76,7 +77,7 @@ func (w Writer) Write(ctx context.Context, plain io.Reader, meta Entry, check fu
 		return Entry{}, fmt.Errorf("storing %s: %w", key, err)
 	}
 	if check != nil {
-		if err := check(); err != nil {
+		if err := check(&meta); err != nil {
 			_ = w.Store.Delete(context.WithoutCancel(ctx), key)
 			return Entry{}, err
 		}

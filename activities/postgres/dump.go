@@ -124,7 +124,7 @@ func (p *Postgres) Backup(ctx context.Context, in BackupInput) (BackupOutput, er
 		Key: backup.DataKey(t.Name, datastore, started, "dump.age"), Env: t.Name, Datastore: datastore,
 		Date: started.Format(time.DateOnly), Format: "pg_dump-custom", StartedAt: started, Server: version, LSN: lsn,
 		RowCounts: counts, Tools: map[string]string{"pg_dump": toolVersion("pg_dump")},
-	})
+	}, nil)
 	if err != nil {
 		return BackupOutput{}, err
 	}
@@ -132,8 +132,9 @@ func (p *Postgres) Backup(ctx context.Context, in BackupInput) (BackupOutput, er
 }
 
 // storeOutput streams what cmd prints (a dump, a base backup) into the
-// store as a backup; the backup's record is written only if cmd succeeds.
-func storeOutput(ctx context.Context, cmd *exec.Cmd, phase string, w backup.Writer, meta backup.Entry) (backup.Entry, error) {
+// store as a backup; the backup's record is written only if cmd succeeds,
+// after finish (when given) completed it.
+func storeOutput(ctx context.Context, cmd *exec.Cmd, phase string, w backup.Writer, meta backup.Entry, finish func(*backup.Entry) error) (backup.Entry, error) {
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()
@@ -143,9 +144,12 @@ func storeOutput(ctx context.Context, cmd *exec.Cmd, phase string, w backup.Writ
 	if err := cmd.Start(); err != nil {
 		return backup.Entry{}, fmt.Errorf("starting %s: %w", filepath.Base(cmd.Path), err)
 	}
-	entry, err := w.Write(ctx, &progress{r: stdout, phase: phase, ctx: ctx}, meta, func() error {
+	entry, err := w.Write(ctx, &progress{r: stdout, phase: phase, ctx: ctx}, meta, func(meta *backup.Entry) error {
 		if err := cmd.Wait(); err != nil {
 			return fmt.Errorf("%s: %w: %s", filepath.Base(cmd.Path), err, capOutput(stderr.String()))
+		}
+		if finish != nil {
+			return finish(meta)
 		}
 		return nil
 	})

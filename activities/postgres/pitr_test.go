@@ -108,9 +108,13 @@ func dbNow(t *testing.T, l *postgres.Local) time.Time {
 }
 
 // TestPITRBeforeADestructiveDelete recovers to a time between a good insert
-// and a destructive DELETE, given as a wall clock in a zone and converted
-// the way the compiler converts it, and gets exactly the rows of that time.
+// and a destructive DELETE, given as a wall clock in Europe/London during
+// British Summer Time and converted the way the compiler converts it, and
+// gets exactly the rows of that time. Production runs on a clock moved to
+// July (libfaketime), so its commits really happen in BST whatever the
+// date of the run.
 func TestPITRBeforeADestructiveDelete(t *testing.T) {
+	testsuite.ShiftClockTo(t, time.July, 15)
 	f, _ := pitrFixture(t)
 	seed(t, f.prod, 100)
 	var base postgres.BackupOutput
@@ -120,19 +124,21 @@ func TestPITRBeforeADestructiveDelete(t *testing.T) {
 	sql(t, f.prod, "register", "delete from users where id > 10")
 	switchAndWaitArchived(t, f.prod)
 
-	// The operator says when, in local time; the plan holds it in UTC.
-	// Europe/London is on GMT in winter, so the check also goes through a
-	// zone that is on summer time today (Sydney in November, London in
-	// July): the DST offset must come out right.
-	for _, zone := range []string{"Europe/London", "Australia/Sydney"} {
-		loc, _ := time.LoadLocation(zone)
-		wall := good.In(loc).Format("2006-01-02 15:04:05.999999") + " " + zone
-		parsed, err := runbooks.ParseTimestamp(wall, "")
-		if err != nil || !parsed.Equal(good) {
-			t.Fatalf("%s parsed as %v (%v), want %s", wall, parsed, err, good)
-		}
+	// The operator says when, on London's wall clock; the plan holds it in
+	// UTC, an hour earlier in summer.
+	london, err := time.LoadLocation("Europe/London")
+	if err != nil {
+		t.Fatal(err)
 	}
-	in := postgres.PITRInput{Target: good, Instance: "register-pitr", Database: "register", Run: runCtx("production")}
+	if zone, offset := good.In(london).Zone(); zone != "BST" || offset != 3600 {
+		t.Fatalf("production's clock says %s, which London calls %s (%+ds), not BST", good, zone, offset)
+	}
+	wall := good.In(london).Format("2006-01-02 15:04:05.999999") + " Europe/London"
+	target, err := runbooks.ParseTimestamp(wall, "")
+	if err != nil || !target.Equal(good) || target.Location() != time.UTC {
+		t.Fatalf("%s parsed as %v (%v), want %s in UTC", wall, target, err, good)
+	}
+	in := postgres.PITRInput{Target: target, Instance: "register-pitr", Database: "register", Run: runCtx("production")}
 	var out postgres.PITROutput
 	f.must(f.pg.PITR, in, &out)
 	if !out.Promoted || out.Rows != 700 || out.BaseBackup != base.Key {

@@ -131,23 +131,39 @@ func baseKey(env, datastore string, t time.Time) string {
 // store. The WAL to make it consistent comes from the archive at recovery.
 func (p *Postgres) baseBackup(ctx context.Context, t *Target, in BackupInput, ep *endpoint, s backup.Store, cfg *backup.StoreConfig,
 	datastore string, counts map[string]int64) (BackupOutput, error) {
-	started := time.Now().UTC()
+	// A recovery target is compared with the commit times the server
+	// stamped, so the base backup's start and end are read off the
+	// server's clock too: a worker whose clock is off cannot move the
+	// window that PITR checks a target against.
 	c, err := ep.connect(ctx)
 	if err != nil {
 		return BackupOutput{}, err
 	}
 	var startLSN, version string
-	err = c.QueryRow(ctx, "select pg_current_wal_lsn()::text, current_setting('server_version')").Scan(&startLSN, &version)
+	var started time.Time
+	err = c.QueryRow(ctx, "select pg_current_wal_lsn()::text, current_setting('server_version'), clock_timestamp()").Scan(&startLSN, &version, &started)
 	c.Close(context.WithoutCancel(ctx))
 	if err != nil {
 		return BackupOutput{}, err
 	}
+	started = started.UTC()
 	cmd := exec.CommandContext(ctx, "pg_basebackup", "-D", "-", "-Ft", "-X", "none", "--checkpoint=fast", "--no-password")
 	cmd.Env = append(os.Environ(), ep.toolEnv("")...)
 	entry, err := storeOutput(ctx, cmd, "base backup", backup.Writer{Store: s, Recipients: cfg.Recipients}, backup.Entry{
 		Key: baseKey(t.Name, datastore, started), Env: t.Name, Datastore: datastore, Date: started.Format(time.DateOnly),
 		Format: "pg_basebackup-tar", StartedAt: started, Server: version, LSN: startLSN, RowCounts: counts,
 		Tools: map[string]string{"pg_basebackup": toolVersion("pg_basebackup")},
+	}, func(meta *backup.Entry) error {
+		c, err := ep.connect(ctx)
+		if err != nil {
+			return err
+		}
+		defer c.Close(context.WithoutCancel(ctx))
+		if err := c.QueryRow(ctx, "select clock_timestamp()").Scan(&meta.StoppedAt); err != nil {
+			return fmt.Errorf("reading the server's clock at the end of the base backup: %w", err)
+		}
+		meta.StoppedAt = meta.StoppedAt.UTC()
+		return nil
 	})
 	if err != nil {
 		return BackupOutput{}, err
