@@ -9,4 +9,4 @@ build:
 bench:
 	GOTOOLCHAIN=local go test -run='^$$' -bench=. -benchtime=10x ./testsuite
 	GOTOOLCHAIN=local go test -run='^$$' -bench=. -benchtime=3x ./activities/backup
-	GOTOOLCHAIN=local go test -run='^$$' -bench=Restore -benchtime=1x -timeout=60m ./activities/postgres
+	GOTOOLCHAIN=local go test -run='^$$' -bench=Restore -benchtime=3x -timeout=60m ./activities/postgres
