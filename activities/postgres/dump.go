@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -203,6 +204,12 @@ func (p *Postgres) Restore(ctx context.Context, in RestoreInput) (RestoreOutput,
 	if err != nil {
 		return RestoreOutput{}, nonRetryable("NoSecret", "%v", err)
 	}
+	if in.Jobs > 1 {
+		// Found out before anything is touched, not an hour into the copy.
+		if err := checkScratch(os.TempDir(), entry); err != nil {
+			return RestoreOutput{}, err
+		}
+	}
 	c, ep, err := p.admin(ctx, t, in.Instance)
 	if err != nil {
 		return RestoreOutput{}, err
@@ -316,6 +323,21 @@ func findEntry(ctx context.Context, s backup.Store, env, key string) (backup.Ent
 		}
 	}
 	return backup.Entry{}, nonRetryable("NoBackup", "%s is not a complete backup in %s", key, s)
+}
+
+// checkScratch refuses a parallel restore whose download does not fit in
+// dir (the worker's TMPDIR). The decrypted dump is a little smaller than
+// the stored object, so the object's size is enough.
+func checkScratch(dir string, e backup.Entry) error {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return fmt.Errorf("checking the free space in %s: %w", dir, err)
+	}
+	if free := int64(st.Bavail) * st.Bsize; free < e.Size {
+		return nonRetryable("NoScratchSpace", "a restore with jobs downloads the backup first, and %s (the worker's TMPDIR) has %d MiB free where %s needs %d MiB: point TMPDIR at a larger volume, or restore with jobs: 1, which streams and needs no space",
+			dir, free>>20, e.Key, e.Size>>20)
+	}
+	return nil
 }
 
 // downloadTemp writes the decrypted dump to a private temporary file.
