@@ -24,9 +24,8 @@ import (
 // baseline our store layer (age encryption, hashing, atomic commit) is
 // measured against.
 type rawStore struct {
-	name string
-	put  func(key string, r io.Reader) error
-	get  func(key string) (io.ReadCloser, error)
+	put func(key string, r io.Reader) error
+	get func(key string) (io.ReadCloser, error)
 }
 
 func rawAzure(t testing.TB, az *testsuite.Azurite, container string) rawStore {
@@ -35,7 +34,7 @@ func rawAzure(t testing.TB, az *testsuite.Azurite, container string) rawStore {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	return rawStore{name: "azure",
+	return rawStore{
 		put: func(key string, r io.Reader) error {
 			_, err := c.UploadStream(ctx, container, "raw/"+key, r, &azblob.UploadStreamOptions{BlockSize: 8 << 20, Concurrency: 4})
 			return err
@@ -67,16 +66,15 @@ func rawSFTP(t testing.TB, s *testsuite.SSHServer, packet int) rawStore {
 		t.Fatal(err)
 	}
 	opts := []sftp.ClientOption{sftp.UseConcurrentWrites(true), sftp.UseConcurrentReads(true), sftp.MaxConcurrentRequestsPerFile(64)}
-	name := "sftp"
 	if packet > 0 {
-		opts, name = append(opts, sftp.MaxPacketUnchecked(packet)), fmt.Sprintf("sftp-raw-%dk-packets", packet>>10)
+		opts = append(opts, sftp.MaxPacketUnchecked(packet))
 	}
 	c, err := sftp.NewClient(conn, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close(); conn.Close() })
-	return rawStore{name: name,
+	return rawStore{
 		put: func(key string, r io.Reader) error {
 			f, err := c.Create(path.Join(s.Base, "raw-"+key))
 			if err != nil {
@@ -157,15 +155,20 @@ func benchStores(t testing.TB, size int64, rounds int) map[string]result {
 	out := map[string]result{}
 	sftpCfg := &backup.StoreConfig{Type: "sftp", Host: sshd.Host, Port: sshd.Port, User: sshd.User, Key: secret.Ref("file:" + sshd.KeyFile),
 		KnownHosts: sshd.KnownHosts, Path: sshd.Base}
+	azureCfg := func(concurrency int) *backup.StoreConfig {
+		return &backup.StoreConfig{Type: "azure", Container: container, Connection: "env:DRCTL_BENCH_AZURE", Concurrency: concurrency}
+	}
 	for _, c := range []struct {
-		cfg *backup.StoreConfig
-		raw rawStore
+		name string
+		cfg  *backup.StoreConfig
+		raw  rawStore
 	}{
-		{&backup.StoreConfig{Type: "azure", Container: container, Connection: "env:DRCTL_BENCH_AZURE"}, rawAzure(t, az, container)},
-		{sftpCfg, rawSFTP(t, sshd, 0)},
-		{sftpCfg, rawSFTP(t, sshd, 255<<10)},
+		{"azure", azureCfg(0), rawAzure(t, az, container)},
+		{"azure-4-ranges", azureCfg(4), rawAzure(t, az, container)},
+		{"sftp", sftpCfg, rawSFTP(t, sshd, 0)},
+		{"sftp-raw-255k-packets", sftpCfg, rawSFTP(t, sshd, 255<<10)},
 	} {
-		out[c.raw.name] = throughput(t, open(t, c.cfg), c.raw, size, rounds)
+		out[c.name] = throughput(t, open(t, c.cfg), c.raw, size, rounds)
 	}
 	return out
 }
