@@ -164,7 +164,7 @@ func benchStores(t testing.TB, size int64, rounds int) map[string]result {
 		raw  rawStore
 	}{
 		{"azure", azureCfg(0), rawAzure(t, az, container)},
-		{"azure-4-ranges", azureCfg(4), rawAzure(t, az, container)},
+		{"azure-one-stream", azureCfg(1), rawAzure(t, az, container)},
 		{"sftp", sftpCfg, rawSFTP(t, sshd, 0)},
 		{"sftp-raw-255k-packets", sftpCfg, rawSFTP(t, sshd, 255<<10)},
 	} {

@@ -398,8 +398,8 @@ func TestWrongHostKey(t *testing.T) {
 	}
 }
 
-// TestAzureBlobReplacedDuringDownload: with concurrency an Azure download is
-// many ranged requests; a blob overwritten between them fails the download,
+// TestAzureBlobReplacedDuringDownload: an Azure download is many ranged
+// requests (unless concurrency is 1); a blob overwritten between them fails the download,
 // naming it, instead of handing over the start of one backup and the end of
 // another. Sizes around the range size come back whole either way.
 func TestAzureBlobReplacedDuringDownload(t *testing.T) {
@@ -408,7 +408,7 @@ func TestAzureBlobReplacedDuringDownload(t *testing.T) {
 	container := createContainer(t, az)
 	ctx := context.Background()
 	var s backup.Store
-	for _, concurrency := range []int{0, 4} {
+	for _, concurrency := range []int{1, 4} {
 		s = open(t, &backup.StoreConfig{Type: "azure", Container: container, Connection: "env:DRCTL_TEST_AZURE", Concurrency: concurrency})
 		for _, size := range []int64{0, 1, 8<<20 - 1, 8 << 20, 8<<20 + 1, 3*8<<20 + 12345} {
 			key := fmt.Sprintf("sizes/%d", size)

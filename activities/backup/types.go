@@ -27,7 +27,7 @@ type StoreConfig struct {
 	Path   string `json:"path,omitempty"`
 	Prefix string `json:"prefix,omitempty"`
 	// Concurrency is how many ranges of a blob an Azure download fetches at
-	// a time; 1 (the default) is one stream.
+	// a time (default 4); 1 is one stream.
 	Concurrency int `json:"concurrency,omitempty"`
 	// Recipients are age public keys that backups are encrypted to; Identity
 	// is the age private key that restores decrypt with.
