@@ -11,8 +11,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -143,7 +145,7 @@ func Compile(file string, src []byte, opts Options) (plan *workflows.Plan, diags
 		c.envName = opts.Env
 		c.env = opts.Config.Environments[opts.Env]
 		if c.env == nil {
-			names := sortedKeys(opts.Config.Environments)
+			names := slices.Sorted(maps.Keys(opts.Config.Environments))
 			c.r.at(nil, "--env %s: no such environment in %s (it has %s)%s", opts.Env, opts.Config.File, strings.Join(names, ", "), didYouMean(opts.Env, names))
 			return nil, diags
 		}

@@ -2,6 +2,7 @@ package runbooks
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"reflect"
 	"slices"
@@ -133,7 +134,7 @@ func (c *Config) Store(env, store string) (*backup.StoreConfig, error) {
 	}
 	st, ok := e.Stores[store]
 	if !ok || st == nil {
-		return nil, fmt.Errorf("environment %s has no store %q (it has %s)", env, store, strings.Join(sortedKeys(e.Stores), ", "))
+		return nil, fmt.Errorf("environment %s has no store %q (it has %s)", env, store, strings.Join(slices.Sorted(maps.Keys(e.Stores)), ", "))
 	}
 	return st, nil
 }
@@ -158,7 +159,7 @@ func ParseConfig(file string, src []byte) (*Config, Diagnostics) {
 	}
 	cfg := &Config{File: file}
 	decodeInto(r, root, reflect.ValueOf(cfg).Elem(), "")
-	for _, name := range sortedKeys(cfg.Environments) {
+	for _, name := range slices.Sorted(maps.Keys(cfg.Environments)) {
 		env := cfg.Environments[name]
 		if env == nil {
 			r.at(keyOf(cfg.Node, "environments"), "environment %q is empty", name)
@@ -209,7 +210,7 @@ func (c *Config) resolveApprovers(entries []string) (users, problems []string) {
 		default:
 			members, found := c.Groups[name]
 			if !found {
-				problems = append(problems, fmt.Sprintf("unknown group %q%s", name, didYouMean(name, sortedKeys(c.Groups))))
+				problems = append(problems, fmt.Sprintf("unknown group %q%s", name, didYouMean(name, slices.Sorted(maps.Keys(c.Groups)))))
 				continue
 			}
 			users = append(users, members...)
@@ -217,13 +218,4 @@ func (c *Config) resolveApprovers(entries []string) (users, problems []string) {
 	}
 	slices.Sort(users)
 	return slices.Compact(users), problems
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

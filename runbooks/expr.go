@@ -2,6 +2,7 @@ package runbooks
 
 import (
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -108,7 +109,7 @@ func (c *compiler) checkChain(chain []string, sc scope) string {
 		}
 		if chain[1] == "vars" && len(chain) > 2 && c.env != nil {
 			if _, ok := c.env.Vars[chain[2]]; !ok {
-				return fmt.Sprintf("%s: environment %q has no var %q%s", ref, c.envName, chain[2], didYouMean(chain[2], sortedKeys(c.env.Vars)))
+				return fmt.Sprintf("%s: environment %q has no var %q%s", ref, c.envName, chain[2], didYouMean(chain[2], slices.Sorted(maps.Keys(c.env.Vars))))
 			}
 		}
 	case "run":
@@ -125,7 +126,7 @@ func (c *compiler) checkChain(chain []string, sc scope) string {
 			if c.allIDs[id] {
 				return fmt.Sprintf("%s uses %s, but step %q does not run before it", c.where, ref, id)
 			}
-			return fmt.Sprintf("%s uses %s, but there is no step %q%s", c.where, ref, id, didYouMean(id, sortedKeys(c.allIDs)))
+			return fmt.Sprintf("%s uses %s, but there is no step %q%s", c.where, ref, id, didYouMean(id, slices.Sorted(maps.Keys(c.allIDs))))
 		}
 		if len(chain) < 3 {
 			return ""

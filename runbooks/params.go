@@ -2,6 +2,7 @@ package runbooks
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strconv"
@@ -117,7 +118,7 @@ func (c *compiler) parseParam(p *paramSrc, s, zone string) (any, string, error) 
 	case "environment":
 		if c.opts.Config != nil {
 			if _, ok := c.opts.Config.Environments[s]; !ok {
-				names := sortedKeys(c.opts.Config.Environments)
+				names := slices.Sorted(maps.Keys(c.opts.Config.Environments))
 				return nil, "", fmt.Errorf("%q is not an environment of %s (they are %s)%s", s, c.opts.Config.File, strings.Join(names, ", "), didYouMean(s, names))
 			}
 		}

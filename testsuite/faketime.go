@@ -12,14 +12,13 @@ import (
 // past occurrence of month/day, through libfaketime. It is how a test puts
 // real events on a date it cannot wait for, such as a summer-time day in
 // winter. Go code (the test itself, drctl) keeps the real clock: Go reads
-// the clock without going through libc. It returns the offset applied.
-func ShiftClockTo(t testing.TB, month time.Month, day int) time.Duration {
+// the clock without going through libc.
+func ShiftClockTo(t testing.TB, month time.Month, day int) {
 	t.Helper()
-	install := "apt-get install -y faketime"
-	Need(t, "faketime", install)
+	Need(t, "faketime", "apt-get install -y faketime")
 	libs, _ := filepath.Glob("/usr/lib/*/faketime/libfaketime.so.1")
 	if len(libs) == 0 {
-		Need(t, "libfaketime.so.1", install)
+		t.Fatal("faketime is installed but its library libfaketime.so.1 is not under /usr/lib/*/faketime")
 	}
 	now := time.Now().UTC()
 	then := time.Date(now.Year(), month, day, now.Hour(), now.Minute(), now.Second(), 0, time.UTC)
@@ -31,5 +30,4 @@ func ShiftClockTo(t testing.TB, month time.Month, day int) time.Duration {
 	t.Setenv("FAKETIME", fmt.Sprintf("-%dd", days))
 	// Monotonic clocks measure timeouts and durations: they stay real.
 	t.Setenv("DONT_FAKE_MONOTONIC", "1")
-	return -time.Duration(days) * 24 * time.Hour
 }

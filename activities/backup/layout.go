@@ -241,10 +241,22 @@ func (p *plainReader) Close() error {
 	return cerr
 }
 
-// Entries lists the complete backups below prefix (an env, or env/date):
-// those with a metadata record whose data object is there with the
-// recorded size.
+// Entries lists the complete backups below prefix (an env, or env/date),
+// oldest first by recorded stop time.
 func Entries(ctx context.Context, s Store, prefix string) ([]Entry, error) {
+	out, err := Records(ctx, s, prefix, dataKeyRE.MatchString)
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].StoppedAt.Before(out[j].StoppedAt) })
+	return out, nil
+}
+
+// Records lists, in key order, the complete objects below prefix whose
+// key keep accepts (all, when keep is nil): those with a metadata record
+// whose data object is there with the recorded size. Records that keep
+// refuses are not read.
+func Records(ctx context.Context, s Store, prefix string, keep func(dataKey string) bool) ([]Entry, error) {
 	objs, err := s.List(ctx, prefix)
 	if err != nil {
 		return nil, err
@@ -256,7 +268,7 @@ func Entries(ctx context.Context, s Store, prefix string) ([]Entry, error) {
 	var out []Entry
 	for _, o := range objs {
 		dataKey, ok := strings.CutSuffix(o.Key, metaSuffix)
-		if !ok || !dataKeyRE.MatchString(dataKey) {
+		if !ok || (keep != nil && !keep(dataKey)) {
 			continue
 		}
 		size, present := sizes[dataKey]
@@ -272,7 +284,6 @@ func Entries(ctx context.Context, s Store, prefix string) ([]Entry, error) {
 		}
 		out = append(out, e)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].StoppedAt.Before(out[j].StoppedAt) })
 	return out, nil
 }
 

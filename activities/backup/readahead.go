@@ -8,10 +8,13 @@ import (
 
 // Read-ahead: a download runs in its own goroutine, a few MiB ahead of the
 // consumer, so the network and the decrypting and hashing overlap instead
-// of taking turns. The buffers are reused, so a download of any size holds
-// (aheadDepth+2) × aheadChunk bytes at most and the garbage collector has
-// nothing to do.
+// of taking turns. A download of any size holds (aheadDepth+2) × aheadChunk
+// bytes at most. Buffers are taken as first needed, so a small object (a
+// metadata record, of which a listing reads many) costs one, and they go
+// back to a pool shared by all downloads.
 const aheadChunk, aheadDepth = 1 << 20, 4
+
+var aheadPool = sync.Pool{New: func() any { return make([]byte, 0, aheadChunk) }}
 
 var errReaderClosed = errors.New("the reader was closed")
 
@@ -27,7 +30,7 @@ func readAhead(fill func(w *aheadWriter) error, src io.Closer) io.ReadCloser {
 		src:  src,
 	}
 	for range aheadDepth + 2 {
-		r.free <- make([]byte, 0, aheadChunk)
+		r.free <- nil // a buffer not taken from the pool yet
 	}
 	go func() {
 		defer close(r.done)
@@ -78,6 +81,18 @@ func (r *aheadReader) Close() error {
 		close(r.stop)
 		err = r.src.Close() // ends a read of the network that fill waits in
 		<-r.done
+		// The free buffers go back to the pool; one still queued or being
+		// read is left to the collector.
+		for drained := false; !drained; {
+			select {
+			case b := <-r.free:
+				if b != nil {
+					aheadPool.Put(b[:0])
+				}
+			default:
+				drained = true
+			}
+		}
 	})
 	return err
 }
@@ -94,6 +109,9 @@ func (w *aheadWriter) take() error {
 	}
 	select {
 	case w.buf = <-w.r.free:
+		if w.buf == nil {
+			w.buf = aheadPool.Get().([]byte)
+		}
 		return nil
 	case <-w.r.stop:
 		return errReaderClosed

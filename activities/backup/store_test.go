@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -32,11 +31,6 @@ type fixture struct {
 	name string
 	cfg  *backup.StoreConfig
 }
-
-var (
-	azOnce  sync.Once
-	azurite *testsuite.Azurite
-)
 
 // stores starts each real store: a local folder, sshd serving SFTP, and
 // Azurite. Secrets go in through references, as in production.

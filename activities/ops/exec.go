@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"slices"
@@ -124,10 +125,10 @@ func runCommand(ctx context.Context, in ExecInput) (ExecOutput, redactor, error)
 	cmd := exec.CommandContext(ctx, path, in.Command[1:]...)
 	cmd.Dir = in.Dir
 	cmd.Env = baseEnv()
-	for _, k := range sortedKeys(in.Env) {
+	for _, k := range slices.Sorted(maps.Keys(in.Env)) {
 		cmd.Env = append(cmd.Env, k+"="+in.Env[k])
 	}
-	for _, k := range sortedKeys(secrets) {
+	for _, k := range slices.Sorted(maps.Keys(secrets)) {
 		cmd.Env = append(cmd.Env, k+"="+secrets[k])
 	}
 	// Its own process group, so a timeout ends the children too.
@@ -184,13 +185,4 @@ func lastLines(s string) string {
 		lines = lines[len(lines)-5:]
 	}
 	return strings.Join(lines, "\n")
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

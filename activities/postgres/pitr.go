@@ -163,7 +163,7 @@ func storeName(s string) string {
 // chooseBase picks the newest base backup that ended before target,
 // refusing a target outside what the base backups and WAL archive cover.
 func chooseBase(ctx context.Context, s backup.Store, env string, target time.Time) (backup.Entry, error) {
-	bases, err := records(ctx, s, env+"/base/")
+	bases, err := backup.Records(ctx, s, env+"/base/", nil)
 	if err != nil {
 		return backup.Entry{}, err
 	}
@@ -182,7 +182,7 @@ func chooseBase(ctx context.Context, s backup.Store, env string, target time.Tim
 			"the recovery target %s is before the end of the oldest base backup (%s, ended %s): no recovery can reach it",
 			target.Format(time.RFC3339), bases[0].Key, bases[0].StoppedAt.Format(time.RFC3339))
 	}
-	wal, err := records(ctx, s, env+"/wal/")
+	wal, err := backup.Records(ctx, s, env+"/wal/", nil)
 	if err != nil {
 		return backup.Entry{}, err
 	}

@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/drctl/drctl/activities/backup"
@@ -89,38 +88,6 @@ func walRecord(ctx context.Context, s backup.Store, key string) (*backup.Entry, 
 		return nil, err
 	}
 	return &e, nil
-}
-
-// records lists the complete objects (record and data) below prefix, in
-// key order: archived WAL segments, base backups.
-func records(ctx context.Context, s backup.Store, prefix string) ([]backup.Entry, error) {
-	objs, err := s.List(ctx, prefix)
-	if err != nil {
-		return nil, err
-	}
-	sizes := map[string]int64{}
-	for _, o := range objs {
-		sizes[o.Key] = o.Size
-	}
-	var out []backup.Entry
-	for _, o := range objs {
-		dataKey, ok := strings.CutSuffix(o.Key, ".meta.json")
-		if !ok {
-			continue
-		}
-		size, present := sizes[dataKey]
-		if !present {
-			continue
-		}
-		e, err := backup.ReadMeta(ctx, s, o.Key)
-		if err != nil {
-			return nil, err
-		}
-		if e.Key == dataKey && e.Size == size {
-			out = append(out, e)
-		}
-	}
-	return out, nil
 }
 
 func baseKey(env, datastore string, t time.Time) string {
