@@ -93,6 +93,8 @@ func (s *azureStore) wrap(verb, key string, err error) error {
 		return fmt.Errorf("%s %s: container %s %w", verb, s, s.container, ErrNotFound)
 	case bloberror.HasCode(err, bloberror.BlobNotFound):
 		return fmt.Errorf("%s %s in %s: %w", verb, key, s, ErrNotFound)
+	case bloberror.HasCode(err, bloberror.ConditionNotMet):
+		return fmt.Errorf("%s %s in %s: the blob was replaced during the download", verb, key, s)
 	case bloberror.HasCode(err, bloberror.AuthorizationFailure, bloberror.AuthenticationFailed, bloberror.AuthorizationPermissionMismatch, bloberror.InsufficientAccountPermissions):
 		return fmt.Errorf("%s %s %s: permission denied (%v)", verb, key, s, firstLine(err))
 	}
@@ -131,12 +133,7 @@ func (s *azureStore) Get(ctx context.Context, key string) (io.ReadCloser, error)
 	if props.ContentLength != nil {
 		size = *props.ContentLength
 	}
-	wrap := func(err error) error {
-		if bloberror.HasCode(err, bloberror.ConditionNotMet) {
-			return fmt.Errorf("reading %s in %s: the blob was replaced during the download", key, s)
-		}
-		return s.wrap("reading", key, err)
-	}
+	wrap := func(err error) error { return s.wrap("reading", key, err) }
 	ctx, cancel := context.WithCancel(ctx)
 	open := func(off, count int64) (io.ReadCloser, error) {
 		resp, err := bc.DownloadStream(ctx, &blob.DownloadStreamOptions{

@@ -43,9 +43,7 @@ func newWALPushCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&env, "env", "", "environment whose archive this is")
-	cmd.Flags().StringVar(&store, "store", backup.DefaultStore, "store of the archive")
-	_ = cmd.MarkFlagRequired("env")
+	archiveFlags(cmd, &env, &store)
 	return cmd
 }
 
@@ -71,8 +69,13 @@ func newWALFetchCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&env, "env", "", "environment whose archive this is")
-	cmd.Flags().StringVar(&store, "store", backup.DefaultStore, "store of the archive")
-	_ = cmd.MarkFlagRequired("env")
+	archiveFlags(cmd, &env, &store)
 	return cmd
+}
+
+// archiveFlags names the WAL archive both commands work on.
+func archiveFlags(cmd *cobra.Command, env, store *string) {
+	cmd.Flags().StringVar(env, "env", "", "environment whose archive this is")
+	cmd.Flags().StringVar(store, "store", backup.DefaultStore, "store of the archive")
+	_ = cmd.MarkFlagRequired("env")
 }
