@@ -56,26 +56,31 @@ func (w Writer) Write(ctx context.Context, plain io.Reader, meta Entry, check fu
 	if err != nil {
 		return Entry{}, err
 	}
-	pr, pw := io.Pipe()
+	// The encryption runs ahead of the upload in its own goroutine, so
+	// the two overlap instead of taking turns over a pipe.
 	sum := sha256.New()
-	head := &headerTap{w: pw}
-	go func() {
+	head := &headerTap{}
+	encrypted := readAhead(func(w *aheadWriter) error {
+		head.w = w
 		enc, err := age.Encrypt(head, recips...)
-		head.done = true // age wrote the header and nonce before returning
-		if err == nil {
-			_, err = io.Copy(enc, plain)
-			if cerr := enc.Close(); err == nil {
-				err = cerr
-			}
+		if err != nil {
+			return err
 		}
-		pw.CloseWithError(err)
-	}()
+		head.done = true // age wrote the header and nonce before returning
+		if _, err := io.Copy(enc, plain); err != nil {
+			return err
+		}
+		return enc.Close()
+	}, nil)
 	key := meta.Key
-	n, err := w.Store.Put(ctx, key, io.TeeReader(pr, sum))
-	pr.CloseWithError(err) // stop the encoder if the store gave up
+	n, err := w.Store.Put(ctx, key, io.TeeReader(encrypted, sum))
 	if err != nil {
+		// The encryption stops at its next write; it may first wait for
+		// plain, whose producer our caller stops once we return.
+		go encrypted.Close()
 		return Entry{}, fmt.Errorf("storing %s: %w", key, err)
 	}
+	encrypted.Close()
 	if check != nil {
 		if err := check(&meta); err != nil {
 			_ = w.Store.Delete(context.WithoutCancel(ctx), key)

@@ -20,7 +20,8 @@ var errReaderClosed = errors.New("the reader was closed")
 
 // readAhead returns a reader of what fill writes into its writer; fill
 // runs in a goroutine. Closing the reader stops fill (its next write fails),
-// closes src, the download's own handle, and waits for fill to end.
+// closes src (if any), the download's own handle, and waits for fill to
+// end.
 func readAhead(fill func(w *aheadWriter) error, src io.Closer) io.ReadCloser {
 	r := &aheadReader{
 		full: make(chan []byte, aheadDepth),
@@ -79,7 +80,9 @@ func (r *aheadReader) Close() error {
 	var err error
 	r.closeOnce.Do(func() {
 		close(r.stop)
-		err = r.src.Close() // ends a read of the network that fill waits in
+		if r.src != nil {
+			err = r.src.Close() // ends a read of the network that fill waits in
+		}
 		<-r.done
 		// The free buffers go back to the pool; one still queued or being
 		// read is left to the collector.
