@@ -109,7 +109,7 @@ func (p *Postgres) execAction(ctx context.Context, t *Target, action, instance s
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Env = append(append(cmd.Environ(), "DRCTL_INSTANCE="+instance, "DRCTL_ENVIRONMENT="+t.Name), env...)
 	done := make(chan struct{})
-	go heartbeatUntil(ctx, done, map[string]any{"phase": action})
+	go heartbeatUntil(ctx, done, func() any { return map[string]any{"phase": action} })
 	out, err := cmd.CombinedOutput()
 	close(done)
 	log := capOutput(p.redact(ctx, t, string(out)))
@@ -128,9 +128,9 @@ func (p *Postgres) redact(ctx context.Context, t *Target, s string) string {
 	return strings.ReplaceAll(s, ep.cfg.Password, "[redacted]")
 }
 
-// heartbeatUntil heartbeats every few seconds until done is closed, so a
-// dead worker is noticed while a long command runs.
-func heartbeatUntil(ctx context.Context, done <-chan struct{}, details any) {
+// heartbeatUntil heartbeats details() every few seconds until done is
+// closed, so a dead worker is noticed while a long command runs.
+func heartbeatUntil(ctx context.Context, done <-chan struct{}, details func() any) {
 	tick := time.NewTicker(5 * time.Second)
 	defer tick.Stop()
 	for {
@@ -140,7 +140,7 @@ func heartbeatUntil(ctx context.Context, done <-chan struct{}, details any) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-			activity.RecordHeartbeat(ctx, details)
+			activity.RecordHeartbeat(ctx, details())
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -171,8 +172,8 @@ func backupOutput(e backup.Entry, counts map[string]int64) BackupOutput {
 func restoreMarker(key string) string { return createdMarker + " restore of " + key }
 
 // Restore restores a backup into a fresh database: it decrypts the dump as
-// it streams from the store into pg_restore (with jobs > 1, it downloads
-// to a temporary file first, since pg_restore -j needs to seek). Errors
+// it streams from the store into pg_restore (with jobs > 1, into a
+// temporary file that the load reads as it grows; see parallel.go). Errors
 // matching expected_errors are tolerated up to their max; any other fails
 // the step, named.
 func (p *Postgres) Restore(ctx context.Context, in RestoreInput) (RestoreOutput, error) {
@@ -248,49 +249,55 @@ func (p *Postgres) Restore(ctx context.Context, in RestoreInput) (RestoreOutput,
 	}
 	defer plain.Close()
 	pr := &progress{r: plain, phase: "restore", ctx: ctx}
-	args := []string{"--dbname=" + in.Database, "--no-password"}
-	var stdin io.Reader = pr
-	if in.Jobs > 1 {
-		pr.phase = "download"
-		file, err := downloadTemp(pr)
-		if err != nil {
-			return out, err
-		}
-		defer os.Remove(file)
-		// The checksum is known once every stored byte went through.
-		if err := plain.Close(); err != nil {
-			return out, err
-		}
-		args = append(args, "--jobs", fmt.Sprint(in.Jobs), file)
-		stdin = nil
-	}
-	cmd := exec.CommandContext(ctx, "pg_restore", args...)
-	cmd.Env = append(os.Environ(), ep.toolEnv(in.Database)...)
-	cmd.Stdin = stdin
-	stderr := &lineCollector{}
-	cmd.Stderr = stderr
 	done := make(chan struct{})
-	go heartbeatUntil(ctx, done, map[string]any{"phase": "restore", "bytes": pr.n.Load()})
-	runErr := cmd.Run()
+	go heartbeatUntil(ctx, done, func() any { return map[string]any{"phase": "restore", "bytes": pr.n.Load()} })
+	errs, err := p.load(ctx, ep, in, entry, pr, plain)
 	close(done)
-	if in.Jobs <= 1 {
-		if err := plain.Close(); err != nil {
-			return out, err
-		}
-	}
 	out.Bytes = pr.n.Load()
-	ignored, unexpected := classify(stderr.errors, allow)
+	if err != nil {
+		return out, err
+	}
+	ignored, unexpected := classify(errs, allow)
 	out.IgnoredErrors = ignored
 	if len(unexpected) > 0 {
 		return out, nonRetryable("RestoreErrors", "restoring %s into %s: %d unexpected errors, the first: %s", in.Backup, in.Database, len(unexpected), unexpected[0])
-	}
-	if runErr != nil && len(stderr.errors) == 0 {
-		return out, fmt.Errorf("pg_restore of %s: %w: %s", in.Backup, runErr, capOutput(stderr.all.String()))
 	}
 	if _, err := c.Exec(ctx, "comment on database "+ident(in.Database)+" is '"+strings.ReplaceAll(marker, "'", "''")+" (complete)'"); err != nil {
 		return out, err
 	}
 	return p.restored(ctx, ep, out)
+}
+
+// load runs pg_restore on the decrypted dump pr (from plain), streaming it
+// into one pg_restore, or with jobs > 1 into a temporary file that
+// parallelRestore loads from as it grows. It returns pg_restore's error
+// lines; a failed download comes first, as it explains the rest.
+func (p *Postgres) load(ctx context.Context, ep *endpoint, in RestoreInput, entry backup.Entry, pr *progress, plain io.Closer) ([]string, error) {
+	if in.Jobs <= 1 {
+		errs, err := runRestore(ctx, ep, in.Database, pr)
+		// The checksum is known once every stored byte went through.
+		if cerr := plain.Close(); cerr != nil {
+			return nil, cerr
+		}
+		return errs, err
+	}
+	pr.phase = "download"
+	g, err := newGrowingFile()
+	if err != nil {
+		return nil, err
+	}
+	defer g.remove()
+	return parallelRestore(ctx, ep, in.Database, in.Jobs, entry.RowCounts, g, func() error {
+		// In pieces of a MiB: each wakes the loaders.
+		w := bufio.NewWriterSize(g, 1<<20)
+		if _, err := io.Copy(w, pr); err != nil {
+			return err
+		}
+		if err := w.Flush(); err != nil {
+			return err
+		}
+		return plain.Close()
+	})
 }
 
 // restored fills a restore's output with the restored row counts.
@@ -338,24 +345,6 @@ func checkScratch(dir string, e backup.Entry) error {
 			dir, free>>20, e.Key, e.Size>>20)
 	}
 	return nil
-}
-
-// downloadTemp writes the decrypted dump to a private temporary file.
-func downloadTemp(r io.Reader) (string, error) {
-	f, err := os.CreateTemp("", "drctl-restore-*.dump")
-	if err != nil {
-		return "", err
-	}
-	if _, err := io.Copy(f, r); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return "", err
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(f.Name())
-		return "", err
-	}
-	return f.Name(), nil
 }
 
 type expected struct {

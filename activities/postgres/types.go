@@ -132,8 +132,9 @@ type RestoreInput struct {
 	Store    string `json:"store,omitempty"`
 	Database string `json:"database" drctl:"required"`
 	Instance string `json:"instance,omitempty"`
-	// Jobs > 1 restores in parallel (the dump is downloaded first, since
-	// pg_restore -j needs a seekable file).
+	// Jobs > 1 restores in parallel: while the dump downloads to a file in
+	// the worker's TMPDIR, that many loaders load the tables' data from it,
+	// then pg_restore -j builds the indexes (see parallel.go).
 	Jobs           int                    `json:"jobs,omitempty"`
 	ExpectedErrors []stepio.ExpectedError `json:"expected_errors,omitempty"`
 	Run            RunContext             `json:"run" drctl:"internal"`
