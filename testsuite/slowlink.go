@@ -1,0 +1,97 @@
+package testsuite
+
+import (
+	"fmt"
+	"net"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// SlowLink forwards connections from a loopback port to addr, each way at
+// most bytesPerSec for all connections together: a real server as seen
+// across a network of that bandwidth rather than across loopback. It
+// returns the port.
+func SlowLink(t testing.TB, addr string, bytesPerSec float64) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, down := &pacer{rate: bytesPerSec}, &pacer{rate: bytesPerSec}
+	var conns sync.WaitGroup
+	t.Cleanup(func() {
+		l.Close()
+		conns.Wait()
+	})
+	go func() {
+		for {
+			client, err := l.Accept()
+			if err != nil {
+				return
+			}
+			server, err := net.Dial("tcp", addr)
+			if err != nil {
+				client.Close()
+				continue
+			}
+			conns.Add(2)
+			go func() { defer conns.Done(); pace(server, client, up) }()
+			go func() { defer conns.Done(); pace(client, server, down) }()
+		}
+	}()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// pace copies src to dst no faster than p allows; when either side ends,
+// it closes both, as the servers here never half-close.
+func pace(dst, src net.Conn, p *pacer) {
+	defer dst.Close()
+	defer src.Close()
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			p.wait(n)
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// pacer spaces out the bytes of one direction of the link.
+type pacer struct {
+	mu   sync.Mutex
+	rate float64   // bytes a second
+	next time.Time // when the link is free again
+}
+
+func (p *pacer) wait(n int) {
+	p.mu.Lock()
+	now := time.Now()
+	if p.next.Before(now) {
+		p.next = now
+	}
+	p.next = p.next.Add(time.Duration(float64(n) / p.rate * float64(time.Second)))
+	until := p.next
+	p.mu.Unlock()
+	time.Sleep(time.Until(until))
+}
+
+// Behind is the server as reached through port (a SlowLink to it): the
+// same server, with a known_hosts file that names it at that port.
+func (s *SSHServer) Behind(t testing.TB, port int) *SSHServer {
+	t.Helper()
+	known := filepath.Join(t.TempDir(), "known_hosts")
+	mustWrite(t, known, []byte(fmt.Sprintf("[127.0.0.1]:%d %s", port, ssh.MarshalAuthorizedKey(s.HostKey))), 0o644)
+	behind := *s
+	behind.Port, behind.KnownHosts = port, known
+	return &behind
+}
