@@ -8,5 +8,5 @@ build:
 # Speed targets, measured side by side against a baseline; not part of the tests.
 bench:
 	GOTOOLCHAIN=local go test -run='^$$' -bench=. -benchtime=10x ./testsuite
-	GOTOOLCHAIN=local go test -run='^$$' -bench=. -benchtime=3x ./activities/backup
+	GOTOOLCHAIN=local go test -run='^$$' -bench=. -benchtime=5x ./activities/backup
 	GOTOOLCHAIN=local go test -run='^$$' -bench=Restore -benchtime=3x -timeout=60m ./activities/postgres
