@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"filippo.io/age"
@@ -144,7 +145,7 @@ func parseRecipients(keys []string) ([]age.Recipient, error) {
 // older record by the sha256 of every stored byte. A wrong key, a truncated
 // object or a checksum mismatch fails non-retryably, naming the object;
 // Close reports a mismatch found at the end.
-func Read(ctx context.Context, s Store, e Entry, identity string) (io.ReadCloser, error) {
+func Read(ctx context.Context, s Store, e Entry, identity string) (*Reader, error) {
 	ids, err := age.ParseIdentities(strings.NewReader(identity))
 	if err != nil {
 		return nil, temporal.NewNonRetryableApplicationError("the age identity is not valid", "BadIdentity", nil)
@@ -169,7 +170,7 @@ func Read(ctx context.Context, s Store, e Entry, identity string) (io.ReadCloser
 		}
 		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s in %s: cannot decrypt: %v", e.Key, s, err), "Corrupt", nil)
 	}
-	return &plainReader{r: plain, v: v, raw: raw}, nil
+	return &Reader{r: plain, v: v, raw: raw}, nil
 }
 
 // verifyingReader hashes the first `hashed` stored bytes (the age header,
@@ -218,32 +219,51 @@ func (v *verifyingReader) corrupt(what string) error {
 	return temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s in %s %s", v.e.Key, v.store, what), "Corrupt", nil)
 }
 
-type plainReader struct {
-	r   io.Reader
-	v   *verifyingReader
-	raw io.Closer
+// Reader is a backup being read: Read gives the decrypted bytes, Close
+// checks the whole object, Abandon gives up on it.
+type Reader struct {
+	r      io.Reader
+	v      *verifyingReader
+	raw    io.Closer
+	failed error // the first error Read returned, io.EOF aside
+	close  sync.Once
 }
 
-func (p *plainReader) Read(b []byte) (int, error) {
+func (p *Reader) Read(b []byte) (int, error) {
 	n, err := p.r.Read(b)
 	if err != nil && p.v.err != nil {
-		return n, p.v.err
+		err = p.v.err
+	} else if err != nil && err != io.EOF {
+		err = temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s in %s: %v", p.v.e.Key, p.v.store, err), "Corrupt", nil)
 	}
-	if err != nil && err != io.EOF {
-		return n, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s in %s: %v", p.v.e.Key, p.v.store, err), "Corrupt", nil)
+	if err != nil && err != io.EOF && p.failed == nil {
+		p.failed = err
 	}
 	return n, err
 }
 
 // Close drains what age did not need (there should be nothing) so the
-// size and checksum are checked over every stored byte.
-func (p *plainReader) Close() error {
+// size and checksum are checked over every stored byte; after a failed
+// Read, it returns that failure without reading on.
+func (p *Reader) Close() error {
+	if p.failed != nil {
+		p.Abandon()
+		return p.failed
+	}
 	_, _ = io.Copy(io.Discard, p.v)
-	cerr := p.raw.Close()
+	var cerr error
+	p.close.Do(func() { cerr = p.raw.Close() })
 	if p.v.err != nil {
 		return p.v.err
 	}
 	return cerr
+}
+
+// Abandon closes the object without reading the rest, for a reader given
+// up on: whose consumer failed, so its check no longer matters, and whose
+// rest may be gigabytes away. It does nothing after Close.
+func (p *Reader) Abandon() {
+	p.close.Do(func() { _ = p.raw.Close() })
 }
 
 // Entries lists the complete backups below prefix (an env, or env/date),

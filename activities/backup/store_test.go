@@ -448,3 +448,70 @@ func mustGet(t *testing.T, s backup.Store, key string) io.Reader {
 	t.Cleanup(func() { r.Close() })
 	return r
 }
+
+// countingStore counts the bytes read from the objects it hands out.
+type countingStore struct {
+	backup.Store
+	read atomic.Int64
+}
+
+func (c *countingStore) Get(ctx context.Context, key string) (io.ReadCloser, error) {
+	r, err := c.Store.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{readerFunc(func(p []byte) (int, error) {
+		n, err := r.Read(p)
+		c.read.Add(int64(n))
+		return n, err
+	}), r}, nil
+}
+
+type readerFunc func([]byte) (int, error)
+
+func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
+
+// TestAbandonedReadStops: a restore that gives up (its pg_restore failed)
+// abandons the backup without downloading the rest, while Close after
+// a damaged chunk reports the damage at once, also without reading on.
+func TestAbandonedReadStops(t *testing.T) {
+	id, recipient := newIdentity(t)
+	s := &countingStore{Store: open(t, &backup.StoreConfig{Type: "local", Path: t.TempDir()})}
+	e := writeBackup(t, s, recipient, "production", "register", time.Now(), stream(64<<20, 7))
+
+	r, err := backup.Read(context.Background(), s, e, id.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(r, make([]byte, 1<<20)); err != nil {
+		t.Fatal(err)
+	}
+	r.Abandon()
+	if n := s.read.Load(); n > 16<<20 {
+		t.Errorf("abandoning after 1 MiB read %d MiB of 64", n>>20)
+	}
+
+	stored := readAll(t, s, e.Key)
+	stored[len(stored)/8] ^= 0xff
+	if _, err := s.Put(context.Background(), e.Key, bytes.NewReader(stored)); err != nil {
+		t.Fatal(err)
+	}
+	s.read.Store(0)
+	r, err = backup.Read(context.Background(), s, e, id.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, readErr := io.Copy(io.Discard, r)
+	if readErr == nil || !strings.Contains(readErr.Error(), e.Key) {
+		t.Fatalf("reading a damaged object: %v", readErr)
+	}
+	if err := r.Close(); err != readErr {
+		t.Errorf("Close after the damage: %v, want the read's error", err)
+	}
+	if n := s.read.Load(); n > 32<<20 {
+		t.Errorf("a read that failed an eighth in went on to read %d MiB of 64", n>>20)
+	}
+}

@@ -247,7 +247,9 @@ func (p *Postgres) Restore(ctx context.Context, in RestoreInput) (RestoreOutput,
 	if err != nil {
 		return out, err
 	}
-	defer plain.Close()
+	// Loads that finish Close it, which checks it; one that fails leaves
+	// the rest of the object unread.
+	defer plain.Abandon()
 	pr := &progress{r: plain, phase: "restore", ctx: ctx}
 	done := make(chan struct{})
 	go heartbeatUntil(ctx, done, func() any { return map[string]any{"phase": "restore", "bytes": pr.n.Load()} })
@@ -275,11 +277,15 @@ func (p *Postgres) Restore(ctx context.Context, in RestoreInput) (RestoreOutput,
 func (p *Postgres) load(ctx context.Context, ep *endpoint, in RestoreInput, entry backup.Entry, pr *progress, plain io.Closer) ([]string, error) {
 	if in.Jobs <= 1 {
 		errs, err := runRestore(ctx, ep, in.Database, pr)
-		// The checksum is known once every stored byte went through.
-		if cerr := plain.Close(); cerr != nil {
-			return nil, cerr
+		if err != nil {
+			return nil, err // pg_restore itself failed: the rest is left unread
 		}
-		return errs, err
+		// The checksum is known once every stored byte went through; a
+		// damaged object that pg_restore choked on is reported as such.
+		if err := plain.Close(); err != nil {
+			return nil, err
+		}
+		return errs, nil
 	}
 	pr.phase = "download"
 	g, err := newGrowingFile()

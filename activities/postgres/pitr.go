@@ -219,8 +219,13 @@ func (p *Postgres) unpackBase(ctx context.Context, t *Target, s backup.Store, ba
 		return nil, err
 	}
 	if err := untar(&progress{r: r, phase: "unpack base backup", ctx: ctx}, l.dataDir()); err != nil {
-		r.Close()
+		r.Abandon()
 		return nil, fmt.Errorf("unpacking %s: %w", base.Key, err)
+	}
+	// What follows the archive's end (padding) is read too, so age checks
+	// every chunk, and Close the size.
+	if _, err := io.Copy(io.Discard, r); err != nil {
+		return nil, err
 	}
 	if err := r.Close(); err != nil {
 		return nil, err

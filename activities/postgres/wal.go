@@ -59,12 +59,13 @@ func FetchWAL(ctx context.Context, s backup.Store, identity, env, name, dest str
 	tmp := dest + ".drctl-part"
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {
-		r.Close()
+		r.Abandon()
 		return err
 	}
-	_, err = io.Copy(f, r)
-	if cerr := r.Close(); err == nil {
-		err = cerr
+	if _, err = io.Copy(f, r); err != nil {
+		r.Abandon()
+	} else {
+		err = r.Close()
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
