@@ -90,6 +90,7 @@ func (r *aheadReader) Close() error {
 			select {
 			case b := <-r.free:
 				if b != nil {
+					//lint:ignore SA6002 a slice header per MiB returned is nothing
 					aheadPool.Put(b[:0])
 				}
 			default:
