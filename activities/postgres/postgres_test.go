@@ -82,6 +82,8 @@ func TestParallelRestoreIsComplete(t *testing.T) {
 		"comment on table accounts is 'who logs in'",
 		"create table orders (id bigserial primary key, account int not null references accounts (id), total numeric, at timestamptz default now())",
 		"create table audit (id int generated always as identity, line text)",
+		`create table "Audit Log" (id int, line text)`,
+		`insert into "Audit Log" select g, 'entry '||g from generate_series(1, 50) g`,
 		"create table readings (at date not null, v int) partition by range (at)",
 		"create table readings_2026 partition of readings for values from ('2026-01-01') to ('2027-01-01')",
 		"create view big_orders as select * from orders where total > 100",
@@ -198,6 +200,12 @@ func TestEmptyDatabaseRefused(t *testing.T) {
 	f.must(f.pg.Backup, postgres.BackupInput{Database: "register", AllowEmpty: true, Run: runCtx("production")}, &b)
 	if b.Rows != 0 || b.Key == "" {
 		t.Fatalf("allowed empty backup: %+v", b)
+	}
+	// It restores, in parallel too, with no table data to share out.
+	var r postgres.RestoreOutput
+	f.must(f.pg.Restore, postgres.RestoreInput{Backup: b.Key, From: "production", Database: "register", Jobs: 2, Run: runCtx("staging")}, &r)
+	if r.Tables != 1 || r.Rows != 0 {
+		t.Fatalf("restore of the empty backup: %+v", r)
 	}
 }
 
