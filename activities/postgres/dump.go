@@ -293,7 +293,7 @@ func (p *Postgres) load(ctx context.Context, ep *endpoint, in RestoreInput, entr
 		return nil, err
 	}
 	defer g.remove()
-	return parallelRestore(ctx, ep, in.Database, in.Jobs, entry.RowCounts, g, func() error {
+	return parallelRestore(ctx, ep, in.Database, in.Jobs, entry.Size, entry.RowCounts, g, func() error {
 		// In pieces of a MiB: each wakes the loaders.
 		w := bufio.NewWriterSize(g, 1<<20)
 		if _, err := io.Copy(w, pr); err != nil {

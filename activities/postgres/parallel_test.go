@@ -2,11 +2,13 @@ package postgres
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestShareData: the tables' data is dealt out largest first to the
@@ -136,5 +138,36 @@ func TestGrowingFile(t *testing.T) {
 	failed.abandon()
 	if _, err := failed.Write([]byte("more")); !errors.Is(err, errAbandoned) {
 		t.Fatalf("write to an abandoned file: %v", err)
+	}
+}
+
+// TestWaitUnlessSlow: loaders wait for a download whose rest will come in
+// moments, and start at once beside one whose rest will take long.
+func TestWaitUnlessSlow(t *testing.T) {
+	slow, err := newGrowingFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.remove()
+	slow.Write(make([]byte, 1<<10)) // 1 KiB of 1 GiB: the rest is far off
+	slow.waitUnlessSlow(context.Background(), time.Now(), 1<<30)
+	slow.finish(nil)
+
+	fast, err := newGrowingFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fast.remove()
+	fast.Write(make([]byte, 1<<20)) // all of it: nothing is left to wait for but the end
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		fast.finish(nil)
+	}()
+	fast.waitUnlessSlow(context.Background(), time.Now(), 1<<20)
+	fast.mu.Lock()
+	done := fast.done
+	fast.mu.Unlock()
+	if !done {
+		t.Error("loaders did not wait for a download about to end")
 	}
 }

@@ -100,15 +100,23 @@ func TestParallelRestoreIsComplete(t *testing.T) {
 	var b postgres.BackupOutput
 	f.must(f.pg.Backup, postgres.BackupInput{Database: "register", Run: runCtx("production")}, &b)
 	want := dumpAll(t, f.prod, "register")
-	for _, jobs := range []int{1, 3} {
-		db := fmt.Sprintf("register_j%d", jobs)
+	for _, c := range []struct {
+		db      string
+		jobs    int
+		overlap time.Duration // see postgres.SetOverlapAbove
+	}{
+		{"streamed", 1, 0},
+		{"loaded_after_download", 3, time.Hour},
+		{"loaded_while_downloading", 3, 0},
+	} {
+		postgres.SetOverlapAbove(t, c.overlap)
 		var r postgres.RestoreOutput
-		f.must(f.pg.Restore, postgres.RestoreInput{Backup: b.Key, From: "production", Database: db, Jobs: jobs, Run: runCtx("staging")}, &r)
+		f.must(f.pg.Restore, postgres.RestoreInput{Backup: b.Key, From: "production", Database: c.db, Jobs: c.jobs, Run: runCtx("staging")}, &r)
 		if len(r.IgnoredErrors) != 0 || r.Rows != b.Rows {
-			t.Errorf("jobs %d: %+v", jobs, r)
+			t.Errorf("%s: %+v", c.db, r)
 		}
-		if got := dumpAll(t, f.stg, db); got != want {
-			t.Errorf("jobs %d: the restored database differs from the source:\n%s", jobs, firstDifference(got, want))
+		if got := dumpAll(t, f.stg, c.db); got != want {
+			t.Errorf("%s: the restored database differs from the source:\n%s", c.db, firstDifference(got, want))
 		}
 	}
 }
@@ -161,21 +169,26 @@ func TestParallelRestoreOfDamagedBackup(t *testing.T) {
 		t.Fatal(err)
 	}
 	in := postgres.RestoreInput{Backup: b.Key, From: "production", Database: "register", Jobs: 2, Run: runCtx("staging")}
-	err = f.run(f.pg.Restore, in, nil)
-	if err == nil || !strings.Contains(err.Error(), b.Key) {
-		t.Fatalf("restore of a damaged backup: %v", err)
-	}
-	var comment string
 	c, err := pgx.Connect(context.Background(), f.stg.URL("postgres"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close(context.Background())
-	if err := c.QueryRow(context.Background(), "select shobj_description(oid, 'pg_database') from pg_database where datname = 'register'").Scan(&comment); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.HasSuffix(comment, "(in progress)") {
-		t.Errorf("the database of the failed restore is marked %q", comment)
+	// Loaders that started at once, and loaders that waited for the
+	// download (a retry of the first attempt).
+	for _, overlap := range []time.Duration{0, time.Hour} {
+		postgres.SetOverlapAbove(t, overlap)
+		err = f.run(f.pg.Restore, in, nil)
+		if err == nil || !strings.Contains(err.Error(), b.Key) {
+			t.Fatalf("restore of a damaged backup: %v", err)
+		}
+		var comment string
+		if err := c.QueryRow(context.Background(), "select shobj_description(oid, 'pg_database') from pg_database where datname = 'register'").Scan(&comment); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasSuffix(comment, "(in progress)") {
+			t.Errorf("the database of the failed restore is marked %q", comment)
+		}
 	}
 	if err := os.WriteFile(object, whole, 0o600); err != nil {
 		t.Fatal(err)
