@@ -460,19 +460,19 @@ func (c *countingStore) Get(ctx context.Context, key string) (io.ReadCloser, err
 	if err != nil {
 		return nil, err
 	}
-	return struct {
-		io.Reader
-		io.Closer
-	}{readerFunc(func(p []byte) (int, error) {
-		n, err := r.Read(p)
-		c.read.Add(int64(n))
-		return n, err
-	}), r}, nil
+	return countedBody{r, &c.read}, nil
 }
 
-type readerFunc func([]byte) (int, error)
+type countedBody struct {
+	io.ReadCloser
+	n *atomic.Int64
+}
 
-func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
+func (b countedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.n.Add(int64(n))
+	return n, err
+}
 
 // TestAbandonedReadStops: a restore that gives up (its pg_restore failed)
 // abandons the backup without downloading the rest, while Close after
