@@ -57,10 +57,14 @@ func (w Writer) Write(ctx context.Context, plain io.Reader, meta Entry, check fu
 	if err != nil {
 		return Entry{}, err
 	}
-	// The encryption runs ahead of the upload in its own goroutine, so
-	// the two overlap instead of taking turns over a pipe.
+	if err := checkCompression(meta); err != nil {
+		return Entry{}, err
+	}
+	// The compression and encryption run ahead of the upload in their own
+	// goroutines, so they overlap instead of taking turns over a pipe.
 	sum := sha256.New()
 	head := &headerTap{}
+	var plainSize int64
 	encrypted := readAhead(func(w *aheadWriter) error {
 		head.w = w
 		enc, err := age.Encrypt(head, recips...)
@@ -68,7 +72,15 @@ func (w Writer) Write(ctx context.Context, plain io.Reader, meta Entry, check fu
 			return err
 		}
 		head.done = true // age wrote the header and nonce before returning
-		if _, err := io.Copy(enc, plain); err != nil {
+		z, endStream, err := compress(meta, enc)
+		if err != nil {
+			return err
+		}
+		if plainSize, err = io.Copy(z, plain); err != nil {
+			endStream()
+			return err
+		}
+		if err := endStream(); err != nil {
 			return err
 		}
 		return enc.Close()
@@ -92,6 +104,9 @@ func (w Writer) Write(ctx context.Context, plain io.Reader, meta Entry, check fu
 		meta.StoppedAt = time.Now().UTC()
 	}
 	meta.Size, meta.SHA256, meta.Recipients = n, hex.EncodeToString(sum.Sum(nil)), w.Recipients
+	if meta.Compression != "" {
+		meta.PlainSize = plainSize
+	}
 	headSum := sha256.Sum256(head.buf)
 	meta.HeaderSize, meta.HeaderSHA256 = int64(len(head.buf)), hex.EncodeToString(headSum[:])
 	if err := putMeta(ctx, w.Store, meta); err != nil {
@@ -150,6 +165,9 @@ func Read(ctx context.Context, s Store, e Entry, identity string) (*Reader, erro
 	if err != nil {
 		return nil, temporal.NewNonRetryableApplicationError("the age identity is not valid", "BadIdentity", nil)
 	}
+	if err := checkCompression(e); err != nil {
+		return nil, err
+	}
 	raw, err := s.Get(ctx, e.Key)
 	if err != nil {
 		return nil, err
@@ -170,7 +188,12 @@ func Read(ctx context.Context, s Store, e Entry, identity string) (*Reader, erro
 		}
 		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s in %s: cannot decrypt: %v", e.Key, s, err), "Corrupt", nil)
 	}
-	return &Reader{r: plain, v: v, raw: raw}, nil
+	r, stop, err := decompress(e, plain)
+	if err != nil {
+		raw.Close()
+		return nil, err
+	}
+	return &Reader{r: r, v: v, raw: raw, stop: stop}, nil
 }
 
 // verifyingReader hashes the first `hashed` stored bytes (the age header,
@@ -225,7 +248,8 @@ type Reader struct {
 	r      io.Reader
 	v      *verifyingReader
 	raw    io.Closer
-	failed error // the first error Read returned, io.EOF aside
+	stop   func() // ends the decompression
+	failed error  // the first error Read returned, io.EOF aside
 	close  sync.Once
 }
 
@@ -250,6 +274,9 @@ func (p *Reader) Close() error {
 		p.Abandon()
 		return p.failed
 	}
+	// The decompression reads ahead in goroutines of its own; it stops
+	// before the rest is drained past it.
+	p.stop()
 	_, _ = io.Copy(io.Discard, p.v)
 	var cerr error
 	p.close.Do(func() { cerr = p.raw.Close() })
@@ -263,7 +290,8 @@ func (p *Reader) Close() error {
 // up on: whose consumer failed, so its check no longer matters, and whose
 // rest may be gigabytes away. It does nothing after Close.
 func (p *Reader) Abandon() {
-	p.close.Do(func() { _ = p.raw.Close() })
+	p.close.Do(func() { _ = p.raw.Close() }) // first: it ends a read the decompression waits in
+	p.stop()
 }
 
 // Entries lists the complete backups below prefix (an env, or env/date),

@@ -44,6 +44,11 @@ type Entry struct {
 	Format    string `json:"format"`
 	Size      int64  `json:"size"`
 	SHA256    string `json:"sha256"`
+	// Compression is what the plain bytes went through before age ("" for
+	// none, or Zstd); PlainSize is how many plain bytes there were, which
+	// is what a restore that keeps them on disk needs room for.
+	Compression string `json:"compression,omitempty"`
+	PlainSize   int64  `json:"plain_size,omitempty"`
 	// HeaderSize and HeaderSHA256 pin the age header and payload nonce.
 	// The header carries this backup's own random file key, under which
 	// every payload chunk is authenticated; a restore that finds the same

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/drctl/drctl/activities/backup"
 	"github.com/drctl/drctl/activities/postgres"
 	"github.com/drctl/drctl/activities/stepio"
 )
@@ -35,7 +36,7 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 	seed(t, f.prod, 2000)
 	var b postgres.BackupOutput
 	f.must(f.pg.Backup, postgres.BackupInput{Database: "register", Run: runCtx("production")}, &b)
-	if b.Rows != 2500 || b.RowCounts["public.users"] != 2000 || b.LSN == "" || b.Key == "" {
+	if b.Rows != 2500 || b.RowCounts["public.users"] != 2000 || b.LSN == "" || !strings.HasSuffix(b.Key, ".dump.zst.age") {
 		t.Fatalf("backup: %+v", b)
 	}
 	for _, jobs := range []int{1, 3} {
@@ -67,6 +68,44 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 	// Staging is never backed up.
 	if err := f.run(f.pg.Backup, postgres.BackupInput{Database: "register", Run: runCtx("staging")}, nil); errType(err) != "Refused" {
 		t.Fatalf("backup of a target: %v", err)
+	}
+}
+
+// TestRestoreOfGzipDump: a backup stored as earlier versions stored it,
+// pg_dump's own gzip and no compression of ours, still restores both ways.
+func TestRestoreOfGzipDump(t *testing.T) {
+	f := newFixture(t)
+	seed(t, f.prod, 300)
+	s, err := backup.Open(context.Background(), f.store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	dump := exec.Command("pg_dump", "-Fc", f.prod.URL("register"))
+	stdout, err := dump.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dump.Start(); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	e, err := backup.Writer{Store: s, Recipients: f.store.Recipients}.Write(context.Background(), stdout, backup.Entry{
+		Key: backup.DataKey("production", "register", now, "dump.age"), Env: "production", Datastore: "register",
+		Date: now.Format(time.DateOnly), Format: "pg_dump-custom", StartedAt: now,
+		RowCounts: map[string]int64{"public.users": 300, "public.events": 500}}, nil)
+	if err != nil || dump.Wait() != nil {
+		t.Fatalf("storing a gzip dump: %v", err)
+	}
+	for _, jobs := range []int{1, 2} {
+		db := fmt.Sprintf("from_gzip_%d", jobs)
+		var r postgres.RestoreOutput
+		f.must(f.pg.Restore, postgres.RestoreInput{Backup: e.Key, From: "production", Database: db, Jobs: jobs, Run: runCtx("staging")}, &r)
+		for _, table := range []string{"users", "events"} {
+			if got, want := tableChecksum(t, f.stg, db, table), tableChecksum(t, f.prod, "register", table); got != want {
+				t.Errorf("jobs %d: %s differs after restore", jobs, table)
+			}
+		}
 	}
 }
 

@@ -30,4 +30,10 @@ func TestCheckScratch(t *testing.T) {
 		!strings.Contains(err.Error(), dir) || !strings.Contains(err.Error(), "register-020000Z") || !strings.Contains(err.Error(), "jobs: 1") {
 		t.Errorf("a backup 1 GiB larger than the free space: %v", err)
 	}
+	// A compressed dump needs room for what it decompresses to.
+	err = checkScratch(dir, backup.Entry{Key: "production/2026-11-20/register-020000Z.dump.zst.age", Size: 1 << 20,
+		Compression: backup.Zstd, PlainSize: free + 1<<30})
+	if !errors.As(err, &appErr) || appErr.Type() != "NoScratchSpace" {
+		t.Errorf("a 1 MiB backup that decompresses to 1 GiB more than the free space: %v", err)
+	}
 }
