@@ -4,12 +4,15 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/drctl/drctl/activities/backup"
 	"github.com/drctl/drctl/activities/postgres"
 	"github.com/drctl/drctl/runbooks"
 	"github.com/drctl/drctl/testsuite"
@@ -123,6 +126,28 @@ func TestPITRBeforeADestructiveDelete(t *testing.T) {
 	good := dbNow(t, f.prod)
 	sql(t, f.prod, "register", "delete from users where id > 10")
 	switchAndWaitArchived(t, f.prod)
+	// The base backup and the archived WAL are compressed: a 16 MiB
+	// segment of a few inserts is mostly zeros.
+	if !strings.HasSuffix(base.Key, ".tar.zst.age") {
+		t.Errorf("base backup stored as %s", base.Key)
+	}
+	store, err := backup.Open(context.Background(), f.store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	wal, err := backup.Records(context.Background(), store, "production/wal/", nil)
+	if err != nil || len(wal) == 0 {
+		t.Fatalf("archived WAL: %d segments, %v", len(wal), err)
+	}
+	for _, w := range wal {
+		if w.Compression != backup.Zstd {
+			t.Errorf("WAL %s: compression %q", w.Key, w.Compression)
+		}
+		if segment := len(path.Base(w.Key)) == len("000000010000000000000001.age"); segment && w.Size*4 > w.PlainSize {
+			t.Errorf("WAL %s: compression %q, %d bytes stored of %d", w.Key, w.Compression, w.Size, w.PlainSize)
+		}
+	}
 
 	// The operator says when, on London's wall clock; the plan holds it in
 	// UTC, an hour earlier in summer.

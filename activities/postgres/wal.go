@@ -15,9 +15,10 @@ import (
 )
 
 // The WAL archive lives in the store beside the dumps: each segment at
-// <env>/wal/<segment>.age, encrypted like every backup, with a metadata
-// record saying when it was archived. Recovery reads it back through
-// `drctl wal-fetch`.
+// <env>/wal/<segment>.age, compressed with zstd and encrypted like every
+// backup, with a metadata record saying when it was archived and how it
+// was compressed (a segment archived by an older drctl is not). Recovery
+// reads it back through `drctl wal-fetch`.
 
 func walKey(env, name string) string { return path.Join(env, "wal", name+".age") }
 
@@ -36,7 +37,7 @@ func PushWAL(ctx context.Context, s backup.Store, recipients []string, env, file
 	defer f.Close()
 	now := time.Now().UTC()
 	_, err = backup.Writer{Store: s, Recipients: recipients}.Write(ctx, f, backup.Entry{
-		Key: key, Env: env, Datastore: "wal", Format: "wal", StartedAt: now, StoppedAt: now}, nil)
+		Key: key, Env: env, Datastore: "wal", Format: "wal", Compression: backup.Zstd, StartedAt: now, StoppedAt: now}, nil)
 	return err
 }
 
@@ -92,7 +93,7 @@ func walRecord(ctx context.Context, s backup.Store, key string) (*backup.Entry, 
 }
 
 func baseKey(env, datastore string, t time.Time) string {
-	return backup.DataKey(env+"/base", datastore, t, "tar.age")
+	return backup.DataKey(env+"/base", datastore, t, "tar.zst.age")
 }
 
 // baseBackup streams pg_basebackup's tar of the whole instance into the
@@ -119,7 +120,7 @@ func (p *Postgres) baseBackup(ctx context.Context, t *Target, in BackupInput, ep
 	cmd.Env = append(os.Environ(), ep.toolEnv("")...)
 	entry, err := storeOutput(ctx, cmd, "base backup", backup.Writer{Store: s, Recipients: cfg.Recipients}, backup.Entry{
 		Key: baseKey(t.Name, datastore, started), Env: t.Name, Datastore: datastore, Date: started.Format(time.DateOnly),
-		Format: "pg_basebackup-tar", StartedAt: started, Server: version, LSN: startLSN, RowCounts: counts,
+		Format: "pg_basebackup-tar", Compression: backup.Zstd, StartedAt: started, Server: version, LSN: startLSN, RowCounts: counts,
 		Tools: map[string]string{"pg_basebackup": toolVersion("pg_basebackup")},
 	}, func(meta *backup.Entry) error {
 		c, err := ep.connect(ctx)
