@@ -255,9 +255,9 @@ func (p *Postgres) Restore(ctx context.Context, in RestoreInput) (RestoreOutput,
 	pr := &progress{r: plain, phase: "restore", ctx: ctx}
 	done := make(chan struct{})
 	go heartbeatUntil(ctx, done, func() any { return map[string]any{"phase": "restore", "bytes": pr.n.Load()} })
-	errs, err := p.load(ctx, ep, in, entry, pr, plain)
+	errs, early, err := p.load(ctx, ep, in, entry, pr, plain)
 	close(done)
-	out.Bytes = pr.n.Load()
+	out.Bytes, out.TablesLoadedWhileDownloading = pr.n.Load(), early
 	if err != nil {
 		return out, err
 	}
@@ -275,27 +275,28 @@ func (p *Postgres) Restore(ctx context.Context, in RestoreInput) (RestoreOutput,
 // load runs pg_restore on the decrypted dump pr (from plain), streaming it
 // into one pg_restore, or with jobs > 1 into a temporary file that
 // parallelRestore loads from as it grows. It returns pg_restore's error
-// lines; a failed download comes first, as it explains the rest.
-func (p *Postgres) load(ctx context.Context, ep *endpoint, in RestoreInput, entry backup.Entry, pr *progress, plain io.Closer) ([]string, error) {
+// lines and how many tables were loaded while downloading; a failed
+// download comes first, as it explains the rest.
+func (p *Postgres) load(ctx context.Context, ep *endpoint, in RestoreInput, entry backup.Entry, pr *progress, plain io.Closer) ([]string, int, error) {
 	if in.Jobs <= 1 {
 		errs, err := runRestore(ctx, ep, in.Database, pr)
 		if err != nil {
-			return nil, err // pg_restore itself failed: the rest is left unread
+			return nil, 0, err // pg_restore itself failed: the rest is left unread
 		}
 		// The checksum is known once every stored byte went through; a
 		// damaged object that pg_restore choked on is reported as such.
 		if err := plain.Close(); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
-		return errs, nil
+		return errs, 0, nil
 	}
 	pr.phase = "download"
 	g, err := newGrowingFile()
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer g.remove()
-	return parallelRestore(ctx, ep, in.Database, in.Jobs, plainSize(entry), entry.RowCounts, g, func() error {
+	return parallelRestore(ctx, ep, in.Database, in.Jobs, plainSize(entry), g, func() error {
 		// In pieces of a MiB: each wakes the loaders.
 		w := bufio.NewWriterSize(g, 1<<20)
 		if _, err := io.Copy(w, pr); err != nil {

@@ -1,6 +1,8 @@
 package postgres
 
 import (
+	"bufio"
+	"io"
 	"testing"
 	"time"
 )
@@ -12,4 +14,29 @@ func SetOverlapAbove(t testing.TB, d time.Duration) {
 	old := overlapAbove
 	overlapAbove = d
 	t.Cleanup(func() { overlapAbove = old })
+}
+
+// ArchiveBlocks walks a whole custom-format archive as a restore walks
+// one that grows: where its TOC ends, how many entries the TOC has, the
+// dump ids of its data blocks in order, and the offset where the walk
+// ended.
+func ArchiveBlocks(r io.Reader) (tocEnd int64, entries int, blocks []int, end int64, err error) {
+	a := &archiveReader{r: bufio.NewReader(r)}
+	head, err := a.readHead()
+	if err != nil {
+		return 0, 0, nil, a.off, err
+	}
+	for {
+		typ, id, err := a.nextBlock(head)
+		if err == io.EOF {
+			return head.tocEnd, len(head.entries), blocks, a.off, nil
+		}
+		if err != nil {
+			return head.tocEnd, len(head.entries), blocks, a.off, err
+		}
+		blocks = append(blocks, id)
+		if err := a.skipBlock(typ); err != nil {
+			return head.tocEnd, len(head.entries), blocks, a.off, err
+		}
+	}
 }

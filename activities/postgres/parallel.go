@@ -1,14 +1,13 @@
 package postgres
 
 import (
-	"cmp"
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -20,27 +19,30 @@ import (
 //
 //  1. the schema (pg_restore's pre-data section) is created from the
 //     archive's table of contents, which pg_dump writes at its head;
-//  2. jobs loaders, each a single-job pg_restore reading the growing file
-//     from the start as a stream, load their share of the tables' data;
-//  3. once the file is complete and the data loaded, pg_restore -j builds
-//     the indexes and constraints (post-data) from the file.
+//  2. while the download goes on, each table's data is loaded as it
+//     arrives, by up to jobs loaders at a time: a loader is a single-job
+//     pg_restore of that one table, given the archive's head and then the
+//     table's data straight from where it begins in the file (archive.go
+//     finds where);
+//  3. once the file is complete, pg_restore -j loads the tables not
+//     started yet and builds the indexes and constraints, each table's as
+//     soon as its data is in, as it does from any file.
 //
 // So the load need not wait for the whole download, which on a real
 // network is most of a restore's time. When the rest of the download will
-// take only moments, though, the loaders wait for it: they would gain
-// little, and where the CPU is the limit they slow the download and each
-// other (on two cores, a restore from a store on the same machine took a
-// fifth longer). The database is marked restored only after the
-// download's size and authentication were verified.
+// take only moments, though, the restore waits for it and leaves it all
+// to pg_restore -j: loading beside the download would gain little and,
+// where the CPU is the limit, slow both. The database is marked restored
+// only after the download's size and authentication were verified.
 
 // overlapAbove is how long the rest of the download must be projected to
-// take for the loaders to start before it ends; 0 starts them at once.
+// take for loading to start before it ends; 0 starts it at once.
 var overlapAbove = 2 * time.Second
 
 // parallelRestore restores the dump of about size bytes that download
-// writes into g, which it finishes, into db, and returns the error lines
-// of every pg_restore.
-func parallelRestore(ctx context.Context, ep *endpoint, db string, jobs int, size int64, rows map[string]int64, g *growingFile, download func() error) ([]string, error) {
+// writes into g, which it finishes, into db. It returns the error lines of
+// every pg_restore, and how many tables were loaded while downloading.
+func parallelRestore(ctx context.Context, ep *endpoint, db string, jobs int, size int64, g *growingFile, download func() error) ([]string, int, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	started := time.Now()
@@ -48,77 +50,182 @@ func parallelRestore(ctx context.Context, ep *endpoint, db string, jobs int, siz
 	// A failed download explains whatever pg_restore then says about its
 	// input, so it comes first; a pg_restore that failed outright stops
 	// the others and the download.
-	fail := func(err error) ([]string, error) {
+	fail := func(err error) ([]string, int, error) {
 		cancel()
 		g.abandon()
 		if derr := g.wait(); derr != nil && !errors.Is(derr, errAbandoned) {
-			return nil, derr
+			return nil, 0, derr
 		}
-		return nil, err
+		return nil, 0, err
 	}
-	cmd := exec.CommandContext(ctx, "pg_restore", "--list")
-	cmd.Stdin = g.reader()
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	toc, err := cmd.Output()
-	if err != nil {
-		return fail(fmt.Errorf("reading the dump's table of contents: %w: %s", err, capOutput(stderr.String())))
+	// An archive whose layout is not understood is restored all the same,
+	// by pg_restore -j once it is downloaded.
+	archive := &archiveReader{r: bufio.NewReaderSize(g.reader(), 1<<20)}
+	head, headErr := archive.readHead()
+	var schema io.Reader = g.reader()
+	if headErr == nil {
+		schema = io.NewSectionReader(g.f, 0, head.tocEnd)
 	}
-	var errs []string
-	pre, err := runRestore(ctx, ep, db, g.reader(), "--section=pre-data")
+	errs, err := runRestore(ctx, ep, db, schema, "--section=pre-data")
 	if err != nil {
 		return fail(err)
 	}
-	errs = append(errs, pre...)
 
 	g.waitUnlessSlow(ctx, started, size)
-	shares := shareData(strings.Split(string(toc), "\n"), jobs, rows)
-	var wg sync.WaitGroup
-	var first sync.Once
-	var failed error
-	loaded := make([][]string, len(shares))
-	for i, list := range shares {
+	var loaded []int
+	if headErr == nil && !g.finished() {
+		var lines []string
+		loaded, lines, err = loadArriving(ctx, ep, db, jobs, g, archive, head)
+		if err != nil {
+			return fail(err)
+		}
+		errs = append(errs, lines...)
+	}
+	if err := g.wait(); err != nil {
+		return nil, 0, err
+	}
+	args := []string{"--section=data", "--section=post-data", "--jobs", fmt.Sprint(jobs)}
+	if len(loaded) > 0 {
+		list, err := writeList(head, loaded)
+		if err != nil {
+			return nil, 0, err
+		}
+		defer os.Remove(list)
+		args = append(args, "--use-list="+list)
+	}
+	rest, err := runRestore(ctx, ep, db, nil, append(args, g.name())...)
+	if err != nil {
+		return nil, 0, err
+	}
+	return append(errs, rest...), len(loaded), nil
+}
+
+// loadArriving walks the blocks of the archive as they arrive and starts a
+// loader for each table's data, up to jobs at a time, until the download
+// is complete. It returns the tables it loaded, once their loaders ended,
+// and their error lines.
+func loadArriving(ctx context.Context, ep *endpoint, db string, jobs int, g *growingFile, archive *archiveReader, head *archiveHead) ([]int, []string, error) {
+	type block struct {
+		id    int
+		start int64
+	}
+	arrived := make(chan block)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		defer close(arrived)
+		for {
+			start := archive.off
+			typ, id, err := archive.nextBlock(head)
+			if err != nil {
+				return // the end, or a layout not understood: the rest is pg_restore -j's
+			}
+			select {
+			case arrived <- block{id, start}:
+			case <-stop:
+				return
+			}
+			if archive.skipBlock(typ) != nil {
+				return
+			}
+		}
+	}()
+	slots := make(chan struct{}, jobs)
+	var (
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		lines  []string
+		failed error
+		loaded []int
+	)
+	for b := range arrived {
+		if head.desc[b.id] != "TABLE DATA" {
+			continue
+		}
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+		}
+		mu.Lock()
+		stopped := failed != nil
+		mu.Unlock()
+		if ctx.Err() != nil || stopped || g.finished() {
+			break
+		}
+		loaded = append(loaded, b.id)
 		wg.Go(func() {
-			var err error
-			if loaded[i], err = loadShare(ctx, ep, db, g.reader(), list); err != nil {
-				first.Do(func() { failed = err })
-				cancel()
+			defer func() { <-slots }()
+			l, err := loadTable(ctx, ep, db, g, head.tocEnd, b.start, b.id)
+			mu.Lock()
+			defer mu.Unlock()
+			lines = append(lines, l...)
+			if err != nil && failed == nil {
+				failed = err
 			}
 		})
 	}
 	wg.Wait()
-	if failed != nil {
-		return fail(failed)
-	}
-	for _, l := range loaded {
-		errs = append(errs, l...)
-	}
-	if err := g.wait(); err != nil {
-		return nil, err
-	}
-	post, err := runRestore(ctx, ep, db, nil, "--section=post-data", "--jobs", fmt.Sprint(jobs), g.name())
-	if err != nil {
-		return nil, err
-	}
-	return append(errs, post...), nil
+	return loaded, lines, failed
 }
 
-// loadShare runs one loader: a single-job pg_restore of the data section
-// restricted to list, reading the dump as a stream.
-func loadShare(ctx context.Context, ep *endpoint, db string, dump io.Reader, list []string) ([]string, error) {
-	f, err := os.CreateTemp("", "drctl-restore-*.list")
+// loadTable runs one loader: a single-job pg_restore of the data of entry
+// id, reading the archive's head (up to tocEnd) and then the file from
+// start, where the entry's block begins. pg_restore stops reading once
+// the block is loaded; the pipe lets it end without waiting for the rest
+// of the download to be offered to it.
+func loadTable(ctx context.Context, ep *endpoint, db string, g *growingFile, tocEnd, start int64, id int) ([]string, error) {
+	list, err := os.CreateTemp("", "drctl-restore-*.list")
 	if err != nil {
 		return nil, err
 	}
-	defer os.Remove(f.Name())
-	if _, err := f.WriteString(strings.Join(list, "\n") + "\n"); err != nil {
-		f.Close()
+	defer os.Remove(list.Name())
+	if _, err := fmt.Fprintf(list, "%d;\n", id); err != nil {
+		list.Close()
 		return nil, err
+	}
+	if err := list.Close(); err != nil {
+		return nil, err
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		_, _ = io.Copy(w, io.MultiReader(io.NewSectionReader(g.f, 0, tocEnd), g.readerAt(start)))
+		w.Close()
+	}()
+	defer r.Close()
+	return runRestore(ctx, ep, db, r, "--section=data", "--use-list="+list.Name())
+}
+
+// writeList writes a list for pg_restore -L of every entry of the archive
+// but those loaded already, and returns its name.
+func writeList(head *archiveHead, loaded []int) (string, error) {
+	skip := map[int]bool{}
+	for _, id := range loaded {
+		skip[id] = true
+	}
+	var b strings.Builder
+	for _, e := range head.entries {
+		if skip[e.id] {
+			b.WriteString(";")
+		}
+		fmt.Fprintf(&b, "%d; %s\n", e.id, e.desc)
+	}
+	f, err := os.CreateTemp("", "drctl-restore-*.list")
+	if err != nil {
+		return "", err
+	}
+	if _, err := f.WriteString(b.String()); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return "", err
 	}
 	if err := f.Close(); err != nil {
-		return nil, err
+		os.Remove(f.Name())
+		return "", err
 	}
-	return runRestore(ctx, ep, db, dump, "--section=data", "--use-list="+f.Name())
+	return f.Name(), nil
 }
 
 // runRestore runs pg_restore into db, reading the dump from stdin unless
@@ -135,58 +242,6 @@ func runRestore(ctx context.Context, ep *endpoint, db string, stdin io.Reader, a
 		return nil, fmt.Errorf("pg_restore into %s: %w: %s", db, err, capOutput(stderr.all.String()))
 	}
 	return stderr.errors, nil
-}
-
-// shareData splits the data of the archive's tables, as pg_restore --list
-// names them in toc, among at most n loaders: largest first, by the rows
-// the backup's record counted, each to the loader with the fewest rows so
-// far. A loader's list is the whole table of contents with the entries of
-// the others commented out, so it keeps the archive's order (a loader
-// reading a stream cannot go back). The rest of the data section, such as
-// sequence values and large objects, goes to the first loader alone.
-func shareData(toc []string, n int, rows map[string]int64) [][]string {
-	type table struct {
-		line int
-		rows int64
-	}
-	var tables []table
-	for i, line := range toc {
-		if _, rest, ok := strings.Cut(line, " TABLE DATA "); ok && !strings.HasPrefix(line, ";") {
-			// rest is "<schema> <table> <owner>".
-			name := rest
-			if j := strings.LastIndexByte(rest, ' '); j > 0 {
-				name = rest[:j]
-			}
-			tables = append(tables, table{line: i, rows: max(rows[strings.Replace(name, " ", ".", 1)], 1)})
-		}
-	}
-	n = max(1, min(n, len(tables)))
-	owner := make(map[int]int, len(tables)) // toc line -> loader
-	load := make([]int64, n)
-	slices.SortStableFunc(tables, func(a, b table) int { return cmp.Compare(b.rows, a.rows) })
-	for _, t := range tables {
-		least := 0
-		for k := range load {
-			if load[k] < load[least] {
-				least = k
-			}
-		}
-		owner[t.line] = least
-		load[least] += t.rows
-	}
-	shares := make([][]string, n)
-	for k := range shares {
-		for i, line := range toc {
-			if line == "" || strings.HasPrefix(line, ";") {
-				continue
-			}
-			if o, isTable := owner[i]; (isTable && o != k) || (!isTable && k != 0) {
-				line = ";" + line
-			}
-			shares[k] = append(shares[k], line)
-		}
-	}
-	return shares
 }
 
 // growingFile is a temporary file that one goroutine writes while others
@@ -289,6 +344,16 @@ func (g *growingFile) remove() {
 // reader reads the file from the start; at its end it waits for more, and
 // it fails as the writer did.
 func (g *growingFile) reader() io.Reader { return &follower{g: g} }
+
+// readerAt is a reader from offset off on.
+func (g *growingFile) readerAt(off int64) io.Reader { return &follower{g: g, off: off} }
+
+// finished tells whether the writer finished.
+func (g *growingFile) finished() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.done
+}
 
 type follower struct {
 	g   *growingFile

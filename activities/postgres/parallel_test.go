@@ -5,80 +5,10 @@ import (
 	"context"
 	"errors"
 	"io"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 )
-
-// TestShareData: the tables' data is dealt out largest first to the
-// loader with the fewest rows; every loader's list keeps the archive's
-// order, with the others' entries commented out, and the rest of the data
-// section (a sequence's value here) goes to the first loader alone.
-func TestShareData(t *testing.T) {
-	toc := strings.Split(`;
-; Archive created at 2026-11-22 05:00:00 UTC
-;
-215; 1259 16385 TABLE public small postgres
-216; 1259 16390 TABLE public big postgres
-217; 1259 16395 TABLE public mid postgres
-3320; 0 16385 TABLE DATA public small postgres
-3321; 0 16390 TABLE DATA public big postgres
-3322; 0 16395 TABLE DATA public mid postgres
-3323; 0 0 SEQUENCE SET public small_id_seq postgres
-3210; 2606 16391 CONSTRAINT public big big_pkey postgres
-`, "\n")
-	rows := map[string]int64{"public.small": 500, "public.big": 1000, "public.mid": 600}
-	shares := shareData(toc, 2, rows)
-	if len(shares) != 2 {
-		t.Fatalf("%d shares, want 2", len(shares))
-	}
-	active := func(share []string) []string {
-		var ids []string
-		for _, line := range share {
-			if !strings.HasPrefix(line, ";") {
-				ids = append(ids, line[:strings.IndexByte(line, ';')])
-			}
-		}
-		return ids
-	}
-	// big (1000) to the first, mid (600) to the second, small (500) to the
-	// second again, which has fewer rows than the first.
-	if got, want := active(shares[0]), []string{"215", "216", "217", "3321", "3323", "3210"}; !slices.Equal(got, want) {
-		t.Errorf("first loader runs %v, want %v", got, want)
-	}
-	if got, want := active(shares[1]), []string{"3320", "3322"}; !slices.Equal(got, want) {
-		t.Errorf("second loader runs %v, want %v", got, want)
-	}
-	for k, share := range shares {
-		if len(share) != 8 {
-			t.Errorf("loader %d's list has %d entries, want all 8 of the archive", k, len(share))
-		}
-		for i, line := range share {
-			if strings.TrimPrefix(line, ";") != toc[i+3] {
-				t.Errorf("loader %d, entry %d: %q is out of the archive's order", k, i, line)
-			}
-		}
-	}
-
-	// More loaders than tables: one per table. No recorded counts (a
-	// record of an older backup): one row each, so dealt out in turn.
-	if n := len(shareData(toc, 8, rows)); n != 3 {
-		t.Errorf("%d loaders for 3 tables", n)
-	}
-	shares = shareData(toc, 3, nil)
-	for k, share := range shares {
-		tables := 0
-		for _, line := range share {
-			if !strings.HasPrefix(line, ";") && strings.Contains(line, " TABLE DATA ") {
-				tables++
-			}
-		}
-		if tables != 1 {
-			t.Errorf("without counts, loader %d loads %d tables", k, tables)
-		}
-	}
-}
 
 // TestGrowingFile: readers that start before the writer get every byte,
 // waiting at the end while the file grows; they end as the writer ended;

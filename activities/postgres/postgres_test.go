@@ -17,7 +17,9 @@ import (
 
 	"github.com/drctl/drctl/activities/backup"
 	"github.com/drctl/drctl/activities/postgres"
+	"github.com/drctl/drctl/activities/secret"
 	"github.com/drctl/drctl/activities/stepio"
+	"github.com/drctl/drctl/testsuite"
 )
 
 func errType(err error) string {
@@ -109,6 +111,25 @@ func TestRestoreOfGzipDump(t *testing.T) {
 	}
 }
 
+// withSFTP adds to f's stores an SFTP server reached directly ("fast")
+// and across a link of 1 MB/s ("slow"), and returns the server.
+func withSFTP(t *testing.T, f *fixture) *testsuite.SSHServer {
+	sshd := testsuite.StartSSHD(t)
+	slow := sshd.Behind(t, testsuite.SlowLink(t, fmt.Sprintf("%s:%d", sshd.Host, sshd.Port), 1e6))
+	sftpStore := func(s *testsuite.SSHServer) *backup.StoreConfig {
+		return &backup.StoreConfig{Type: "sftp", Host: s.Host, Port: s.Port, User: s.User, Key: secret.Ref("file:" + s.KeyFile),
+			KnownHosts: s.KnownHosts, Path: s.Base, Recipients: f.store.Recipients, Identity: f.store.Identity}
+	}
+	stores := map[string]*backup.StoreConfig{"fast": sftpStore(sshd), "slow": sftpStore(slow)}
+	f.pg.Stores = func(env, name string) (*backup.StoreConfig, error) {
+		if s, ok := stores[name]; ok {
+			return s, nil
+		}
+		return f.store, nil
+	}
+	return sshd
+}
+
 // TestParallelRestoreIsComplete restores a database with most kinds of
 // object both ways, streamed into one pg_restore and in parallel (schema,
 // loaders sharing the tables, then indexes and constraints): a full
@@ -135,25 +156,43 @@ func TestParallelRestoreIsComplete(t *testing.T) {
 		"insert into orders (account, total) select 1 + g % 300, g % 250 from generate_series(1, 3000) g",
 		"insert into audit (line) select 'line '||g from generate_series(1, 500) g",
 		"insert into readings select date '2026-01-01' + g % 300, g from generate_series(1, 100) g",
-		"refresh materialized view totals")
-	var b postgres.BackupOutput
+		"refresh materialized view totals",
+		// Enough data between the others to take seconds across the slow
+		// link below.
+		"create table bulk (id int primary key, a text)",
+		"insert into bulk select g, md5(g::text) || md5((g * 3)::text) from generate_series(1, 120000) g")
+	// The backup goes up the fast way, and the restore that comes down the
+	// slow way loads tables while the rest is on its way.
+	withSFTP(t, f)
+	var b, remote postgres.BackupOutput
 	f.must(f.pg.Backup, postgres.BackupInput{Database: "register", Run: runCtx("production")}, &b)
+	f.must(f.pg.Backup, postgres.BackupInput{Database: "register", Store: "fast", Run: runCtx("production")}, &remote)
 	want := dumpAll(t, f.prod, "register")
 	for _, c := range []struct {
 		db      string
 		jobs    int
 		overlap time.Duration // see postgres.SetOverlapAbove
+		store   string
 	}{
-		{"streamed", 1, 0},
-		{"loaded_after_download", 3, time.Hour},
-		{"loaded_while_downloading", 3, 0},
+		{"streamed", 1, 0, ""},
+		{"loaded_after_download", 3, time.Hour, ""},
+		{"loaded_while_downloading", 3, 0, ""},
+		{"loaded_across_a_slow_link", 2, 0, "slow"},
 	} {
 		postgres.SetOverlapAbove(t, c.overlap)
+		in := postgres.RestoreInput{Backup: b.Key, From: "production", Database: c.db, Jobs: c.jobs, Run: runCtx("staging")}
+		if c.store != "" {
+			in.Backup, in.Store = remote.Key, c.store
+		}
 		var r postgres.RestoreOutput
-		f.must(f.pg.Restore, postgres.RestoreInput{Backup: b.Key, From: "production", Database: c.db, Jobs: c.jobs, Run: runCtx("staging")}, &r)
+		f.must(f.pg.Restore, in, &r)
 		if len(r.IgnoredErrors) != 0 || r.Rows != b.Rows {
 			t.Errorf("%s: %+v", c.db, r)
 		}
+		if c.store == "slow" && r.TablesLoadedWhileDownloading == 0 {
+			t.Errorf("%s: no table was loaded while the download went on", c.db)
+		}
+		t.Logf("%s: %d tables loaded while downloading", c.db, r.TablesLoadedWhileDownloading)
 		if got := dumpAll(t, f.stg, c.db); got != want {
 			t.Errorf("%s: the restored database differs from the source:\n%s", c.db, firstDifference(got, want))
 		}
@@ -195,9 +234,14 @@ func firstDifference(a, b string) string {
 func TestParallelRestoreOfDamagedBackup(t *testing.T) {
 	f := newFixture(t)
 	seed(t, f.prod, 20000)
+	// Data that does not compress, for a download that takes seconds
+	// across the slow link.
+	sql(t, f.prod, "register", "create table bulk (id int primary key, a text)",
+		"insert into bulk select g, md5(g::text) || md5((g * 3)::text) from generate_series(1, 120000) g")
+	sshd := withSFTP(t, f)
 	var b postgres.BackupOutput
-	f.must(f.pg.Backup, postgres.BackupInput{Database: "register", Run: runCtx("production")}, &b)
-	object := filepath.Join(f.store.Path, filepath.FromSlash(b.Key))
+	f.must(f.pg.Backup, postgres.BackupInput{Database: "register", Store: "fast", Run: runCtx("production")}, &b)
+	object := filepath.Join(sshd.Base, filepath.FromSlash(b.Key))
 	whole, err := os.ReadFile(object)
 	if err != nil {
 		t.Fatal(err)
@@ -207,16 +251,20 @@ func TestParallelRestoreOfDamagedBackup(t *testing.T) {
 	if err := os.WriteFile(object, damaged, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	in := postgres.RestoreInput{Backup: b.Key, From: "production", Database: "register", Jobs: 2, Run: runCtx("staging")}
+	in := postgres.RestoreInput{Backup: b.Key, From: "production", Database: "register", Jobs: 2, Store: "fast", Run: runCtx("staging")}
 	c, err := pgx.Connect(context.Background(), f.stg.URL("postgres"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close(context.Background())
-	// Loaders that started at once, and loaders that waited for the
-	// download (a retry of the first attempt).
+	// Tables loaded as the download across the slow link came, and a
+	// retry that waits for the download.
 	for _, overlap := range []time.Duration{0, time.Hour} {
 		postgres.SetOverlapAbove(t, overlap)
+		in := in
+		if overlap == 0 {
+			in.Store = "slow"
+		}
 		err = f.run(f.pg.Restore, in, nil)
 		if err == nil || !strings.Contains(err.Error(), b.Key) {
 			t.Fatalf("restore of a damaged backup: %v", err)

@@ -149,6 +149,9 @@ type RestoreOutput struct {
 	Rows          int64            `json:"rows"`
 	RowCounts     map[string]int64 `json:"row_counts"`
 	IgnoredErrors []string         `json:"ignored_errors"`
+	// TablesLoadedWhileDownloading counts the tables a restore with jobs
+	// loaded before the download ended.
+	TablesLoadedWhileDownloading int `json:"tables_loaded_while_downloading,omitempty"`
 }
 
 // PITRInput recovers a new instance to a point in time.
