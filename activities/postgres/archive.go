@@ -98,14 +98,18 @@ func (a *archiveReader) int() (int64, error) {
 }
 
 // str reads a string: its length, then its bytes; a negative length is
-// SQL NULL, returned as ok false.
-func (a *archiveReader) str() (s string, ok bool, err error) {
+// SQL NULL, returned as ok false. Only short strings are kept (an entry's
+// kind); skip passes over the others, such as definitions, unread.
+func (a *archiveReader) str(skip bool) (s string, ok bool, err error) {
 	n, err := a.int()
 	if err != nil || n < 0 {
 		return "", false, err
 	}
-	if n > 1<<30 {
-		return "", false, errArchive
+	if skip {
+		return "", true, a.skip(n)
+	}
+	if n > 1<<10 {
+		return "", false, fmt.Errorf("%w: a string of %d bytes where a short one belongs", errArchive, n)
 	}
 	b := make([]byte, n)
 	if _, err := io.ReadFull(a.r, b); err != nil {
@@ -149,7 +153,7 @@ func (a *archiveReader) readHead() (*archiveHead, error) {
 		}
 	}
 	for range 3 { // database name, server version, pg_dump version
-		if _, _, err := a.str(); err != nil {
+		if _, _, err := a.str(true); err != nil {
 			return nil, err
 		}
 	}
@@ -185,7 +189,7 @@ func (a *archiveReader) readEntry(version int) (archiveEntry, error) {
 	var desc string
 	// table oid, oid, tag, desc, then (an int) the section
 	for i := range 4 {
-		s, _, err := a.str()
+		s, _, err := a.str(i != 3)
 		if err != nil {
 			return archiveEntry{}, err
 		}
@@ -202,7 +206,7 @@ func (a *archiveReader) readEntry(version int) (archiveEntry, error) {
 		strs++ // table access method
 	}
 	for range strs {
-		if _, _, err := a.str(); err != nil {
+		if _, _, err := a.str(true); err != nil {
 			return archiveEntry{}, err
 		}
 	}
@@ -212,12 +216,12 @@ func (a *archiveReader) readEntry(version int) (archiveEntry, error) {
 		}
 	}
 	for range 2 { // owner, "with oids"
-		if _, _, err := a.str(); err != nil {
+		if _, _, err := a.str(true); err != nil {
 			return archiveEntry{}, err
 		}
 	}
 	for { // dependencies, ended by a NULL
-		_, ok, err := a.str()
+		_, ok, err := a.str(true)
 		if err != nil {
 			return archiveEntry{}, err
 		}

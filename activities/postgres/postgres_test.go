@@ -177,7 +177,7 @@ func TestParallelRestoreIsComplete(t *testing.T) {
 		{"streamed", 1, 0, ""},
 		{"loaded_after_download", 3, time.Hour, ""},
 		{"loaded_while_downloading", 3, 0, ""},
-		{"loaded_across_a_slow_link", 2, 0, "slow"},
+		{"loaded_across_a_slow_link", 2, 2 * time.Second, "slow"}, // the default
 	} {
 		postgres.SetOverlapAbove(t, c.overlap)
 		in := postgres.RestoreInput{Backup: b.Key, From: "production", Database: c.db, Jobs: c.jobs, Run: runCtx("staging")}
