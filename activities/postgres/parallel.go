@@ -28,25 +28,16 @@ import (
 //     started yet and builds the indexes and constraints, each table's as
 //     soon as its data is in, as it does from any file.
 //
-// So the load need not wait for the whole download, which on a slow
-// network is most of a restore's time. When the download outpaces what
-// the loaders could load, or its rest will take only moments, though, the
-// restore waits for it and leaves it all to pg_restore -j: loading beside
-// it would gain little and, where the CPU is the limit, slow both (on two
-// cores, loading beside a download from the same machine stretched the
-// download from 2 s to 6-13 s and the restore by a third). The database is marked restored
+// So the load need not wait for the whole download, which on a real
+// network is most of a restore's time. When the rest of the download will
+// take only moments, though, the restore waits for it and leaves it all
+// to pg_restore -j: loading beside the download would gain little and,
+// where the CPU is the limit, slow both. The database is marked restored
 // only after the download's size and authentication were verified.
 
 // overlapAbove is how long the rest of the download must be projected to
 // take for loading to start before it ends; 0 starts it at once.
 var overlapAbove = 2 * time.Second
-
-// loadRate is how many bytes of dump a second one job loads, roughly: a
-// download that brings them faster keeps the loaders busy anyway, so they
-// wait for it. (pg_restore -j2 of an uncompressed 1.2 GB dump took 9.5 s
-// on two cores; a faster machine loads faster and so waits more often,
-// which costs it at most the overlap.)
-var loadRate = float64(64 << 20)
 
 // parallelRestore restores the dump of about size bytes that download
 // writes into g, which it finishes, into db. It returns the error lines of
@@ -80,7 +71,7 @@ func parallelRestore(ctx context.Context, ep *endpoint, db string, jobs int, siz
 		return fail(err)
 	}
 
-	g.waitUnlessSlow(ctx, started, size, jobs)
+	g.waitUnlessSlow(ctx, started, size)
 	var loaded []int
 	if headErr == nil && !g.finished() {
 		var lines []string
@@ -305,13 +296,11 @@ func (g *growingFile) finish(err error) {
 	g.grew.Broadcast()
 }
 
-// waitUnlessSlow returns once the writer finished, or as soon as the file
-// is seen to grow more slowly than jobs loaders could load it and its rest
-// will take longer than overlapAbove to arrive: only then does loading
-// beside the download gain. It watches a second first, as a download's
-// start is slower than the rest of it.
-func (g *growingFile) waitUnlessSlow(ctx context.Context, started time.Time, size int64, jobs int) {
-	const look, watch = 100 * time.Millisecond, time.Second
+// waitUnlessSlow returns once the writer finished, or as soon as the rest
+// of the file, at the rate it has grown since started, will take longer
+// than overlapAbove to arrive.
+func (g *growingFile) waitUnlessSlow(ctx context.Context, started time.Time, size int64) {
+	const look = 100 * time.Millisecond
 	for overlapAbove > 0 && ctx.Err() == nil {
 		g.mu.Lock()
 		done, have := g.done, g.size
@@ -319,9 +308,9 @@ func (g *growingFile) waitUnlessSlow(ctx context.Context, started time.Time, siz
 		if done {
 			return
 		}
-		if elapsed := time.Since(started); elapsed >= watch {
+		if elapsed := time.Since(started); elapsed >= 2*look {
 			rate := float64(have) / elapsed.Seconds() // bytes a second
-			if rate < float64(jobs)*loadRate && (rate == 0 || float64(size-have)/rate > overlapAbove.Seconds()) {
+			if rate == 0 || float64(size-have)/rate > overlapAbove.Seconds() {
 				return
 			}
 		}

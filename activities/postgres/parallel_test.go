@@ -71,51 +71,33 @@ func TestGrowingFile(t *testing.T) {
 	}
 }
 
-// TestWaitUnlessSlow: loading starts beside a download slower than the
-// loaders whose rest will take long, and waits for one that outpaces
-// them, or whose rest will come in moments.
+// TestWaitUnlessSlow: loaders wait for a download whose rest will come in
+// moments, and start at once beside one whose rest will take long.
 func TestWaitUnlessSlow(t *testing.T) {
-	finished := func(g *growingFile) bool {
-		g.mu.Lock()
-		defer g.mu.Unlock()
-		return g.done
-	}
-	ago := time.Now().Add(-2 * time.Second)
-
 	slow, err := newGrowingFile()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer slow.remove()
-	slow.Write(make([]byte, 1<<10)) // 1 KiB in 2 s of 1 GiB: slow, and the rest is far off
-	slow.waitUnlessSlow(context.Background(), ago, 1<<30, 2)
-	if finished(slow) {
-		t.Error("waited for a slow download")
-	}
+	slow.Write(make([]byte, 1<<10)) // 1 KiB of 1 GiB: the rest is far off
+	slow.waitUnlessSlow(context.Background(), time.Now(), 1<<30)
 	slow.finish(nil)
 
-	wait := func(what string, have, size int64, rate float64) {
-		t.Helper()
-		old := loadRate
-		loadRate = rate
-		defer func() { loadRate = old }()
-		g, err := newGrowingFile()
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer g.remove()
-		g.Write(make([]byte, have))
-		go func() {
-			time.Sleep(300 * time.Millisecond)
-			g.finish(nil)
-		}()
-		g.waitUnlessSlow(context.Background(), ago, size, 2)
-		if !finished(g) {
-			t.Errorf("did not wait for %s", what)
-		}
+	fast, err := newGrowingFile()
+	if err != nil {
+		t.Fatal(err)
 	}
-	// 1 MiB in 2 s of 1 MiB: nothing is left to wait for but the end.
-	wait("a download about to end", 1<<20, 1<<20, loadRate)
-	// 1 MiB in 2 s of 1 GiB, where loaders take 1 KiB a second each.
-	wait("a download faster than the loaders", 1<<20, 1<<30, 1<<10)
+	defer fast.remove()
+	fast.Write(make([]byte, 1<<20)) // all of it: nothing is left to wait for but the end
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		fast.finish(nil)
+	}()
+	fast.waitUnlessSlow(context.Background(), time.Now(), 1<<20)
+	fast.mu.Lock()
+	done := fast.done
+	fast.mu.Unlock()
+	if !done {
+		t.Error("loaders did not wait for a download about to end")
+	}
 }
