@@ -31,6 +31,10 @@ type restoreBench struct {
 	keys   map[string]string
 	jobs   int
 	stores map[string]backup.Store
+	// backups is how long postgres.backup took to each store, and dumped
+	// how long pg_dump -Fc took to a local file.
+	backups map[string]time.Duration
+	dumped  time.Duration
 }
 
 // generate fills production with about mb MB in four tables (so parallel
@@ -74,17 +78,24 @@ func newRestoreBench(t testing.TB, mb int) *restoreBench {
 	}
 	f.pg.Stores = func(env, name string) (*backup.StoreConfig, error) { return stores[name], nil }
 	b := &restoreBench{f: f, keys: map[string]string{}, jobs: 2}
+	b.backups = map[string]time.Duration{}
 	for name := range stores {
 		var out postgres.BackupOutput
+		start := time.Now()
 		f.must(f.pg.Backup, postgres.BackupInput{Database: "register", Store: name, Run: runCtx("production")}, &out)
+		b.backups[name] = time.Since(start)
 		b.keys[name] = out.Key
 	}
 	b.plain = filepath.Join(t.TempDir(), "register.dump")
 	b.bare = filepath.Join(t.TempDir(), "register-bare.dump")
 	for file, args := range map[string][]string{b.plain: {"-Fc"}, b.bare: {"-Fc", "--compress=0"}} {
+		start := time.Now()
 		cmd := exec.Command("pg_dump", append(args, "-f", file, f.prod.URL("register"))...)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("pg_dump: %v\n%s", err, out)
+		}
+		if file == b.plain {
+			b.dumped = time.Since(start)
 		}
 	}
 	// The manual procedure's file: the plain dump, as a plain object.
@@ -264,6 +275,8 @@ func BenchmarkRestore(b *testing.B) {
 			mb, store, manual, raw, bare, copied)
 	}
 	b.Logf("%d MB raw pg_restore -j2 from a local file: %s; without gzip: %s", mb, avg("raw-j"), avg("raw-j-bare"))
+	b.Logf("%d MB backup: pg_dump -Fc to a local file %s; postgres.backup to azure %s, sftp %s, sftp-slow %s", mb, rb.dumped.Round(10*time.Millisecond),
+		rb.backups["azure"].Round(10*time.Millisecond), rb.backups["sftp"].Round(10*time.Millisecond), rb.backups["sftp-slow"].Round(10*time.Millisecond))
 	for _, store := range benchStores {
 		b.Logf("%d MB from %s: ours %s, manual %s, copy then -j2 %s", mb, store, avg("ours-"+store), avg("manual-"+store), avg("copy-then-j-"+store))
 	}

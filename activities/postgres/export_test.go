@@ -21,22 +21,29 @@ func SetOverlapAbove(t testing.TB, d time.Duration) {
 // dump ids of its data blocks in order, and the offset where the walk
 // ended.
 func ArchiveBlocks(r io.Reader) (tocEnd int64, entries int, blocks []int, end int64, err error) {
+	tocEnd, entries, end, err = walkArchive(r, func(id int) { blocks = append(blocks, id) })
+	return tocEnd, entries, blocks, end, err
+}
+
+// walkArchive reads the head of the archive in r and then passes over its
+// blocks, telling block the dump id of each.
+func walkArchive(r io.Reader, block func(id int)) (tocEnd int64, entries int, end int64, err error) {
 	a := &archiveReader{r: bufio.NewReader(r)}
 	head, err := a.readHead()
 	if err != nil {
-		return 0, 0, nil, a.off, err
+		return 0, 0, a.off, err
 	}
 	for {
 		typ, id, err := a.nextBlock(head)
 		if err == io.EOF {
-			return head.tocEnd, len(head.entries), blocks, a.off, nil
+			return head.tocEnd, len(head.entries), a.off, nil
 		}
 		if err != nil {
-			return head.tocEnd, len(head.entries), blocks, a.off, err
+			return head.tocEnd, len(head.entries), a.off, err
 		}
-		blocks = append(blocks, id)
+		block(id)
 		if err := a.skipBlock(typ); err != nil {
-			return head.tocEnd, len(head.entries), blocks, a.off, err
+			return head.tocEnd, len(head.entries), a.off, err
 		}
 	}
 }
