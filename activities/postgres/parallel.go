@@ -115,6 +115,11 @@ func loadArriving(ctx context.Context, ep *endpoint, db string, jobs int, g *gro
 	go func() {
 		defer close(arrived)
 		for {
+			select {
+			case <-stop: // the rest is pg_restore -j's: no need to walk it
+				return
+			default:
+			}
 			start := archive.off
 			typ, id, err := archive.nextBlock(head)
 			if err != nil {
