@@ -288,10 +288,18 @@ func (p *Reader) Close() error {
 
 // Abandon closes the object without reading the rest, for a reader given
 // up on: whose consumer failed, so its check no longer matters, and whose
-// rest may be gigabytes away. It does nothing after Close.
+// rest may be gigabytes away. It returns at once and the closing goes on
+// in the background: a download with requests in flight (SFTP keeps
+// many) may have to take in their answers first, which across a slow
+// link is as slow as the rest of the download, unless the caller closes
+// the store. It does nothing after Close.
 func (p *Reader) Abandon() {
-	p.close.Do(func() { _ = p.raw.Close() }) // first: it ends a read the decompression waits in
-	p.stop()
+	p.close.Do(func() {
+		go func() {
+			_ = p.raw.Close() // first: it ends a read the decompression waits in
+			p.stop()
+		}()
+	})
 }
 
 // Entries lists the complete backups below prefix (an env, or env/date),

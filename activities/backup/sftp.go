@@ -108,9 +108,13 @@ func newSFTPClient(conn *ssh.Client) (*sftp.Client, error) {
 
 func (s *sftpStore) String() string { return s.name }
 
+// Close ends the SSH connection first: closing the SFTP client first waits
+// for the answers to every read still in flight, which after an abandoned
+// download across a slow link is seconds.
 func (s *sftpStore) Close() error {
+	err := s.conn.Close()
 	s.c.Close()
-	return s.conn.Close()
+	return err
 }
 
 func (s *sftpStore) path(key string) string { return path.Join(s.base, key) }

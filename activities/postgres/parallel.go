@@ -81,6 +81,9 @@ func parallelRestore(ctx context.Context, ep *endpoint, db string, jobs int, siz
 		}
 		errs = append(errs, lines...)
 	}
+	if err := ctx.Err(); err != nil {
+		return fail(err) // cancelled: stop the download rather than wait for it
+	}
 	if err := g.wait(); err != nil {
 		return nil, 0, err
 	}

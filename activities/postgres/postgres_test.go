@@ -14,6 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/worker"
 
 	"github.com/drctl/drctl/activities/backup"
 	"github.com/drctl/drctl/activities/postgres"
@@ -504,4 +505,35 @@ func TestExecProvider(t *testing.T) {
 	if err := f.run(f.pg.Reboot, postgres.RebootInput{Run: runCtx("exec")}, nil); errType(err) != "NotConfigured" {
 		t.Fatalf("reboot without a command: %v", err)
 	}
+}
+
+// TestParallelRestoreCancelled: a restore cancelled while it downloads
+// across a slow link stops the download and returns, rather than wait for
+// the rest of the backup.
+func TestParallelRestoreCancelled(t *testing.T) {
+	f := newFixture(t)
+	seed(t, f.prod, 100)
+	sql(t, f.prod, "register", "create table bulk (id int primary key, a text)",
+		"insert into bulk select g, md5(g::text) || md5((g * 3)::text) from generate_series(1, 240000) g")
+	withSFTP(t, f)
+	var b postgres.BackupOutput
+	f.must(f.pg.Backup, postgres.BackupInput{Database: "register", Store: "fast", Run: runCtx("production")}, &b)
+	const link = 1e6 // bytes a second, withSFTP's slow link
+	full := time.Duration(float64(b.Size) / link * float64(time.Second))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	f.env.SetWorkerOptions(worker.Options{BackgroundActivityContext: ctx})
+	time.AfterFunc(time.Second, cancel)
+	start := time.Now()
+	err := f.run(f.pg.Restore, postgres.RestoreInput{Backup: b.Key, From: "production", Database: "register", Jobs: 2, Store: "slow", Run: runCtx("staging")}, nil)
+	took := time.Since(start)
+	if err == nil {
+		t.Fatal("a cancelled restore succeeded")
+	}
+	// The whole download takes `full`; a restore that waited for it would
+	// take at least that.
+	if took > full*3/4 {
+		t.Errorf("the cancelled restore returned after %s; the whole download takes %s", took.Round(time.Millisecond), full.Round(time.Millisecond))
+	}
+	t.Logf("cancelled after 1 s, returned after %s (%v); the whole download takes %s", took.Round(time.Millisecond), err, full.Round(time.Millisecond))
 }
