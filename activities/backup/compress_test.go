@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -71,13 +72,14 @@ func TestCompressedRoundTrip(t *testing.T) {
 		t.Errorf("flipped byte in a compressed backup: %v", err)
 	}
 
-	// A restore that gives up half-way stops the decompression's
-	// goroutines and returns.
+	// A restore that gives up half-way stops the download's and the
+	// decompression's goroutines.
 	plain := body[:len(body)/2]
 	e2, err := writeCompressed(t, s, recipient, backup.Zstd, plain)
 	if err != nil {
 		t.Fatal(err)
 	}
+	before := runtime.NumGoroutine()
 	r, err = backup.Read(context.Background(), s, e2, id.String())
 	if err != nil {
 		t.Fatal(err)
@@ -86,8 +88,16 @@ func TestCompressedRoundTrip(t *testing.T) {
 	if _, err := io.ReadFull(r, head); err != nil || !bytes.Equal(head, plain[:len(head)]) {
 		t.Fatalf("first MiB: %v", err)
 	}
+	if runtime.NumGoroutine() <= before {
+		t.Fatal("reading started no goroutines: the check below would prove nothing")
+	}
 	r.Abandon()
 	r.Abandon()
+	for deadline := time.Now().Add(10 * time.Second); runtime.NumGoroutine() > before; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines still run after Abandon, %d before the read", runtime.NumGoroutine(), before)
+		}
+	}
 }
 
 // TestUnknownCompression: a compression this drctl does not know is

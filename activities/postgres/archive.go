@@ -63,12 +63,16 @@ func (a *archiveReader) byte() (byte, error) {
 	return b, err
 }
 
+// skip passes over n bytes, which must be there.
 func (a *archiveReader) skip(n int64) error {
 	for n > 0 {
 		step := int(min(n, 1<<30))
 		d, err := a.r.Discard(step)
 		a.off += int64(d)
 		n -= int64(d)
+		if err == io.EOF {
+			return io.ErrUnexpectedEOF
+		}
 		if err != nil {
 			return err
 		}
@@ -240,6 +244,29 @@ func (a *archiveReader) readEntry(version int) (archiveEntry, error) {
 	return archiveEntry{id: int(id), desc: desc}, nil
 }
 
+// blocks walks the data blocks after the head, telling each the dump id
+// of a block's entry and the offset where the block starts, until each
+// says to stop or the archive ends; an error is a layout not understood
+// or a failed read.
+func (a *archiveReader) blocks(head *archiveHead, each func(id int, start int64) bool) error {
+	for {
+		start := a.off
+		typ, id, err := a.nextBlock(head)
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if !each(id, start) {
+			return nil
+		}
+		if err := a.skipBlock(typ); err != nil {
+			return err
+		}
+	}
+}
+
 // nextBlock reads the header of the next data block: its type and the
 // dump id of its entry. At the end of the archive it returns io.EOF.
 func (a *archiveReader) nextBlock(head *archiveHead) (typ byte, id int, err error) {
@@ -247,9 +274,9 @@ func (a *archiveReader) nextBlock(head *archiveHead) (typ byte, id int, err erro
 	if err != nil {
 		return 0, 0, err
 	}
-	n, err := a.int()
+	n, err := a.intInBlock()
 	if err != nil {
-		return 0, 0, noEOF(err)
+		return 0, 0, err
 	}
 	if _, known := head.desc[int(n)]; !known || (typ != blockData && typ != blockLOs) {
 		return 0, 0, fmt.Errorf("%w: a block of type %d for entry %d", errArchive, typ, n)
@@ -263,9 +290,9 @@ func (a *archiveReader) nextBlock(head *archiveHead) (typ byte, id int, err erro
 func (a *archiveReader) skipBlock(typ byte) error {
 	chunks := func() error {
 		for {
-			n, err := a.int()
+			n, err := a.intInBlock()
 			if err != nil {
-				return noEOF(err)
+				return err
 			}
 			if n == 0 {
 				return nil
@@ -274,7 +301,7 @@ func (a *archiveReader) skipBlock(typ byte) error {
 				return errArchive
 			}
 			if err := a.skip(n); err != nil {
-				return noEOF(err)
+				return err
 			}
 		}
 	}
@@ -282,9 +309,9 @@ func (a *archiveReader) skipBlock(typ byte) error {
 		return chunks()
 	}
 	for {
-		oid, err := a.int()
+		oid, err := a.intInBlock()
 		if err != nil {
-			return noEOF(err)
+			return err
 		}
 		if oid == 0 {
 			return nil
@@ -295,10 +322,12 @@ func (a *archiveReader) skipBlock(typ byte) error {
 	}
 }
 
-// noEOF turns an end of the archive inside a block into the error it is.
-func noEOF(err error) error {
+// intInBlock reads an integer inside a block, where the end of the
+// archive is an error.
+func (a *archiveReader) intInBlock() (int64, error) {
+	n, err := a.int()
 	if err == io.EOF {
-		return io.ErrUnexpectedEOF
+		err = io.ErrUnexpectedEOF
 	}
-	return err
+	return n, err
 }

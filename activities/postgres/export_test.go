@@ -25,25 +25,14 @@ func ArchiveBlocks(r io.Reader) (tocEnd int64, entries int, blocks []int, end in
 	return tocEnd, entries, blocks, end, err
 }
 
-// walkArchive reads the head of the archive in r and then passes over its
-// blocks, telling block the dump id of each.
+// walkArchive reads the head of the archive in r and then walks its
+// blocks as a restore does, telling block the dump id of each.
 func walkArchive(r io.Reader, block func(id int)) (tocEnd int64, entries int, end int64, err error) {
 	a := &archiveReader{r: bufio.NewReader(r)}
 	head, err := a.readHead()
 	if err != nil {
 		return 0, 0, a.off, err
 	}
-	for {
-		typ, id, err := a.nextBlock(head)
-		if err == io.EOF {
-			return head.tocEnd, len(head.entries), a.off, nil
-		}
-		if err != nil {
-			return head.tocEnd, len(head.entries), a.off, err
-		}
-		block(id)
-		if err := a.skipBlock(typ); err != nil {
-			return head.tocEnd, len(head.entries), a.off, err
-		}
-	}
+	err = a.blocks(head, func(id int, _ int64) bool { block(id); return true })
+	return head.tocEnd, len(head.entries), a.off, err
 }

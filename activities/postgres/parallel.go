@@ -89,7 +89,7 @@ func parallelRestore(ctx context.Context, ep *endpoint, db string, jobs int, siz
 	}
 	args := []string{"--section=data", "--section=post-data", "--jobs", fmt.Sprint(jobs)}
 	if len(loaded) > 0 {
-		list, err := writeList(head, loaded)
+		list, err := writeList(listAllBut(head, loaded))
 		if err != nil {
 			return nil, 0, err
 		}
@@ -117,26 +117,16 @@ func loadArriving(ctx context.Context, ep *endpoint, db string, jobs int, g *gro
 	defer close(stop)
 	go func() {
 		defer close(arrived)
-		for {
-			select {
-			case <-stop: // the rest is pg_restore -j's: no need to walk it
-				return
-			default:
-			}
-			start := archive.off
-			typ, id, err := archive.nextBlock(head)
-			if err != nil {
-				return // the end, or a layout not understood: the rest is pg_restore -j's
-			}
+		// At the end, at a layout not understood, or once stopped, the rest
+		// is pg_restore -j's.
+		_ = archive.blocks(head, func(id int, start int64) bool {
 			select {
 			case arrived <- block{id, start}:
+				return true
 			case <-stop:
-				return
+				return false
 			}
-			if archive.skipBlock(typ) != nil {
-				return
-			}
-		}
+		})
 	}()
 	slots := make(chan struct{}, jobs)
 	var (
@@ -182,18 +172,11 @@ func loadArriving(ctx context.Context, ep *endpoint, db string, jobs int, g *gro
 // the block is loaded; the pipe lets it end without waiting for the rest
 // of the download to be offered to it.
 func loadTable(ctx context.Context, ep *endpoint, db string, g *growingFile, tocEnd, start int64, id int) ([]string, error) {
-	list, err := os.CreateTemp("", "drctl-restore-*.list")
+	list, err := writeList(fmt.Sprintf("%d;\n", id))
 	if err != nil {
 		return nil, err
 	}
-	defer os.Remove(list.Name())
-	if _, err := fmt.Fprintf(list, "%d;\n", id); err != nil {
-		list.Close()
-		return nil, err
-	}
-	if err := list.Close(); err != nil {
-		return nil, err
-	}
+	defer os.Remove(list)
 	r, w, err := os.Pipe()
 	if err != nil {
 		return nil, err
@@ -203,12 +186,12 @@ func loadTable(ctx context.Context, ep *endpoint, db string, g *growingFile, toc
 		w.Close()
 	}()
 	defer r.Close()
-	return runRestore(ctx, ep, db, r, "--section=data", "--use-list="+list.Name())
+	return runRestore(ctx, ep, db, r, "--section=data", "--use-list="+list)
 }
 
-// writeList writes a list for pg_restore -L of every entry of the archive
-// but those loaded already, and returns its name.
-func writeList(head *archiveHead, loaded []int) (string, error) {
+// listAllBut is a list for pg_restore -L of every entry of the archive but
+// those loaded already.
+func listAllBut(head *archiveHead, loaded []int) string {
 	skip := map[int]bool{}
 	for _, id := range loaded {
 		skip[id] = true
@@ -220,16 +203,21 @@ func writeList(head *archiveHead, loaded []int) (string, error) {
 		}
 		fmt.Fprintf(&b, "%d; %s\n", e.id, e.desc)
 	}
+	return b.String()
+}
+
+// writeList writes a list for pg_restore -L into a temporary file and
+// returns its name, for the caller to remove.
+func writeList(list string) (string, error) {
 	f, err := os.CreateTemp("", "drctl-restore-*.list")
 	if err != nil {
 		return "", err
 	}
-	if _, err := f.WriteString(b.String()); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return "", err
+	_, err = f.WriteString(list)
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
-	if err := f.Close(); err != nil {
+	if err != nil {
 		os.Remove(f.Name())
 		return "", err
 	}
