@@ -42,9 +42,10 @@ type archiveEntry struct {
 
 // archiveHead is what the header and TOC say.
 type archiveHead struct {
-	tocEnd  int64 // where the first data block begins
-	entries []archiveEntry
-	desc    map[int]string // by dump id
+	tocEnd     int64 // where the first data block begins
+	entries    []archiveEntry
+	desc       map[int]string // by dump id
+	compressed bool           // the data is compressed by pg_dump
 }
 
 // archiveReader reads the archive's fields in order, counting bytes.
@@ -53,12 +54,19 @@ type archiveReader struct {
 	off     int64
 	intSize int
 	offSize int
+	// keepRaw keeps in raw the bytes that byte (and so int) read, for a
+	// caller that copies them out as they were.
+	keepRaw bool
+	raw     []byte
 }
 
 func (a *archiveReader) byte() (byte, error) {
 	b, err := a.r.ReadByte()
 	if err == nil {
 		a.off++
+		if a.keepRaw {
+			a.raw = append(a.raw, b)
+		}
 	}
 	return b, err
 }
@@ -143,13 +151,19 @@ func (a *archiveReader) readHead() (*archiveHead, error) {
 	if version < archV112 || version > archV116|0xff || a.intSize < 1 || a.intSize > 8 || a.offSize < 1 || a.offSize > 8 || hdr[5] != 1 {
 		return nil, fmt.Errorf("%w: version %d.%d.%d, format %d", errArchive, hdr[0], hdr[1], hdr[2], hdr[5])
 	}
+	head := &archiveHead{desc: map[int]string{}}
 	if version >= archV115 {
-		_, err := a.byte() // compression algorithm
+		algorithm, err := a.byte()
 		if err != nil {
 			return nil, err
 		}
-	} else if _, err := a.int(); err != nil { // compression level
-		return nil, err
+		head.compressed = algorithm != 0
+	} else {
+		level, err := a.int()
+		if err != nil {
+			return nil, err
+		}
+		head.compressed = level != 0 // -1 is zlib's default level
 	}
 	for range 7 { // the time the archive was made
 		if _, err := a.int(); err != nil {
@@ -168,7 +182,6 @@ func (a *archiveReader) readHead() (*archiveHead, error) {
 	if count < 0 || count > 1<<24 {
 		return nil, errArchive
 	}
-	head := &archiveHead{desc: map[int]string{}}
 	for range count {
 		e, err := a.readEntry(version)
 		if err != nil {

@@ -272,17 +272,26 @@ func (p *Postgres) Restore(ctx context.Context, in RestoreInput) (RestoreOutput,
 	return p.restored(ctx, ep, out)
 }
 
-// load runs pg_restore on the decrypted dump pr (from plain), streaming it
-// into one pg_restore, or with jobs > 1 into a temporary file that
-// parallelRestore loads from as it grows. It returns pg_restore's error
+// load runs pg_restore on the decrypted dump pr (from plain), its rows
+// merged into large chunks on the way (rechunk.go), streaming it into one
+// pg_restore, or with jobs > 1 into a temporary file that parallelRestore
+// loads from as it grows. It returns pg_restore's error
 // lines and how many tables were loaded while downloading; a failed
 // download comes first, as it explains the rest.
 func (p *Postgres) load(ctx context.Context, ep *endpoint, in RestoreInput, entry backup.Entry, pr *progress, plain io.Closer) ([]string, int, error) {
 	if in.Jobs <= 1 {
-		errs, err := runRestore(ctx, ep, in.Database, pr)
+		merged, w := io.Pipe()
+		rechunked := make(chan struct{})
+		go func() {
+			defer close(rechunked)
+			w.CloseWithError(rechunk(w, pr))
+		}()
+		errs, err := runRestore(ctx, ep, in.Database, merged)
+		merged.Close() // the rechunking stops at its next write
 		if err != nil {
 			return nil, 0, err // pg_restore itself failed: the rest is left unread
 		}
+		<-rechunked
 		// The checksum is known once every stored byte went through; a
 		// damaged object that pg_restore choked on is reported as such.
 		if err := plain.Close(); err != nil {
@@ -299,7 +308,7 @@ func (p *Postgres) load(ctx context.Context, ep *endpoint, in RestoreInput, entr
 	return parallelRestore(ctx, ep, in.Database, in.Jobs, plainSize(entry), g, func() error {
 		// In pieces of a MiB: each wakes the loaders.
 		w := bufio.NewWriterSize(g, 1<<20)
-		if _, err := io.Copy(w, pr); err != nil {
+		if err := rechunk(w, pr); err != nil {
 			return err
 		}
 		if err := w.Flush(); err != nil {

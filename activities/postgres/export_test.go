@@ -36,3 +36,7 @@ func walkArchive(r io.Reader, block func(id int)) (tocEnd int64, entries int, en
 	err = a.blocks(head, func(id int, _ int64) bool { block(id); return true })
 	return head.tocEnd, len(head.entries), a.off, err
 }
+
+// Rechunk is rechunk: the archive in src copied to dst with its rows in
+// merged chunks.
+func Rechunk(dst io.Writer, src io.Reader) error { return rechunk(dst, src) }
