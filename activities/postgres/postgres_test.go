@@ -229,12 +229,12 @@ func firstDifference(a, b string) string {
 	return fmt.Sprintf("%d lines, want %d", len(al), len(bl))
 }
 
-// TestParallelRestoreOfDamagedBackup: a backup damaged in the store (a
-// byte changed three quarters in, found only when the download gets there)
-// is refused, naming it, although the loaders started on its first part;
-// the half-loaded database is never marked restored, and a retry once the
-// object is whole again starts it afresh.
-func TestParallelRestoreOfDamagedBackup(t *testing.T) {
+// TestRestoreOfDamagedBackup: a backup damaged in the store (a byte
+// changed three quarters in, found only when the download gets there) is
+// refused, naming it, although the loaders (or, with one job, pg_restore)
+// started on its first part; the half-loaded database is never marked
+// restored, and a retry once the object is whole again starts it afresh.
+func TestRestoreOfDamagedBackup(t *testing.T) {
 	f := newFixture(t)
 	seed(t, f.prod, 20000)
 	// Data that does not compress, for a download that takes seconds
@@ -260,17 +260,19 @@ func TestParallelRestoreOfDamagedBackup(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close(context.Background())
-	// Tables loaded as the download across the slow link came, and a
-	// retry that waits for the download.
-	for _, overlap := range []time.Duration{0, time.Hour} {
-		postgres.SetOverlapAbove(t, overlap)
+	// Tables loaded as the download across the slow link came, a retry
+	// that waits for the download, and one streamed into one pg_restore.
+	for _, way := range []struct {
+		overlap time.Duration
+		store   string
+		jobs    int
+	}{{0, "slow", 2}, {time.Hour, "fast", 2}, {0, "fast", 1}} {
+		postgres.SetOverlapAbove(t, way.overlap)
 		in := in
-		if overlap == 0 {
-			in.Store = "slow"
-		}
+		in.Store, in.Jobs = way.store, way.jobs
 		err = f.run(f.pg.Restore, in, nil)
 		if err == nil || !strings.Contains(err.Error(), b.Key) {
-			t.Fatalf("restore of a damaged backup: %v", err)
+			t.Fatalf("restore of a damaged backup with %d jobs: %v", in.Jobs, err)
 		}
 		var comment string
 		if err := c.QueryRow(context.Background(), "select shobj_description(oid, 'pg_database') from pg_database where datname = 'register'").Scan(&comment); err != nil {
