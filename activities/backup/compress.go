@@ -42,12 +42,18 @@ func compress(e Entry, w io.Writer) (io.Writer, func() error, error) {
 }
 
 // decompress returns the reader of e's plain bytes from r, and the stop
-// (which may be called more than once) that ends its decoding goroutines.
+// (which may be called more than once) that releases the decoder.
+//
+// The decoder runs in the reader's goroutine, with its buffers made up
+// front: the default, a pipeline of goroutines and buffers allocated as
+// needed, took 0.56-0.58 CPU-seconds for 300 MB of a dump here, against
+// 0.31-0.36, and a restore, whose pg_restore keeps every core busy, is
+// short of CPU, not of goroutines.
 func decompress(e Entry, r io.Reader) (io.Reader, func(), error) {
 	if e.Compression == "" {
 		return r, func() {}, nil
 	}
-	z, err := zstd.NewReader(r)
+	z, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(false))
 	if err != nil {
 		return nil, nil, err
 	}

@@ -274,8 +274,7 @@ func (p *Reader) Close() error {
 		p.Abandon()
 		return p.failed
 	}
-	// The decompression reads ahead in goroutines of its own; it stops
-	// before the rest is drained past it.
+	// The decoder is released before the rest is drained past it.
 	p.stop()
 	_, _ = io.Copy(io.Discard, p.v)
 	var cerr error
