@@ -41,6 +41,10 @@ func FuzzRechunk(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
+	var merged bytes.Buffer
+	if err := rechunk(&merged, bytes.NewReader(seed)); err != nil || merged.Len() >= len(seed) {
+		f.Fatalf("the seed of %d bytes merges into %d: %v", len(seed), merged.Len(), err)
+	}
 	f.Add(seed)
 	f.Add(seed[:len(seed)/2])
 	f.Add(seed[:len(seed)-3])

@@ -275,9 +275,9 @@ func (p *Postgres) Restore(ctx context.Context, in RestoreInput) (RestoreOutput,
 // load runs pg_restore on the decrypted dump pr (from plain), its rows
 // merged into large chunks on the way (rechunk.go), streaming it into one
 // pg_restore, or with jobs > 1 into a temporary file that parallelRestore
-// loads from as it grows. It returns pg_restore's error
-// lines and how many tables were loaded while downloading; a failed
-// download comes first, as it explains the rest.
+// loads from as it grows. It returns pg_restore's error lines and how many
+// tables were loaded while downloading; a failed download comes first, as
+// it explains the rest.
 func (p *Postgres) load(ctx context.Context, ep *endpoint, in RestoreInput, entry backup.Entry, pr *progress, plain io.Closer) ([]string, int, error) {
 	if in.Jobs <= 1 {
 		merged, w := io.Pipe()
