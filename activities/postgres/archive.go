@@ -71,10 +71,11 @@ func (a *archiveReader) byte() (byte, error) {
 	return b, err
 }
 
-// skip passes over n bytes, which must be there.
+// skip passes over n bytes, which must be there, a MiB at a time so that
+// off follows: rechunk writes out a long TOC as far as off says it is read.
 func (a *archiveReader) skip(n int64) error {
 	for n > 0 {
-		step := int(min(n, 1<<30))
+		step := int(min(n, 1<<20))
 		d, err := a.r.Discard(step)
 		a.off += int64(d)
 		n -= int64(d)

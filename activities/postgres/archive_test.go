@@ -61,8 +61,8 @@ type layoutDump struct {
 
 // layoutDumps dumps, with and without pg_dump's gzip, a database with
 // what an archive's layout varies by: tables, an empty table, a table
-// named with a space, a row larger than a merged chunk, a sequence and
-// large objects.
+// named with a space and a comment of 9 MB (a TOC larger than rechunk
+// keeps), a row larger than a merged chunk, a sequence and large objects.
 func layoutDumps(t *testing.T) []layoutDump {
 	f := newFixture(t)
 	seed(t, f.prod, 500)
@@ -70,6 +70,7 @@ func layoutDumps(t *testing.T) []layoutDump {
 		"create table empty (x int)",
 		`create table "Odd Name" (v text)`,
 		`insert into "Odd Name" select repeat('v', g) from generate_series(1, 200) g`,
+		`do $$ begin execute format('comment on table "Odd Name" is %L', repeat('c', 9000000)); end $$`,
 		"create table wide (v text)",
 		"insert into wide select string_agg(md5(g::text), '') from generate_series(1, 40000) g",
 		"create sequence numbers start 10",

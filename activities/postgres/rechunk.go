@@ -28,22 +28,26 @@ const mergedChunk = 1 << 20
 // already), or an archive that ends early, which pg_restore then reports.
 // It returns the first error of src or dst.
 func rechunk(dst io.Writer, src io.Reader) error {
-	in := &headTap{r: src, keep: true}
+	in := &headTap{r: src, keep: true, dst: dst}
 	a := &archiveReader{r: bufio.NewReaderSize(in, 1<<20)}
+	in.read = func() int64 { return a.off }
 	head, err := a.readHead()
 	if in.err != nil {
 		return in.err
 	}
+	if in.werr != nil {
+		return in.werr
+	}
 	if err != nil || head.compressed || a.intSize < 4 {
-		// As it came: what was read already (the reader's buffer is in
-		// there too), then the rest from the source.
+		// As it came: what was read already and not yet written (the
+		// reader's buffer is in there too), then the rest from the source.
 		if _, err := dst.Write(in.buf); err != nil {
 			return err
 		}
 		_, err := io.Copy(dst, src)
 		return err
 	}
-	if _, err := dst.Write(in.buf[:head.tocEnd]); err != nil {
+	if _, err := dst.Write(in.buf[:head.tocEnd-in.written]); err != nil {
 		return err
 	}
 	in.keep, in.buf = false, nil
@@ -74,18 +78,35 @@ func rechunk(dst io.Writer, src io.Reader) error {
 // headTap passes on what the archive reader reads, keeping a copy while
 // keep is set (the header and TOC, to copy out as they were), and the
 // source's first error, to tell a failed source from an archive that
-// ends early.
+// ends early. A TOC can be large (a definition of megabytes, or thousands
+// of tables): once the copy passes headKept, what the archive reader has
+// read of it is written to dst, since it is written as it is whatever
+// comes after.
 type headTap struct {
-	r    io.Reader
-	keep bool
-	buf  []byte
-	err  error
+	r       io.Reader
+	keep    bool
+	buf     []byte
+	dst     io.Writer
+	read    func() int64 // how far the archive reader has read
+	written int64        // how much of the stream was written from buf
+	err     error
+	werr    error
 }
+
+const headKept = 8 << 20
 
 func (t *headTap) Read(p []byte) (int, error) {
 	n, err := t.r.Read(p)
 	if t.keep {
 		t.buf = append(t.buf, p[:n]...)
+		if len(t.buf) > headKept && t.werr == nil {
+			done := t.read() - t.written
+			if _, t.werr = t.dst.Write(t.buf[:done]); t.werr != nil {
+				return n, t.werr
+			}
+			t.buf = append(t.buf[:0], t.buf[done:]...)
+			t.written += done
+		}
 	}
 	if err != nil && err != io.EOF && t.err == nil {
 		t.err = err
