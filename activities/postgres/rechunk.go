@@ -7,7 +7,7 @@ import (
 )
 
 // pg_dump without compression, as a backup runs it, writes each row of a
-// table as a chunk of its own: a length, then about a hundred bytes. A
+// table as a chunk of its own: a length, then the row. A
 // restore pays for that twice. pg_restore hands every chunk to the server
 // as a message of its own, and pg_restore -j, looking for a table in a
 // file whose TOC holds no offsets (a dump written to a pipe), seeks past
