@@ -7,16 +7,16 @@ import (
 )
 
 // pg_dump without compression, as a backup runs it, writes each row of a
-// table as a chunk of its own: a length, then the row. A
-// restore pays for that twice. pg_restore hands every chunk to the server
-// as a message of its own, and pg_restore -j, looking for a table in a
-// file whose TOC holds no offsets (a dump written to a pipe), seeks past
-// every row before it, one system call each. Measured on a 1 GB dump of
-// 5.8 million rows, pg_restore -j2 took 10.4–12.4 s, against 7.7–9.0 s
-// once the chunks were merged. So a restore rewrites the dump it is given
-// with each table's rows in chunks of up to mergedChunk bytes: the same
-// archive, byte for byte the same data, that pg_restore reads as it reads
-// any other (COPY data is a stream; where its pieces end does not matter).
+// table as a chunk of its own: a length, then the row. A restore pays for
+// that twice. pg_restore hands every chunk to the server as a message of
+// its own, and pg_restore -j, looking for a table in a file whose TOC holds
+// no offsets (a dump written to a pipe), seeks past every row before it,
+// one system call each. Measured on a 1 GB dump of 5.8 million rows,
+// pg_restore -j2 took 10.4–12.4 s, against 7.7–9.0 s once the chunks were
+// merged. So a restore rewrites the dump it is given with each table's rows
+// in chunks of up to mergedChunk bytes: the same archive, byte for byte the
+// same data, that pg_restore reads as it reads any other (COPY data is a
+// stream; where its pieces end does not matter).
 
 // mergedChunk is the size a block's chunks are merged up to.
 const mergedChunk = 1 << 20
