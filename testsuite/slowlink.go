@@ -11,11 +11,25 @@ import (
 	"golang.org/x/crypto/ssh"
 )
 
+// Link is a SlowLink: the loopback port it listens on, and what it has
+// carried from the server.
+type Link struct {
+	Port int
+	down *pacer
+}
+
+// Delivered is how many bytes the link has carried from the server so
+// far, over all its connections.
+func (l *Link) Delivered() int64 {
+	l.down.mu.Lock()
+	defer l.down.mu.Unlock()
+	return l.down.carried
+}
+
 // SlowLink forwards connections from a loopback port to addr, each way at
 // most bytesPerSec for all connections together: a real server as seen
-// across a network of that bandwidth rather than across loopback. It
-// returns the port.
-func SlowLink(t testing.TB, addr string, bytesPerSec float64) int {
+// across a network of that bandwidth rather than across loopback.
+func SlowLink(t testing.TB, addr string, bytesPerSec float64) *Link {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -43,7 +57,7 @@ func SlowLink(t testing.TB, addr string, bytesPerSec float64) int {
 			go func() { defer conns.Done(); pace(client, server, down) }()
 		}
 	}()
-	return l.Addr().(*net.TCPAddr).Port
+	return &Link{Port: l.Addr().(*net.TCPAddr).Port, down: down}
 }
 
 // pace copies src to dst no faster than p allows; when either side ends,
@@ -68,9 +82,10 @@ func pace(dst, src net.Conn, p *pacer) {
 
 // pacer spaces out the bytes of one direction of the link.
 type pacer struct {
-	mu   sync.Mutex
-	rate float64   // bytes a second
-	next time.Time // when the link is free again
+	mu      sync.Mutex
+	rate    float64   // bytes a second
+	next    time.Time // when the link is free again
+	carried int64     // bytes let through
 }
 
 func (p *pacer) wait(n int) {
@@ -80,14 +95,16 @@ func (p *pacer) wait(n int) {
 		p.next = now
 	}
 	p.next = p.next.Add(time.Duration(float64(n) / p.rate * float64(time.Second)))
+	p.carried += int64(n)
 	until := p.next
 	p.mu.Unlock()
 	time.Sleep(time.Until(until))
 }
 
-// Behind is the server as reached through port (a SlowLink to it): the
-// same server, with a known_hosts file that names it at that port.
-func (s *SSHServer) Behind(t testing.TB, port int) *SSHServer {
+// Behind is the server as reached through a SlowLink to it: the same
+// server, with a known_hosts file that names it at the link's port.
+func (s *SSHServer) Behind(t testing.TB, link *Link) *SSHServer {
+	port := link.Port
 	t.Helper()
 	known := filepath.Join(t.TempDir(), "known_hosts")
 	mustWrite(t, known, []byte(fmt.Sprintf("[127.0.0.1]:%d %s", port, ssh.MarshalAuthorizedKey(s.HostKey))), 0o644)

@@ -133,7 +133,7 @@ func (c *chunker) blocks(head *archiveHead) error {
 	for {
 		a.raw = a.raw[:0]
 		typ, _, err := a.nextBlock(head)
-		if err == io.EOF && len(a.raw) == 0 {
+		if err == io.EOF { // only ever between blocks
 			return nil
 		}
 		if err != nil {
