@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"path"
-	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -173,16 +172,8 @@ func throughput(t testing.TB, s backup.Store, raw rawStore, size int64, rounds i
 	}
 	mbps := func(d time.Duration) float64 { return float64(size*int64(rounds)) / 1e6 / d.Seconds() }
 	r.oursUp, r.rawUp, r.oursDown, r.rawDown = mbps(sum[0]), mbps(sum[1]), mbps(sum[2]), mbps(sum[3])
-	r.upRatio, r.downRatio = median(upRatios), median(downRatios)
+	r.upRatio, r.downRatio = testsuite.Median(upRatios), testsuite.Median(downRatios)
 	return r
-}
-
-func median(v []float64) float64 {
-	v = slices.Sorted(slices.Values(v))
-	if len(v)%2 == 1 {
-		return v[len(v)/2]
-	}
-	return (v[len(v)/2-1] + v[len(v)/2]) / 2
 }
 
 // storeCase is one row of the benchmark: a store of ours and the raw
