@@ -255,8 +255,7 @@ func BenchmarkRestore(b *testing.B) {
 	rb := newRestoreBench(b, mb)
 	sum, busy := map[string]time.Duration{}, map[string]float64{}
 	// ratios holds each round's ratio of ours to each baseline, by
-	// "<store>/<baseline>": their median is robust to the one round a busy
-	// machine spoils.
+	// "<store>/<baseline>".
 	ratios := map[string][]float64{}
 	baselines := func(store string) map[string]string {
 		return map[string]string{"manual": "manual-" + store, "raw-j2": "raw-j", "copy-then-j2": "copy-then-j-" + store, "raw-j2-bare": "raw-j-bare"}
