@@ -283,11 +283,12 @@ func BenchmarkRestore(b *testing.B) {
 		return fmt.Sprintf("%s (CPU %.0f%% busy)", (sum[way] / time.Duration(b.N)).Round(10*time.Millisecond), 100*busy[way])
 	}
 	for _, store := range benchStores {
+		base := baselines(store)
 		// Of the sums over all rounds, and the median of the rounds.
 		of := func(name string) string {
 			m := testsuite.Median(ratios[store+"/"+name])
 			b.ReportMetric(m, store+"/"+name)
-			return fmt.Sprintf("%.2f (median of rounds %.2f)", sum["ours-"+store].Seconds()/sum[baselines(store)[name]].Seconds(), m)
+			return fmt.Sprintf("%.2f (median of rounds %.2f)", sum["ours-"+store].Seconds()/sum[base[name]].Seconds(), m)
 		}
 		b.Logf("%d MB from %s: ours %s; %s of the manual procedure, %s (target <= 0.6); %s of raw pg_restore -j2 from a local file (target <= 1.10), %s of one without gzip; %s of a copy then pg_restore -j2, %s",
 			mb, store, avg("ours-"+store), of("manual"), avg("manual-"+store), of("raw-j2"), of("raw-j2-bare"), of("copy-then-j2"), avg("copy-then-j-"+store))
