@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 )
 
 // A parallel restore that loads while it downloads needs to know where in
@@ -34,10 +35,20 @@ const (
 
 var errArchive = errors.New("not a custom-format archive this restore understands")
 
+// Sections of the TOC (pg_backup.h's teSection).
+const (
+	sectionNone     = 1 // comments, ACLs: wherever their object is
+	sectionPreData  = 2
+	sectionData     = 3
+	sectionPostData = 4
+)
+
 // archiveEntry is one entry of the TOC.
 type archiveEntry struct {
-	id   int
-	desc string // e.g. "TABLE DATA"
+	id      int
+	desc    string // e.g. "TABLE DATA"
+	section int
+	deps    []int // the dump ids it depends on
 }
 
 // archiveHead is what the header and TOC say.
@@ -204,7 +215,7 @@ func (a *archiveReader) readEntry(version int) (archiveEntry, error) {
 	if _, err := a.int(); err != nil { // had a data dumper
 		return archiveEntry{}, err
 	}
-	var desc string
+	e := archiveEntry{id: int(id)}
 	// table oid, oid, tag, desc, then (an int) the section
 	for i := range 4 {
 		s, _, err := a.str(i != 3)
@@ -212,12 +223,14 @@ func (a *archiveReader) readEntry(version int) (archiveEntry, error) {
 			return archiveEntry{}, err
 		}
 		if i == 3 {
-			desc = s
+			e.desc = s
 		}
 	}
-	if _, err := a.int(); err != nil {
+	section, err := a.int()
+	if err != nil {
 		return archiveEntry{}, err
 	}
+	e.section = int(section)
 	// definition, drop statement, copy statement, namespace, tablespace
 	strs := 5
 	if version >= archV114 {
@@ -238,14 +251,19 @@ func (a *archiveReader) readEntry(version int) (archiveEntry, error) {
 			return archiveEntry{}, err
 		}
 	}
-	for { // dependencies, ended by a NULL
-		_, ok, err := a.str(true)
+	for { // dependencies, each a dump id as a string, ended by a NULL
+		dep, ok, err := a.str(false)
 		if err != nil {
 			return archiveEntry{}, err
 		}
 		if !ok {
 			break
 		}
+		n, err := strconv.Atoi(dep)
+		if err != nil {
+			return archiveEntry{}, fmt.Errorf("%w: entry %d depends on %q", errArchive, id, dep)
+		}
+		e.deps = append(e.deps, n)
 	}
 	// The custom format's own part: whether the data's offset is known,
 	// and the offset.
@@ -255,7 +273,7 @@ func (a *archiveReader) readEntry(version int) (archiveEntry, error) {
 	if err := a.skip(int64(a.offSize)); err != nil {
 		return archiveEntry{}, err
 	}
-	return archiveEntry{id: int(id), desc: desc}, nil
+	return e, nil
 }
 
 // blocks walks the data blocks after the head, telling each the dump id

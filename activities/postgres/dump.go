@@ -257,7 +257,8 @@ func (p *Postgres) Restore(ctx context.Context, in RestoreInput) (RestoreOutput,
 	go heartbeatUntil(ctx, done, func() any { return map[string]any{"phase": "restore", "bytes": pr.n.Load()} })
 	errs, early, err := p.load(ctx, ep, in, entry, pr, plain)
 	close(done)
-	out.Bytes, out.TablesLoadedWhileDownloading = pr.n.Load(), early
+	out.Bytes = pr.n.Load()
+	out.TablesLoadedWhileDownloading, out.IndexesBuiltWhileDownloading = len(early.tables), len(early.postData)
 	if err != nil {
 		return out, err
 	}
@@ -275,10 +276,10 @@ func (p *Postgres) Restore(ctx context.Context, in RestoreInput) (RestoreOutput,
 // load runs pg_restore on the decrypted dump pr (from plain), its rows
 // merged into large chunks on the way (rechunk.go), streaming it into one
 // pg_restore, or with jobs > 1 into a temporary file that parallelRestore
-// loads from as it grows. It returns pg_restore's error lines and how many
-// tables were loaded while downloading; a failed download comes first, as
-// it explains the rest.
-func (p *Postgres) load(ctx context.Context, ep *endpoint, in RestoreInput, entry backup.Entry, pr *progress, plain io.Closer) ([]string, int, error) {
+// loads from as it grows. It returns pg_restore's error lines and what was
+// done while downloading; a failed download comes first, as it explains
+// the rest.
+func (p *Postgres) load(ctx context.Context, ep *endpoint, in RestoreInput, entry backup.Entry, pr *progress, plain io.Closer) ([]string, earlyWork, error) {
 	if in.Jobs <= 1 {
 		merged, w := io.Pipe()
 		rechunked := make(chan struct{})
@@ -289,20 +290,20 @@ func (p *Postgres) load(ctx context.Context, ep *endpoint, in RestoreInput, entr
 		errs, err := runRestore(ctx, ep, in.Database, merged)
 		merged.Close() // the rechunking stops at its next write
 		if err != nil {
-			return nil, 0, err // pg_restore itself failed: the rest is left unread
+			return nil, earlyWork{}, err // pg_restore itself failed: the rest is left unread
 		}
 		<-rechunked
 		// The checksum is known once every stored byte went through; a
 		// damaged object that pg_restore choked on is reported as such.
 		if err := plain.Close(); err != nil {
-			return nil, 0, err
+			return nil, earlyWork{}, err
 		}
-		return errs, 0, nil
+		return errs, earlyWork{}, nil
 	}
 	pr.phase = "download"
 	g, err := newGrowingFile()
 	if err != nil {
-		return nil, 0, err
+		return nil, earlyWork{}, err
 	}
 	defer g.remove()
 	return parallelRestore(ctx, ep, in.Database, in.Jobs, plainSize(entry), g, func() error {

@@ -40,3 +40,21 @@ func walkArchive(r io.Reader, block func(id int)) (tocEnd int64, entries int, en
 // Rechunk is rechunk: the archive in src copied to dst with its rows in
 // merged chunks.
 func Rechunk(dst io.Writer, src io.Reader) error { return rechunk(dst, src) }
+
+// PostDataAsLoaded reads the head of the archive in r and loads the data
+// entries loads in turn, as the early loaders of a parallel restore would:
+// for each, the post-data entries it made ready to build then.
+func PostDataAsLoaded(r io.Reader, loads []int) ([][]int, error) {
+	head, err := (&archiveReader{r: bufio.NewReader(r)}).readHead()
+	if err != nil {
+		return nil, err
+	}
+	p := newPostData(head)
+	var out [][]int
+	for _, id := range loads {
+		ready := p.load(id)
+		p.done(ready)
+		out = append(out, ready)
+	}
+	return out, nil
+}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -24,9 +25,11 @@ import (
 //     pg_restore of that one table, given the archive's head and then the
 //     table's data straight from where it begins in the file (archive.go
 //     finds where);
-//  3. once the file is complete, pg_restore -j loads the tables not
-//     started yet and builds the indexes and constraints, each table's as
-//     soon as its data is in, as it does from any file.
+//  3. a loaded table's indexes and constraints are built as soon as its
+//     data is in, if the download is still going on (postdata.go);
+//  4. once the file is complete, pg_restore -j loads the tables not
+//     started yet and builds the rest of the indexes and constraints, each
+//     table's as soon as its data is in, as it does from any file.
 //
 // So the load need not wait for the whole download, which on a real
 // network is most of a restore's time. When the rest of the download will
@@ -39,10 +42,17 @@ import (
 // take for loading to start before it ends; 0 starts it at once.
 var overlapAbove = 2 * time.Second
 
+// earlyWork is what a restore did before its download ended: the tables
+// it loaded, and the indexes and constraints it built.
+type earlyWork struct {
+	tables   []int
+	postData []int
+}
+
 // parallelRestore restores the dump of about size bytes that download
 // writes into g, which it finishes, into db. It returns the error lines of
-// every pg_restore, and how many tables were loaded while downloading.
-func parallelRestore(ctx context.Context, ep *endpoint, db string, jobs int, size int64, g *growingFile, download func() error) ([]string, int, error) {
+// every pg_restore, and what was done while downloading.
+func parallelRestore(ctx context.Context, ep *endpoint, db string, jobs int, size int64, g *growingFile, download func() error) ([]string, earlyWork, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	started := time.Now()
@@ -50,13 +60,13 @@ func parallelRestore(ctx context.Context, ep *endpoint, db string, jobs int, siz
 	// A failed download explains whatever pg_restore then says about its
 	// input, so it comes first; a pg_restore that failed outright stops
 	// the others and the download.
-	fail := func(err error) ([]string, int, error) {
+	fail := func(err error) ([]string, earlyWork, error) {
 		cancel()
 		g.abandon()
 		if derr := g.wait(); derr != nil && !errors.Is(derr, errAbandoned) {
-			return nil, 0, derr
+			return nil, earlyWork{}, derr
 		}
-		return nil, 0, err
+		return nil, earlyWork{}, err
 	}
 	// An archive whose layout is not understood is restored all the same,
 	// by pg_restore -j once it is downloaded.
@@ -72,10 +82,10 @@ func parallelRestore(ctx context.Context, ep *endpoint, db string, jobs int, siz
 	}
 
 	g.waitUnlessSlow(ctx, started, size)
-	var loaded []int
+	var early earlyWork
 	if headErr == nil && !g.finished() {
 		var lines []string
-		loaded, lines, err = loadArriving(ctx, ep, db, jobs, g, archive, head)
+		early, lines, err = loadArriving(ctx, ep, db, jobs, g, archive, head)
 		if err != nil {
 			return fail(err)
 		}
@@ -85,29 +95,30 @@ func parallelRestore(ctx context.Context, ep *endpoint, db string, jobs int, siz
 		return fail(err) // cancelled: stop the download rather than wait for it
 	}
 	if err := g.wait(); err != nil {
-		return nil, 0, err
+		return nil, early, err
 	}
 	args := []string{"--section=data", "--section=post-data", "--jobs", fmt.Sprint(jobs)}
-	if len(loaded) > 0 {
-		list, err := writeList(listAllBut(head, loaded))
+	if done := append(slices.Clone(early.tables), early.postData...); len(done) > 0 {
+		list, err := writeList(listAllBut(head, done))
 		if err != nil {
-			return nil, 0, err
+			return nil, early, err
 		}
 		defer os.Remove(list)
 		args = append(args, "--use-list="+list)
 	}
 	rest, err := runRestore(ctx, ep, db, nil, append(args, g.name())...)
 	if err != nil {
-		return nil, 0, err
+		return nil, early, err
 	}
-	return append(errs, rest...), len(loaded), nil
+	return append(errs, rest...), early, nil
 }
 
 // loadArriving walks the blocks of the archive as they arrive and starts a
 // loader for each table's data, up to jobs at a time, until the download
-// is complete. It returns the tables it loaded, once their loaders ended,
-// and their error lines.
-func loadArriving(ctx context.Context, ep *endpoint, db string, jobs int, g *growingFile, archive *archiveReader, head *archiveHead) ([]int, []string, error) {
+// is complete; a loader that is done before the download builds what of
+// the post-data section its table made ready. It returns what the loaders
+// did, once they ended, and their error lines.
+func loadArriving(ctx context.Context, ep *endpoint, db string, jobs int, g *growingFile, archive *archiveReader, head *archiveHead) (earlyWork, []string, error) {
 	type block struct {
 		id    int
 		start int64
@@ -135,6 +146,7 @@ func loadArriving(ctx context.Context, ep *endpoint, db string, jobs int, g *gro
 		lines  []string
 		failed error
 		loaded []int
+		post   = newPostData(head)
 	)
 	for b := range arrived {
 		if head.desc[b.id] != "TABLE DATA" {
@@ -154,6 +166,18 @@ func loadArriving(ctx context.Context, ep *endpoint, db string, jobs int, g *gro
 		wg.Go(func() {
 			defer func() { <-slots }()
 			l, err := loadTable(ctx, ep, db, g, head.tocEnd, b.start, b.id)
+			if err == nil && !g.finished() {
+				// Once the download is complete, pg_restore -j builds the
+				// rest as fast as anything here could, and does not wait.
+				if ready := post.load(b.id); len(ready) > 0 {
+					var built []string
+					built, err = buildPostData(ctx, ep, db, g, head.tocEnd, ready)
+					l = append(l, built...)
+					if err == nil {
+						post.done(ready)
+					}
+				}
+			}
 			mu.Lock()
 			defer mu.Unlock()
 			lines = append(lines, l...)
@@ -163,7 +187,22 @@ func loadArriving(ctx context.Context, ep *endpoint, db string, jobs int, g *gro
 		})
 	}
 	wg.Wait()
-	return loaded, lines, failed
+	return earlyWork{tables: loaded, postData: post.builtEarly()}, lines, failed
+}
+
+// buildPostData builds the post-data entries ids with a single-job
+// pg_restore given the archive's head, in which their definitions are.
+func buildPostData(ctx context.Context, ep *endpoint, db string, g *growingFile, tocEnd int64, ids []int) ([]string, error) {
+	var b strings.Builder
+	for _, id := range ids {
+		fmt.Fprintf(&b, "%d;\n", id)
+	}
+	list, err := writeList(b.String())
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(list)
+	return runRestore(ctx, ep, db, io.NewSectionReader(g.f, 0, tocEnd), "--section=post-data", "--use-list="+list)
 }
 
 // loadTable runs one loader: a single-job pg_restore of the data of entry

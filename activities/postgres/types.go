@@ -152,6 +152,9 @@ type RestoreOutput struct {
 	// TablesLoadedWhileDownloading counts the tables a restore with jobs
 	// loaded before the download ended.
 	TablesLoadedWhileDownloading int `json:"tables_loaded_while_downloading,omitempty"`
+	// IndexesBuiltWhileDownloading counts the indexes and constraints it
+	// built before the download ended.
+	IndexesBuiltWhileDownloading int `json:"indexes_built_while_downloading,omitempty"`
 }
 
 // PITRInput recovers a new instance to a point in time.
