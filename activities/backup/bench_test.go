@@ -95,6 +95,10 @@ type result struct {
 	oursUp, rawUp, oursDown, rawDown float64
 	upRatio, downRatio               float64
 	peak                             uint64
+	// cpu is the CPU each of ours up, raw up, ours down and raw down used
+	// in all rounds, by part of the machine: the server's and the
+	// client's share of the cores they have in common.
+	cpu [4]testsuite.CPU
 }
 
 // throughput moves size bytes up and down through our layer and the raw
@@ -157,12 +161,15 @@ func throughput(t testing.TB, s backup.Store, raw rawStore, size int64, rounds i
 			rc.Close()
 			d[3] = time.Since(start)
 		}
-		steps := []func(){oursUp, rawUp, oursDown, rawDown}
+		steps := [4]func(){oursUp, rawUp, oursDown, rawDown} // as d
+		order := []int{0, 1, 2, 3}
 		if i%2 == 1 {
-			steps = []func(){rawUp, oursUp, rawDown, oursDown}
+			order = []int{1, 0, 3, 2}
 		}
-		for _, step := range steps {
-			step()
+		for _, k := range order {
+			before := readCPU(t)
+			steps[k]()
+			r.cpu[k] = r.cpu[k].Add(readCPU(t).Since(before))
 		}
 		for k := range d {
 			sum[k] += d[k]
@@ -174,6 +181,14 @@ func throughput(t testing.TB, s backup.Store, raw rawStore, size int64, rounds i
 	r.oursUp, r.rawUp, r.oursDown, r.rawDown = mbps(sum[0]), mbps(sum[1]), mbps(sum[2]), mbps(sum[3])
 	r.upRatio, r.downRatio = testsuite.Median(upRatios), testsuite.Median(downRatios)
 	return r
+}
+
+func readCPU(t testing.TB) testsuite.CPU {
+	c, err := testsuite.ReadCPU()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 // storeCase is one row of the benchmark: a store of ours and the raw
@@ -220,6 +235,7 @@ func BenchmarkStoreThroughput(b *testing.B) {
 			b.ReportMetric(r.downRatio, "download-ratio")
 			b.Logf("%d MB x%d: upload ours %.1f MB/s, raw %.1f MB/s (time ratio %.3f, median of rounds %.3f); download ours %.1f MB/s, raw %.1f MB/s (time ratio %.3f, median %.3f); peak RSS +%d MiB",
 				mb, b.N, r.oursUp, r.rawUp, r.rawUp/r.oursUp, r.upRatio, r.oursDown, r.rawDown, r.rawDown/r.oursDown, r.downRatio, r.peak>>20)
+			b.Logf("a round's %s: upload ours %s; raw %s; download ours %s; raw %s", c.name, r.cpu[0].Div(b.N), r.cpu[1].Div(b.N), r.cpu[2].Div(b.N), r.cpu[3].Div(b.N))
 		})
 	}
 }
