@@ -35,10 +35,9 @@ const (
 
 var errArchive = errors.New("not a custom-format archive this restore understands")
 
-// Sections of the TOC (pg_backup.h's teSection).
+// Sections of the TOC that a restore tells apart (pg_backup.h's
+// teSection).
 const (
-	sectionNone     = 1 // comments, ACLs: wherever their object is
-	sectionPreData  = 2
 	sectionData     = 3
 	sectionPostData = 4
 )

@@ -12,10 +12,11 @@ import "sync"
 // loaded is built early, judged by the dependencies pg_dump records in the
 // TOC, as pg_restore -j judges them: indexes, and constraints of one table
 // (primary keys, unique and exclusion constraints, and check constraints
-// dumped apart from their table). A foreign key is left to the end, as older pg_dumps do not
-// record its dependency on the referenced table's key; so is everything
-// else of the post-data section (triggers, rules, policies, materialized
-// views' data, indexes attached to a partitioned one).
+// dumped apart from their table). A foreign key is left to the end, as
+// older pg_dumps do not record its dependency on the referenced table's
+// key; so is everything else of the post-data section (triggers, rules,
+// policies, materialized views' data, indexes attached to a partitioned
+// one).
 var earlyKinds = map[string]bool{"INDEX": true, "CONSTRAINT": true, "CHECK CONSTRAINT": true}
 
 // postData follows what of the post-data section is ready to be built
@@ -46,7 +47,7 @@ func newPostData(head *archiveHead) *postData {
 	return p
 }
 
-// loaded records that the data of entry id is in, and hands out the
+// load records that the data of entry id is in, and hands out the
 // post-data entries now ready, in TOC order, which is an order their
 // dependencies allow: the caller builds them in that order, then calls
 // done.
