@@ -19,7 +19,7 @@ type CPU struct {
 	// All is the time of every core, and Busy of it what was not idle or
 	// waiting for I/O, from /proc/stat.
 	All, Busy time.Duration
-	Parts     map[string]time.Duration // by CPUPart of each process
+	Parts     map[string]time.Duration // by part of the machine (partOf)
 }
 
 // partOf names the part of a benchmark's machine a process is, by its
@@ -112,7 +112,7 @@ func parseStat(s string) (int, string, procTimes, bool) {
 // ticks converts clock ticks (USER_HZ, 100 on Linux) to a duration.
 func ticks(n int64) time.Duration { return time.Duration(n) * 10 * time.Millisecond }
 
-// Since is the CPU used from c to now.
+// Since is the CPU used from before to c.
 func (c CPU) Since(before CPU) CPU {
 	out := CPU{All: c.All - before.All, Busy: c.Busy - before.Busy, Parts: map[string]time.Duration{}}
 	for k, v := range c.Parts {
