@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"testing"
 	"time"
 )
 
@@ -45,11 +46,12 @@ func partOf(comm string) string {
 // ReadCPU reads the machine's CPU time and that of each part: of this
 // process "drctl", of the children it waited for (the pg_restore and
 // pg_dump it ran) "tools".
-func ReadCPU() (CPU, error) {
+func ReadCPU(t testing.TB) CPU {
+	t.Helper()
 	out := CPU{Parts: map[string]time.Duration{}}
 	stat, err := os.ReadFile("/proc/stat")
 	if err != nil {
-		return out, err
+		t.Fatal(err)
 	}
 	line, _, _ := strings.Cut(string(stat), "\n")
 	for i, field := range strings.Fields(line)[1:] {
@@ -66,18 +68,18 @@ func ReadCPU() (CPU, error) {
 		if err != nil {
 			continue // it ended meanwhile
 		}
-		pid, comm, t, ok := parseStat(string(b))
+		pid, comm, times, ok := parseStat(string(b))
 		if !ok {
 			continue
 		}
 		if pid == self {
-			out.Parts["drctl"] += t.user + t.system
-			out.Parts["tools"] += t.children
+			out.Parts["drctl"] += times.user + times.system
+			out.Parts["tools"] += times.children
 		} else if part := partOf(comm); part != "" {
-			out.Parts[part] += t.user + t.system + t.children
+			out.Parts[part] += times.user + times.system + times.children
 		}
 	}
-	return out, nil
+	return out
 }
 
 // procTimes is a process's CPU time, and that of its children it waited

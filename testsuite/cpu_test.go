@@ -27,17 +27,8 @@ func TestParseStat(t *testing.T) {
 // a program it ran and waited for as the tools'; the machine was busy at
 // least that long.
 func TestReadCPU(t *testing.T) {
-	before, err := ReadCPU()
-	if err != nil {
-		t.Fatal(err)
-	}
-	spin := func() bool {
-		now, err := ReadCPU()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return now.Since(before).Parts["drctl"] >= 50*time.Millisecond
-	}
+	before := ReadCPU(t)
+	spin := func() bool { return ReadCPU(t).Since(before).Parts["drctl"] >= 50*time.Millisecond }
 	deadline := time.Now().Add(30 * time.Second)
 	for x := 0; !spin(); {
 		for range 1 << 20 {
@@ -51,11 +42,7 @@ func TestReadCPU(t *testing.T) {
 	if err := cmd.Run(); err != nil {
 		t.Fatal(err)
 	}
-	after, err := ReadCPU()
-	if err != nil {
-		t.Fatal(err)
-	}
-	used := after.Since(before)
+	used := ReadCPU(t).Since(before)
 	ran := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	if got := used.Parts["tools"]; got < ran-10*time.Millisecond {
 		t.Errorf("tools %v, the program ran %v", got, ran)

@@ -167,9 +167,9 @@ func throughput(t testing.TB, s backup.Store, raw rawStore, size int64, rounds i
 			order = []int{1, 0, 3, 2}
 		}
 		for _, k := range order {
-			before := readCPU(t)
+			before := testsuite.ReadCPU(t)
 			steps[k]()
-			r.cpu[k] = r.cpu[k].Add(readCPU(t).Since(before))
+			r.cpu[k] = r.cpu[k].Add(testsuite.ReadCPU(t).Since(before))
 		}
 		for k := range d {
 			sum[k] += d[k]
@@ -181,14 +181,6 @@ func throughput(t testing.TB, s backup.Store, raw rawStore, size int64, rounds i
 	r.oursUp, r.rawUp, r.oursDown, r.rawDown = mbps(sum[0]), mbps(sum[1]), mbps(sum[2]), mbps(sum[3])
 	r.upRatio, r.downRatio = testsuite.Median(upRatios), testsuite.Median(downRatios)
 	return r
-}
-
-func readCPU(t testing.TB) testsuite.CPU {
-	c, err := testsuite.ReadCPU()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
 }
 
 // storeCase is one row of the benchmark: a store of ours and the raw

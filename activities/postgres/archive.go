@@ -54,8 +54,8 @@ type archiveEntry struct {
 type archiveHead struct {
 	tocEnd     int64 // where the first data block begins
 	entries    []archiveEntry
-	desc       map[int]string // by dump id
-	compressed bool           // the data is compressed by pg_dump
+	byID       map[int]archiveEntry
+	compressed bool // the data is compressed by pg_dump
 }
 
 // archiveReader reads the archive's fields in order, counting bytes.
@@ -162,7 +162,7 @@ func (a *archiveReader) readHead() (*archiveHead, error) {
 	if version < archV112 || version > archV116|0xff || a.intSize < 1 || a.intSize > 8 || a.offSize < 1 || a.offSize > 8 || hdr[5] != 1 {
 		return nil, fmt.Errorf("%w: version %d.%d.%d, format %d", errArchive, hdr[0], hdr[1], hdr[2], hdr[5])
 	}
-	head := &archiveHead{desc: map[int]string{}}
+	head := &archiveHead{byID: map[int]archiveEntry{}}
 	if version >= archV115 {
 		algorithm, err := a.byte()
 		if err != nil {
@@ -199,7 +199,7 @@ func (a *archiveReader) readHead() (*archiveHead, error) {
 			return nil, err
 		}
 		head.entries = append(head.entries, e)
-		head.desc[e.id] = e.desc
+		head.byID[e.id] = e
 	}
 	head.tocEnd = a.off
 	return head, nil
@@ -309,7 +309,7 @@ func (a *archiveReader) nextBlock(head *archiveHead) (typ byte, id int, err erro
 	if err != nil {
 		return 0, 0, err
 	}
-	if _, known := head.desc[int(n)]; !known || (typ != blockData && typ != blockLOs) {
+	if _, known := head.byID[int(n)]; !known || (typ != blockData && typ != blockLOs) {
 		return 0, 0, fmt.Errorf("%w: a block of type %d for entry %d", errArchive, typ, n)
 	}
 	return typ, int(n), nil

@@ -208,20 +208,12 @@ func (b *restoreBench) round(t testing.TB, suffix string, cpu map[string]testsui
 	out := map[string]time.Duration{}
 	for name, way := range ways {
 		sql(t, b.f.stg, "postgres", "checkpoint")
-		before := readCPU(t)
+		before := testsuite.ReadCPU(t)
 		out[name] = way()
-		cpu[name] = readCPU(t).Since(before)
+		cpu[name] = testsuite.ReadCPU(t).Since(before)
 		sql(t, b.f.stg, "postgres", "drop database "+dbs[name]+" with (force)")
 	}
 	return out
-}
-
-func readCPU(t testing.TB) testsuite.CPU {
-	c, err := testsuite.ReadCPU()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
 }
 
 // warmUp restores the backup once, untimed: the first restore of a run

@@ -149,7 +149,7 @@ func loadArriving(ctx context.Context, ep *endpoint, db string, jobs int, g *gro
 		post   = newPostData(head)
 	)
 	for b := range arrived {
-		if head.desc[b.id] != "TABLE DATA" {
+		if head.byID[b.id].desc != "TABLE DATA" {
 			continue
 		}
 		select {
@@ -193,11 +193,7 @@ func loadArriving(ctx context.Context, ep *endpoint, db string, jobs int, g *gro
 // buildPostData builds the post-data entries ids with a single-job
 // pg_restore given the archive's head, in which their definitions are.
 func buildPostData(ctx context.Context, ep *endpoint, db string, g *growingFile, tocEnd int64, ids []int) ([]string, error) {
-	var b strings.Builder
-	for _, id := range ids {
-		fmt.Fprintf(&b, "%d;\n", id)
-	}
-	list, err := writeList(b.String())
+	list, err := writeList(listOf(ids))
 	if err != nil {
 		return nil, err
 	}
@@ -211,7 +207,7 @@ func buildPostData(ctx context.Context, ep *endpoint, db string, g *growingFile,
 // the block is loaded; the pipe lets it end without waiting for the rest
 // of the download to be offered to it.
 func loadTable(ctx context.Context, ep *endpoint, db string, g *growingFile, tocEnd, start int64, id int) ([]string, error) {
-	list, err := writeList(fmt.Sprintf("%d;\n", id))
+	list, err := writeList(listOf([]int{id}))
 	if err != nil {
 		return nil, err
 	}
@@ -241,6 +237,16 @@ func listAllBut(head *archiveHead, loaded []int) string {
 			b.WriteString(";")
 		}
 		fmt.Fprintf(&b, "%d; %s\n", e.id, e.desc)
+	}
+	return b.String()
+}
+
+// listOf is a list for pg_restore -L of entries ids, restored in that
+// order.
+func listOf(ids []int) string {
+	var b strings.Builder
+	for _, id := range ids {
+		fmt.Fprintf(&b, "%d;\n", id)
 	}
 	return b.String()
 }

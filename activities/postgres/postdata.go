@@ -24,7 +24,6 @@ var earlyKinds = map[string]bool{"INDEX": true, "CONSTRAINT": true, "CHECK CONST
 // use.
 type postData struct {
 	head   *archiveHead
-	byID   map[int]archiveEntry
 	dataOf map[int]int // a table's entry → its data's entry
 
 	mu     sync.Mutex
@@ -34,10 +33,9 @@ type postData struct {
 }
 
 func newPostData(head *archiveHead) *postData {
-	p := &postData{head: head, byID: map[int]archiveEntry{}, dataOf: map[int]int{},
+	p := &postData{head: head, dataOf: map[int]int{},
 		loaded: map[int]bool{}, taken: map[int]bool{}, built: map[int]bool{}}
 	for _, e := range head.entries {
-		p.byID[e.id] = e
 		if e.desc == "TABLE DATA" {
 			for _, d := range e.deps {
 				p.dataOf[d] = e.id
@@ -80,7 +78,7 @@ func (p *postData) done(ids []int) {
 // entry built, or be built before e in the same batch.
 func (p *postData) ready(e archiveEntry, batch map[int]bool) bool {
 	for _, d := range e.deps {
-		dep, known := p.byID[d]
+		dep, known := p.head.byID[d]
 		data, isTable := p.dataOf[d]
 		switch {
 		case !known:
