@@ -98,7 +98,7 @@ func parallelRestore(ctx context.Context, ep *endpoint, db string, jobs int, siz
 		return nil, early, err
 	}
 	args := []string{"--section=data", "--section=post-data", "--jobs", fmt.Sprint(jobs)}
-	if done := append(slices.Clone(early.tables), early.postData...); len(done) > 0 {
+	if done := slices.Concat(early.tables, early.postData); len(done) > 0 {
 		list, err := writeList(listAllBut(head, done))
 		if err != nil {
 			return nil, early, err

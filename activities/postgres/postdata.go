@@ -25,6 +25,10 @@ var earlyKinds = map[string]bool{"INDEX": true, "CONSTRAINT": true, "CHECK CONST
 type postData struct {
 	head   *archiveHead
 	dataOf map[int]int // a table's entry → its data's entry
+	// candidates are the post-data entries of the kinds built early, in
+	// TOC order: a load looks through these, not through the whole TOC,
+	// whose schema part is most of it.
+	candidates []archiveEntry
 
 	mu     sync.Mutex
 	loaded map[int]bool // data entries loaded
@@ -36,10 +40,13 @@ func newPostData(head *archiveHead) *postData {
 	p := &postData{head: head, dataOf: map[int]int{},
 		loaded: map[int]bool{}, taken: map[int]bool{}, built: map[int]bool{}}
 	for _, e := range head.entries {
-		if e.desc == "TABLE DATA" {
+		switch {
+		case e.desc == "TABLE DATA":
 			for _, d := range e.deps {
 				p.dataOf[d] = e.id
 			}
+		case e.section == sectionPostData && earlyKinds[e.desc]:
+			p.candidates = append(p.candidates, e)
 		}
 	}
 	return p
@@ -55,8 +62,8 @@ func (p *postData) load(id int) []int {
 	p.loaded[id] = true
 	var ready []int
 	batch := map[int]bool{}
-	for _, e := range p.head.entries {
-		if e.section == sectionPostData && earlyKinds[e.desc] && !p.taken[e.id] && p.ready(e, batch) {
+	for _, e := range p.candidates {
+		if !p.taken[e.id] && p.ready(e, batch) {
 			p.taken[e.id], batch[e.id] = true, true
 			ready = append(ready, e.id)
 		}
@@ -107,7 +114,7 @@ func (p *postData) builtEarly() []int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var ids []int
-	for _, e := range p.head.entries {
+	for _, e := range p.candidates {
 		if p.built[e.id] {
 			ids = append(ids, e.id)
 		}
