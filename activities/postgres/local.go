@@ -36,7 +36,10 @@ type Local struct {
 	CreatedBy string `json:"created_by,omitempty"`
 	// Promoted is set once a recovered instance has been promoted.
 	Promoted bool `json:"promoted,omitempty"`
-	bin      string
+	// PortPicked is set when drctl chose the port, which it may then move
+	// if another program takes it before the cluster binds it.
+	PortPicked bool `json:"port_picked,omitempty"`
+	bin        string
 }
 
 // BinDir is where Postgres's server programs are: `pg_config --bindir`.
@@ -91,12 +94,13 @@ func CreateLocal(ctx context.Context, baseDir, name string, port int, settings m
 	if err != nil {
 		return nil, false, err
 	}
-	if port == 0 {
+	picked := port == 0
+	if picked {
 		if port, err = freePort(); err != nil {
 			return nil, false, err
 		}
 	}
-	l := &Local{Name: name, Dir: filepath.Join(baseDir, name), Port: port, Settings: settings, CreatedBy: createdBy, bin: bin}
+	l := &Local{Name: name, Dir: filepath.Join(baseDir, name), Port: port, Settings: settings, CreatedBy: createdBy, PortPicked: picked, bin: bin}
 	// The base folder is root's, but the postgres user must pass through
 	// it to reach its own instance folder.
 	if err := os.MkdirAll(baseDir, 0o711); err != nil {
@@ -155,14 +159,52 @@ func (l *Local) Running(ctx context.Context) bool {
 }
 
 // Start starts the cluster and waits until it accepts connections.
+//
+// A port drctl picked was free when picked, but the kernel hands the same
+// range to other programs' connections, so it may be taken by the time
+// the cluster binds it. The cluster then refuses to start, having touched
+// nothing, and starts again on another free port.
 func (l *Local) Start(ctx context.Context) error {
 	if l.Running(ctx) {
 		return nil
 	}
-	if out, err := l.run(ctx, "pg_ctl", "-D", l.dataDir(), "-l", l.logFile(), "-w", "-t", "120", "start"); err != nil {
-		return fmt.Errorf("starting instance %s: %w\n%s\n%s", l.Name, err, out, tail(l.logFile()))
+	for attempt := 1; ; attempt++ {
+		before := logSize(l.logFile())
+		out, err := l.run(ctx, "pg_ctl", "-D", l.dataDir(), "-l", l.logFile(), "-w", "-t", "120", "start")
+		if err == nil {
+			return nil
+		}
+		if !l.PortPicked || attempt == 3 || !portTaken(l.logFile(), before) {
+			return fmt.Errorf("starting instance %s: %w\n%s\n%s", l.Name, err, out, tail(l.logFile()))
+		}
+		if l.Port, err = freePort(); err != nil {
+			return err
+		}
+		if err := l.writeConf(); err != nil {
+			return err
+		}
+		if err := l.save(); err != nil {
+			return err
+		}
 	}
-	return nil
+}
+
+func logSize(file string) int64 {
+	fi, err := os.Stat(file)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+// portTaken reports whether the server's log, from offset on, says its
+// port was in use.
+func portTaken(file string, offset int64) bool {
+	b, err := os.ReadFile(file)
+	if err != nil || int64(len(b)) < offset {
+		return false
+	}
+	return bytes.Contains(b[offset:], []byte("Address already in use"))
 }
 
 // Stop stops the cluster (fast shutdown: sessions are ended, work is kept).

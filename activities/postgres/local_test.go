@@ -2,6 +2,9 @@ package postgres_test
 
 import (
 	"context"
+	"fmt"
+	"net"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -38,5 +41,54 @@ func TestLocalInstanceLifecycle(t *testing.T) {
 	}
 	if query() != 42 {
 		t.Fatal("wrong answer after restart")
+	}
+}
+
+// A port drctl picked may be taken by another program before the cluster
+// binds it; the cluster then moves to another. A port the configuration
+// gave stays as it is, and the error says why the start failed.
+func TestLocalInstanceMovesOffATakenPort(t *testing.T) {
+	ctx := context.Background()
+	base := testsuite.PostgresBase(t)
+	l := testsuite.StartPostgres(t, base, "moves", nil)
+	if err := l.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	taken := l.Port
+	squat, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", taken))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer squat.Close()
+	if err := l.Start(ctx); err != nil {
+		t.Fatalf("starting beside a program on its port: %v", err)
+	}
+	if l.Port == taken {
+		t.Fatalf("still on port %d", taken)
+	}
+	reopened, _, err := postgres.OpenLocal(base, "moves")
+	if err != nil || reopened.Port != l.Port {
+		t.Fatalf("the record keeps port %d, the cluster runs on %d (%v)", reopened.Port, l.Port, err)
+	}
+	c, err := pgx.Connect(ctx, l.URL("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close(ctx)
+
+	fixed, _, err := postgres.CreateLocal(ctx, base, "fixed", testsuite.FreePort(t), nil, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fixed.Destroy(context.Background()) })
+	fixed.Stop(ctx)
+	squat2, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", fixed.Port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer squat2.Close()
+	err = fixed.Start(ctx)
+	if err == nil || !strings.Contains(err.Error(), "Address already in use") {
+		t.Fatalf("starting on a configured port that is taken: %v", err)
 	}
 }

@@ -114,7 +114,7 @@ func (p *Postgres) pitrPgBackRest(ctx context.Context, t *Target, in PITRInput) 
 	if err != nil {
 		return out, err
 	}
-	l := &Local{Name: in.Instance, Dir: filepath.Join(t.Instance.DataDir, in.Instance), Port: port, CreatedBy: in.Run.ID}
+	l := &Local{Name: in.Instance, Dir: filepath.Join(t.Instance.DataDir, in.Instance), Port: port, PortPicked: true, CreatedBy: in.Run.ID}
 	if err := os.MkdirAll(t.Instance.DataDir, 0o711); err != nil {
 		return out, err
 	}

@@ -207,7 +207,7 @@ func (p *Postgres) unpackBase(ctx context.Context, t *Target, s backup.Store, ba
 	if err != nil {
 		return nil, err
 	}
-	l := &Local{Name: in.Instance, Dir: filepath.Join(t.Instance.DataDir, in.Instance), Port: port, CreatedBy: in.Run.ID}
+	l := &Local{Name: in.Instance, Dir: filepath.Join(t.Instance.DataDir, in.Instance), Port: port, PortPicked: true, CreatedBy: in.Run.ID}
 	if err := os.MkdirAll(t.Instance.DataDir, 0o711); err != nil {
 		return nil, err
 	}
