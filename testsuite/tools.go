@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/drctl/drctl/internal/freeport"
 )
 
 // Need finds a tool on PATH (or at one of the extra paths). Without it a
@@ -38,15 +40,14 @@ func ToolsDir() string {
 	return filepath.Join(home, ".cache", "drctl", "tools")
 }
 
-// FreePort asks the kernel for a free loopback port.
+// FreePort is a free loopback port (see freeport).
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freeport.Loopback()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return port
 }
 
 // WaitPort waits until something accepts connections on addr.

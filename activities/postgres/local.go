@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -16,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/drctl/drctl/internal/freeport"
 )
 
 // The local provider runs Postgres clusters on this host, one folder per
@@ -96,7 +97,7 @@ func CreateLocal(ctx context.Context, baseDir, name string, port int, settings m
 	}
 	picked := port == 0
 	if picked {
-		if port, err = freePort(); err != nil {
+		if port, err = freeport.Loopback(); err != nil {
 			return nil, false, err
 		}
 	}
@@ -160,10 +161,9 @@ func (l *Local) Running(ctx context.Context) bool {
 
 // Start starts the cluster and waits until it accepts connections.
 //
-// A port drctl picked was free when picked, but the kernel hands the same
-// range to other programs' connections, so it may be taken by the time
-// the cluster binds it. The cluster then refuses to start, having touched
-// nothing, and starts again on another free port.
+// A port drctl picked was free when picked, but another program may have
+// bound it by the time the cluster does. The cluster then refuses to
+// start, having touched nothing, and starts again on another free port.
 func (l *Local) Start(ctx context.Context) error {
 	if l.Running(ctx) {
 		return nil
@@ -177,7 +177,7 @@ func (l *Local) Start(ctx context.Context) error {
 		if !l.PortPicked || attempt == 3 || !portTaken(l.logFile(), before) {
 			return fmt.Errorf("starting instance %s: %w\n%s\n%s", l.Name, err, out, tail(l.logFile()))
 		}
-		if l.Port, err = freePort(); err != nil {
+		if l.Port, err = freeport.Loopback(); err != nil {
 			return err
 		}
 		if err := l.writeConf(); err != nil {
@@ -286,15 +286,6 @@ func chownToPostgres(dir string) error {
 		return err
 	}
 	return os.Chown(dir, int(uid), int(gid))
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // maxOutput caps captured command output: enough to diagnose, never a

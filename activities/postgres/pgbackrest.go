@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"time"
+
+	"github.com/drctl/drctl/internal/freeport"
 )
 
 // pgbackrest runs the pgbackrest command for the environment's stanza, as
@@ -110,7 +112,7 @@ func (p *Postgres) pitrPgBackRest(ctx context.Context, t *Target, in PITRInput) 
 	if done, err := p.resumeRecovery(ctx, t, in, &out); done || err != nil {
 		return out, err
 	}
-	port, err := freePort()
+	port, err := freeport.Loopback()
 	if err != nil {
 		return out, err
 	}

@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/activity"
 
 	"github.com/drctl/drctl/activities/backup"
+	"github.com/drctl/drctl/internal/freeport"
 )
 
 // PITR recovers a NEW instance to a point in time: the newest base backup
@@ -203,7 +204,7 @@ func chooseBase(ctx context.Context, s backup.Store, env string, target time.Tim
 // unpackBase makes the new instance's folder and extracts the base
 // backup into it, decrypting as it streams.
 func (p *Postgres) unpackBase(ctx context.Context, t *Target, s backup.Store, base backup.Entry, identity string, in PITRInput) (*Local, error) {
-	port, err := freePort()
+	port, err := freeport.Loopback()
 	if err != nil {
 		return nil, err
 	}

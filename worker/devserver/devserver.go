@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"time"
@@ -33,6 +32,8 @@ import (
 	sqliteschema "go.temporal.io/server/schema/sqlite"
 	"go.temporal.io/server/temporal"
 	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/drctl/drctl/internal/freeport"
 )
 
 const (
@@ -72,7 +73,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	}
 	var err error
 	if o.Port == 0 {
-		if o.Port, err = freePort(); err != nil {
+		if o.Port, err = freeport.Loopback(); err != nil {
 			return nil, err
 		}
 	}
@@ -114,7 +115,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	}
 	if o.UIPort >= 0 {
 		if o.UIPort == 0 {
-			if o.UIPort, err = freePort(); err != nil {
+			if o.UIPort, err = freeport.Loopback(); err != nil {
 				s.Stop()
 				return nil, err
 			}
@@ -212,7 +213,7 @@ func serverConfig(o Options) (*config.Config, error) {
 	if err := sqliteschema.CreateNamespaces(sqlCfg, ns); err != nil {
 		return nil, fmt.Errorf("creating namespace %s: %w", o.Namespace, err)
 	}
-	httpPort, err := freePort()
+	httpPort, err := freeport.Loopback()
 	if err != nil {
 		return nil, err
 	}
@@ -237,7 +238,7 @@ func serverConfig(o Options) (*config.Config, error) {
 		svc.RPC.BindOnIP = host
 		if name == "frontend" {
 			svc.RPC.GRPCPort, svc.RPC.HTTPPort = o.Port, httpPort
-		} else if svc.RPC.GRPCPort, err = freePort(); err != nil {
+		} else if svc.RPC.GRPCPort, err = freeport.Loopback(); err != nil {
 			return nil, err
 		}
 		cfg.Services[name] = svc
@@ -248,14 +249,4 @@ func serverConfig(o Options) (*config.Config, error) {
 	cfg.NamespaceDefaults.Archival.Visibility.State = "disabled"
 	cfg.PublicClient.HostPort = fmt.Sprintf("%s:%d", host, o.Port)
 	return cfg, nil
-}
-
-// freePort asks the kernel for a free loopback port.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", host+":0")
-	if err != nil {
-		return 0, fmt.Errorf("finding a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
