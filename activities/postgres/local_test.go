@@ -55,11 +55,7 @@ func TestLocalInstanceMovesOffATakenPort(t *testing.T) {
 		t.Fatal(err)
 	}
 	taken := l.Port
-	squat, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", taken))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer squat.Close()
+	occupy(t, taken)
 	if err := l.Start(ctx); err != nil {
 		t.Fatalf("starting beside a program on its port: %v", err)
 	}
@@ -81,14 +77,22 @@ func TestLocalInstanceMovesOffATakenPort(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { fixed.Destroy(context.Background()) })
-	fixed.Stop(ctx)
-	squat2, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", fixed.Port))
-	if err != nil {
+	if err := fixed.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
-	defer squat2.Close()
+	occupy(t, fixed.Port)
 	err = fixed.Start(ctx)
 	if err == nil || !strings.Contains(err.Error(), "Address already in use") {
 		t.Fatalf("starting on a configured port that is taken: %v", err)
 	}
+}
+
+// occupy listens on port until the test ends, as another program would.
+func occupy(t *testing.T, port int) {
+	t.Helper()
+	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
 }
