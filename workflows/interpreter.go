@@ -63,6 +63,7 @@ func Runbook(ctx workflow.Context, in RunInput) (RunResult, error) {
 	result := RunResult{State: StateSucceeded}
 	cleanup := ctx
 	if err != nil {
+		r.notRun(p.Steps)
 		result = RunResult{State: StateFailed, Error: err.Error(), Failed: r.failedStep()}
 		if temporal.IsCanceledError(err) || ctx.Err() != nil {
 			result.State = StateCancelled
@@ -74,12 +75,14 @@ func Runbook(ctx workflow.Context, in RunInput) (RunResult, error) {
 			r.event(cleanup, "", "on_failure failed", "", ferr.Error())
 		}
 	}
+	r.notRun(p.OnFailure)
 	if ferr := r.block(cleanup, p.Finally); ferr != nil {
 		r.event(cleanup, "", "finally failed", "", ferr.Error())
 		if err == nil {
 			result = RunResult{State: StateFailed, Error: ferr.Error(), Failed: r.failedStep()}
 		}
 	}
+	r.notRun(p.Finally)
 	r.status.State = result.State
 	r.event(cleanup, "", "ended", "", result.State)
 	r.board(cleanup, "")
@@ -111,6 +114,18 @@ func (r *runner) declare(steps []Step) {
 		r.status.Steps = append(r.status.Steps, *st)
 		if s.Parallel != nil {
 			r.declare(s.Parallel.Steps)
+		}
+	}
+}
+
+// notRun marks the steps still pending, at any depth, as never to run.
+func (r *runner) notRun(steps []Step) {
+	for _, s := range steps {
+		if st := r.steps[s.ID]; st.State == StatePending {
+			st.State = StateNotRun
+		}
+		if s.Parallel != nil {
+			r.notRun(s.Parallel.Steps)
 		}
 	}
 }
@@ -155,7 +170,7 @@ func (r *runner) vars() map[string]any {
 	for _, s := range r.status.Steps {
 		st := r.steps[s.ID]
 		outcome := ""
-		if st.State == StateSucceeded || st.State == StateFailed || st.State == StateSkipped {
+		if st.State == StateSucceeded || st.State == StateFailed || st.State == StateSkipped || st.State == StateNotRun {
 			outcome = st.State
 		}
 		steps[st.ID] = map[string]any{"outputs": st.Outputs, "outcome": outcome}

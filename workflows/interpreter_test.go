@@ -177,7 +177,7 @@ func TestTimeoutFailsAndOnFailureAndFinallyRun(t *testing.T) {
 	slow := op("slow", nil)
 	slow.Timeout = Duration(time.Second)
 	res, st := h.run(Plan{Steps: []Step{slow, op("not_reached", nil)},
-		OnFailure: []Step{op("alarm", map[string]any{"failed": "${{ steps.slow.outcome }}"})},
+		OnFailure: []Step{op("alarm", map[string]any{"failed": "${{ steps.slow.outcome }}", "reached": "${{ steps.not_reached.outcome }}"})},
 		Finally:   []Step{op("unfreeze", nil)}}, "ana")
 	if res.State != StateFailed || res.Failed != "slow" || !strings.Contains(res.Error, "timeout") {
 		t.Fatalf("%+v", res)
@@ -185,8 +185,28 @@ func TestTimeoutFailsAndOnFailureAndFinallyRun(t *testing.T) {
 	if got := fmt.Sprint(h.calls); got != "[slow alarm unfreeze]" {
 		t.Fatalf("ran %s", got)
 	}
-	if stateOf(st, "alarm").Outputs["failed"] != StateFailed {
-		t.Fatalf("on_failure did not see the outcome: %v", stateOf(st, "alarm").Outputs)
+	if out := stateOf(st, "alarm").Outputs; out["failed"] != StateFailed || out["reached"] != StateNotRun {
+		t.Fatalf("on_failure did not see the outcomes: %v", out)
+	}
+	if got := stateOf(st, "not_reached").State; got != StateNotRun {
+		t.Fatalf("the step after the failure is %s", got)
+	}
+}
+
+// A run that succeeds leaves its on_failure steps not run, not pending as
+// if it might still get to them.
+func TestSucceededRunLeavesOnFailureNotRun(t *testing.T) {
+	h := newHarness(t)
+	h.on("test.Op", echo)
+	res, st := h.run(Plan{Steps: []Step{op("work", nil)},
+		OnFailure: []Step{op("alarm", nil)}, Finally: []Step{op("unfreeze", nil)}}, "ana")
+	if res.State != StateSucceeded || fmt.Sprint(h.calls) != "[work unfreeze]" {
+		t.Fatalf("%+v, ran %v", res, h.calls)
+	}
+	for id, want := range map[string]string{"work": StateSucceeded, "alarm": StateNotRun, "unfreeze": StateSucceeded} {
+		if got := stateOf(st, id).State; got != want {
+			t.Errorf("%s is %s, want %s", id, got, want)
+		}
 	}
 }
 
@@ -207,8 +227,8 @@ func TestOnErrorContinueAndAbort(t *testing.T) {
 	if got := fmt.Sprint(h.calls); got != "[bad_continue next bad_abort]" {
 		t.Fatalf("ran %s", got)
 	}
-	if stateOf(st, "never").State != StatePending {
-		t.Fatal("a step after an aborting failure ran")
+	if got := stateOf(st, "never").State; got != StateNotRun {
+		t.Fatalf("a step after an aborting failure is %s, not %s", got, StateNotRun)
 	}
 }
 

@@ -19,6 +19,10 @@ const (
 	StateSucceeded = "succeeded"
 	StateFailed    = "failed"
 	StateSkipped   = "skipped"
+	// StateNotRun is a step the run ended without reaching: the steps
+	// after a failure, and on_failure's when nothing failed. Pending
+	// would read as if the run might still get to them.
+	StateNotRun = "not-run"
 	// StateCancelled ends a run that was cancelled (after its clean-up).
 	StateCancelled = "cancelled"
 )

@@ -34,7 +34,7 @@ type BoardStep struct {
 
 var marks = map[string]string{
 	"pending": "·", "running": "▶", "waiting-approval": "⏸", "paused": "‖",
-	"succeeded": "✓", "failed": "✗", "skipped": "↷",
+	"succeeded": "✓", "failed": "✗", "skipped": "↷", "not-run": "–",
 }
 
 // boardText renders the board: short lines that read well on a phone.

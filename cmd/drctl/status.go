@@ -105,7 +105,7 @@ func queryStatus(ctx context.Context, cl client.Client, id string) (workflows.St
 
 var stateMarks = map[string]string{
 	workflows.StatePending: "·", workflows.StateRunning: "▶", workflows.StateWaiting: "⏸",
-	workflows.StatePaused: "‖", workflows.StateSucceeded: "✓", workflows.StateFailed: "✗", workflows.StateSkipped: "↷",
+	workflows.StatePaused: "‖", workflows.StateSucceeded: "✓", workflows.StateFailed: "✗", workflows.StateSkipped: "↷", workflows.StateNotRun: "–",
 }
 
 func printStatus(w io.Writer, st workflows.Status) {
