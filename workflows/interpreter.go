@@ -361,7 +361,7 @@ func (r *runner) activity(ctx workflow.Context, s Step) error {
 		return err
 	}
 	st.State, st.Outputs, st.Ended = StateSucceeded, out, workflow.Now(ctx)
-	r.event(ctx, s.ID, "succeeded", "", st.Ended.Sub(st.Started).String())
+	r.event(ctx, s.ID, "succeeded", "", st.Ended.Sub(st.Started).Round(time.Millisecond).String())
 	// Chat steps never fail a run; what went wrong is a warning here.
 	if w := r.chatOutcome(out); w != "" {
 		r.event(ctx, s.ID, "warning", "", w)

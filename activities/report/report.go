@@ -32,7 +32,7 @@ func (r *Report) Write(ctx context.Context, in WriteInput) (WriteOutput, error) 
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return WriteOutput{}, err
 	}
-	m := measure(in.Status)
+	m := measure(in.Status, time.Now())
 	formats := in.Formats
 	if len(formats) == 0 {
 		formats = []string{"markdown", "json"}
@@ -84,20 +84,48 @@ type measurements struct {
 	RPOMet  *bool     `json:"rpo_met,omitempty"`
 }
 
-// measure takes the RTO as start to now (the report is written at the
-// end) and the RPO as the newest verified event's age.
-func measure(s RunStatus) measurements {
+// measure takes the RTO as the run's start to the end of its last passed
+// postgres.verify step: recovered means verified. A run with no such step
+// yet is measured to now (the report is written near the end) and says
+// so; a run whose verification failed has not recovered, which misses any
+// target. The RPO is the newest verified event's age.
+func measure(s RunStatus, now time.Time) measurements {
 	var m measurements
 	for _, e := range s.Timeline {
 		if m.Started.IsZero() || e.At.Before(m.Started) {
 			m.Started = e.At
 		}
 	}
+	var verified time.Time
+	verifyFailed := false
+	for _, st := range s.Steps {
+		if st.Uses != "postgres.verify" {
+			continue
+		}
+		switch st.State {
+		case "succeeded":
+			if st.Ended.After(verified) {
+				verified = st.Ended
+			}
+		case "failed":
+			verifyFailed = true
+		}
+	}
 	if !m.Started.IsZero() {
-		rto := time.Since(m.Started).Round(time.Second)
-		m.RTO = rto.String()
+		var rto time.Duration
+		switch {
+		case !verified.IsZero():
+			rto = verified.Sub(m.Started)
+			m.RTO = readable(rto)
+		case verifyFailed:
+			m.RTO = "not recovered: verification failed"
+		default:
+			rto = now.Sub(m.Started)
+			m.RTO = readable(rto) + " to this report (no verification)"
+		}
 		if d, err := time.ParseDuration(s.Targets.RTO); err == nil && d > 0 {
-			ok := rto <= d
+			recovered := !verifyFailed || !verified.IsZero()
+			ok := recovered && rto <= d
 			m.RTOMet = &ok
 		}
 	}
@@ -113,6 +141,15 @@ func measure(s RunStatus) measurements {
 		}
 	}
 	return m
+}
+
+// readable rounds a duration to what a reader can use: hundredths of a
+// second under a minute, seconds above.
+func readable(d time.Duration) string {
+	if d < time.Minute {
+		return d.Round(10 * time.Millisecond).String()
+	}
+	return d.Round(time.Second).String()
 }
 
 func markdown(in WriteInput, m measurements) string {

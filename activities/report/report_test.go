@@ -1,0 +1,122 @@
+package report
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/drctl/drctl/activities/stepio"
+)
+
+var start = time.Date(2026, 7, 20, 15, 0, 0, 0, time.UTC)
+
+// status reads a run status from the interpreter's JSON, as the activity
+// receives it; steps is the JSON of its steps.
+func status(t *testing.T, steps string) RunStatus {
+	t.Helper()
+	var s RunStatus
+	doc := `{"runbook": "nightly-restore", "environment": "staging", "plan_hash": "abc", "initiator": "ana",
+		"targets": {"rto": "1h0m0s", "rpo": "36h0m0s"},
+		"timeline": [{"at": "2026-07-20T15:00:00Z", "kind": "started"}],
+		"steps": ` + steps + `}`
+	if err := json.Unmarshal([]byte(doc), &s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestRTOIsStartToVerified(t *testing.T) {
+	s := status(t, `[
+		{"id": "restore", "uses": "postgres.restore", "state": "succeeded"},
+		{"id": "verify", "uses": "postgres.verify", "state": "succeeded", "ended": "2026-07-20T15:00:01.234Z", "outputs": {"rpo": "5m0s"}},
+		{"id": "scrub", "uses": "postgres.scrub", "state": "succeeded", "ended": "2026-07-20T15:40:00Z"}]`)
+	m := measure(s, start.Add(2*time.Hour))
+	if m.RTO != "1.23s" || m.RTOMet == nil || !*m.RTOMet {
+		t.Errorf("RTO %q met %v, want 1.23s met", m.RTO, m.RTOMet)
+	}
+	if m.RPO != "5m0s" || m.RPOMet == nil || !*m.RPOMet {
+		t.Errorf("RPO %q met %v", m.RPO, m.RPOMet)
+	}
+}
+
+func TestRTOMissedWhenVerificationFailed(t *testing.T) {
+	s := status(t, `[{"id": "verify", "uses": "postgres.verify", "state": "failed", "ended": "2026-07-20T15:00:02Z"}]`)
+	m := measure(s, start.Add(time.Minute))
+	if !strings.Contains(m.RTO, "not recovered") || m.RTOMet == nil || *m.RTOMet {
+		t.Errorf("RTO %q met %v, want not recovered and missed", m.RTO, m.RTOMet)
+	}
+	if m.RPO != "" || m.RPOMet != nil {
+		t.Errorf("a failed verification measured an RPO: %q", m.RPO)
+	}
+}
+
+func TestRTOWithoutVerificationIsToTheReport(t *testing.T) {
+	s := status(t, `[{"id": "restore", "uses": "postgres.restore", "state": "succeeded"}]`)
+	m := measure(s, start.Add(90*time.Second+400*time.Millisecond))
+	if m.RTO != "1m30s to this report (no verification)" || m.RTOMet == nil || !*m.RTOMet {
+		t.Errorf("RTO %q met %v", m.RTO, m.RTOMet)
+	}
+	s.Targets.RTO = "1m0s"
+	if m := measure(s, start.Add(90*time.Second)); m.RTOMet == nil || *m.RTOMet {
+		t.Errorf("90 s against a 1 min target: met %v", m.RTOMet)
+	}
+}
+
+func TestRPOAboveTargetIsMissed(t *testing.T) {
+	s := status(t, `[{"id": "verify", "uses": "postgres.verify", "state": "succeeded", "ended": "2026-07-20T15:00:05Z", "outputs": {"rpo": "48h0m0s"}}]`)
+	if m := measure(s, start.Add(time.Minute)); m.RPOMet == nil || *m.RPOMet {
+		t.Errorf("RPO 48h against 36h: met %v", m.RPOMet)
+	}
+}
+
+func TestWriteMarkdownAndJSON(t *testing.T) {
+	s := status(t, `[
+		{"id": "verify", "uses": "postgres.verify", "state": "succeeded", "started": "2026-07-20T15:00:00Z", "ended": "2026-07-20T15:00:03Z", "attempts": 1, "outputs": {"rpo": "48h0m0s"}},
+		{"id": "latest_events", "uses": "postgres.latest_events", "state": "succeeded", "outputs": {"columns": ["id", "kind"], "rows": [{"id": 7, "kind": "a|b"}]}},
+		{"id": "alarm", "uses": "notify", "state": "not-run"}]`)
+	if err := json.Unmarshal([]byte(`[{"step": "approve", "prompt": "Swap?", "users": ["ben", "chen"], "quorum": 1, "outcome": "approved",
+		"votes": [{"user": "ben", "approve": true, "comment": "counts match", "at": "2026-07-20T15:00:02Z"}]}]`), &s.Gates); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	out, err := (&Report{Dir: dir}).Write(context.Background(), WriteInput{Title: "Drill", Status: s, Run: stepio.RunContext{ID: "run/1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Files) != 2 || out.RTO != "3s" || out.RPO != "48h0m0s" {
+		t.Fatalf("%+v", out)
+	}
+	md, err := os.ReadFile(filepath.Join(dir, "run_1", "report.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"# Drill", "| RTO | 3s (target 1h0m0s) ✓ met |", "| RPO | 48h0m0s (target 36h0m0s) ✗ MISSED |",
+		"| verify | postgres.verify | succeeded | 3s | 1 |", "| alarm | notify | not-run |",
+		"ben approved at 2026-07-20T15:00:02Z: counts match", "| 7 | a\\|b |",
+	} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("report.md lacks %q:\n%s", want, md)
+		}
+	}
+	var doc struct {
+		Measured struct {
+			RTO    string `json:"rto"`
+			RPOMet *bool  `json:"rpo_met"`
+		} `json:"measured"`
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "run_1", "report.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil || doc.Measured.RTO != "3s" || doc.Measured.RPOMet == nil || *doc.Measured.RPOMet {
+		t.Errorf("report.json: %v %+v", err, doc)
+	}
+	if _, err := (&Report{Dir: dir}).Write(context.Background(), WriteInput{Status: s, Formats: []string{"pdf"}}); err == nil || !strings.Contains(err.Error(), `"pdf"`) {
+		t.Errorf("an unknown format: %v", err)
+	}
+}
