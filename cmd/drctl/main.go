@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/drctl/drctl/workflows"
 )
@@ -29,6 +30,17 @@ func (e *exitError) Error() string { return e.msg }
 
 func failed(format string, args ...any) error {
 	return &exitError{code: exitFailed, msg: fmt.Sprintf(format, args...)}
+}
+
+// stepFailed is failed for an error of code shared with the activities,
+// whose errors are Temporal application errors: the message alone, without
+// the "(type: ..., retryable: ...)" a terminal has no use for.
+func stepFailed(err error) error {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		return failed("%s", appErr.Message())
+	}
+	return failed("%v", err)
 }
 
 // globals are the flags every subcommand shares.
@@ -57,7 +69,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(newValidateCmd(g), newPlanCmd(g), newSchemaCmd(),
 		newRunCmd(g), newStatusCmd(), newVoteCmd(true), newVoteCmd(false),
 		newActionCmd(workflows.ActionRetry), newActionCmd(workflows.ActionSkip), newCancelCmd(), newListCmd(),
-		newWorkerCmd(g), newDevCmd(g), newWALPushCmd(g), newWALFetchCmd(g), newDemoCmd(g), newServeCmd(g), newDrillCmd(g))
+		newWorkerCmd(g), newDevCmd(g), newWALPushCmd(g), newWALFetchCmd(g), newBackupsCmd(g), newDemoCmd(g), newServeCmd(g), newDrillCmd(g))
 	return root
 }
 

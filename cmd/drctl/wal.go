@@ -38,7 +38,7 @@ func newWALPushCmd(g *globals) *cobra.Command {
 			}
 			defer s.Close()
 			if err := postgres.PushWAL(cmd.Context(), s, sc.Recipients, env, args[0]); err != nil {
-				return failed("%v", err)
+				return stepFailed(err)
 			}
 			return nil
 		},
@@ -64,7 +64,7 @@ func newWALFetchCmd(g *globals) *cobra.Command {
 				return failed("%v", err)
 			}
 			if err := postgres.FetchWAL(cmd.Context(), s, identity, env, args[0], args[1]); err != nil {
-				return failed("%v", err)
+				return stepFailed(err)
 			}
 			return nil
 		},

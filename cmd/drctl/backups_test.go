@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"filippo.io/age"
+
+	"github.com/drctl/drctl/activities/backup"
+)
+
+// backupsConfig writes an environments file whose production backs up
+// into a local folder, and returns the file and the opened store.
+func backupsConfig(t *testing.T) (string, backup.Store, string) {
+	t.Helper()
+	dir := t.TempDir()
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	recipient := id.Recipient().String()
+	cfg := filepath.Join(dir, "drctl.yaml")
+	folder := filepath.Join(dir, "backups")
+	if err := os.Mkdir(folder, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	doc := fmt.Sprintf(`environments:
+  production:
+    role: source
+    database: {name: register, url: "env:NO_SUCH_URL"}
+    stores:
+      backups: {type: local, path: %q, recipients: [%q]}
+`, folder, recipient)
+	if err := os.WriteFile(cfg, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := backup.Open(context.Background(), &backup.StoreConfig{Type: "local", Path: folder})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return cfg, s, recipient
+}
+
+func TestBackupsListsWhatIsThereAndFlagsEmpty(t *testing.T) {
+	cfg, s, recipient := backupsConfig(t)
+	w := backup.Writer{Store: s, Recipients: []string{recipient}}
+	day := time.Date(2026, 11, 30, 2, 0, 0, 0, time.UTC)
+	for i, counts := range []map[string]int64{{"users": 5000, "events": 20000}, {"users": 0, "events": 0}} {
+		at := day.AddDate(0, 0, i)
+		if _, err := w.Write(context.Background(), strings.NewReader(strings.Repeat("x", 3000)), backup.Entry{
+			Key: backup.DataKey("production", "register", at, "dump.age"), Env: "production", Datastore: "register",
+			StartedAt: at, StoppedAt: at.Add(time.Minute), RowCounts: counts}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, out, errs := drctl(t, "--config", cfg, "backups", "--env", "production")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 3 || !strings.HasPrefix(lines[0], "STOPPED (UTC)") {
+		t.Fatalf("want a header and two backups:\n%s", out)
+	}
+	for i, want := range [][]string{{"2026-11-30 02:01:00", "register", "25000", "production/2026-11-30/register-"},
+		{"2026-12-01 02:01:00", "0 EMPTY", "production/2026-12-01/register-"}} {
+		for _, w := range want {
+			if !strings.Contains(lines[i+1], w) {
+				t.Errorf("line %d lacks %q: %s", i+1, w, lines[i+1])
+			}
+		}
+	}
+
+	code, out, _ = drctl(t, "--config", cfg, "backups", "--env", "production", "--from", "2026-12-01", "--json")
+	if code != 0 || strings.Count(out, `"key"`) != 1 || !strings.Contains(out, `"count": 1`) {
+		t.Fatalf("exit %d, JSON of one day:\n%s", code, out)
+	}
+	code, out, _ = drctl(t, "--config", cfg, "backups", "--env", "production", "--to", "2026-11-01")
+	if code != 0 || !strings.Contains(out, "no complete backups of production") {
+		t.Fatalf("exit %d, an empty range:\n%s", code, out)
+	}
+}
+
+func TestBackupsRefusals(t *testing.T) {
+	cfg, _, _ := backupsConfig(t)
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--env", "production", "--from", "30/11/2026"}, exitUsage, `"30/11/2026" is not a date`},
+		{[]string{"--env", "staging"}, exitFailed, "staging"},
+		{[]string{"--env", "production", "--store", "offsite"}, exitFailed, `no store "offsite" (it has backups)`},
+		{[]string{}, exitUsage, `"env" not set`},
+	} {
+		code, _, errs := drctl(t, append([]string{"--config", cfg, "backups"}, c.args...)...)
+		if code != c.code || !strings.Contains(errs, c.want) {
+			t.Errorf("%v: exit %d, stderr %q; want %d and %q", c.args, code, errs, c.code, c.want)
+		}
+	}
+}
