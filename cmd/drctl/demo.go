@@ -18,6 +18,7 @@ import (
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
 
+	"github.com/drctl/drctl/activities/backup"
 	"github.com/drctl/drctl/activities/postgres"
 	"github.com/drctl/drctl/runbooks"
 	"github.com/drctl/drctl/worker"
@@ -209,6 +210,14 @@ func runDemo(ctx context.Context, w io.Writer, dir string, uiPort int, keep bool
 		c2.Close(ctx)
 	}
 	say("  staging now holds the restored data, %d users scrubbed to fake emails", scrubbed)
+	say("\n▶ the off-site store, with the backup the drill verified (drctl --config %s backups --env production --store offsite)", cfgPath)
+	list, err := (&backup.Backup{Stores: cfg.Store}).List(ctx, backup.ListInput{Env: "production", Store: "offsite"})
+	if err != nil {
+		return stepFailed(err)
+	}
+	if err := printBackups(w, list.Entries); err != nil {
+		return err
+	}
 
 	say("\n▶ the incident behind the drill: production's data is gone, and tonight's backup would be empty")
 	if err := emptyProduction(ctx, prod); err != nil {
