@@ -32,7 +32,9 @@ type BoardStep struct {
 	Took  string `json:"took,omitempty"`
 }
 
-var marks = map[string]string{
+// StateMarks are the glyphs of the step states, on the board and in
+// `drctl status` alike.
+var StateMarks = map[string]string{
 	"pending": "·", "running": "▶", "waiting-approval": "⏸", "paused": "‖",
 	"succeeded": "✓", "failed": "✗", "skipped": "↷", "not-run": "–",
 }
@@ -49,7 +51,7 @@ func boardText(in BoardInput) string {
 	}
 	b.WriteString("\n")
 	for _, s := range in.Steps {
-		line := fmt.Sprintf("%s %s", marks[s.State], s.ID)
+		line := fmt.Sprintf("%s %s", StateMarks[s.State], s.ID)
 		if s.Took != "" {
 			line += " (" + s.Took + ")"
 		}

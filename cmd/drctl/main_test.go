@@ -11,6 +11,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/drctl/drctl/activities/chat"
 	"github.com/drctl/drctl/workflows"
 )
 
@@ -146,6 +147,16 @@ func TestSchema(t *testing.T) {
 	for _, bad := range []string{"runbooks/testdata/bad/unknown-field.yaml", "runbooks/testdata/bad/unknown-input.yaml", "runbooks/testdata/bad/bad-enum-and-date-input.yaml"} {
 		if err := schema.Validate(load(bad)); err == nil {
 			t.Errorf("%s: the schema accepts it", bad)
+		}
+	}
+}
+
+// Every state a step can be in has its mark on the board and in status.
+func TestEveryStepStateHasAMark(t *testing.T) {
+	for _, s := range []string{workflows.StatePending, workflows.StateRunning, workflows.StateWaiting, workflows.StatePaused,
+		workflows.StateSucceeded, workflows.StateFailed, workflows.StateSkipped, workflows.StateNotRun} {
+		if chat.StateMarks[s] == "" {
+			t.Errorf("step state %q has no mark", s)
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
+	"github.com/drctl/drctl/activities/chat"
 	"github.com/drctl/drctl/workflows"
 )
 
@@ -103,11 +104,6 @@ func queryStatus(ctx context.Context, cl client.Client, id string) (workflows.St
 	return st, done, nil
 }
 
-var stateMarks = map[string]string{
-	workflows.StatePending: "·", workflows.StateRunning: "▶", workflows.StateWaiting: "⏸",
-	workflows.StatePaused: "‖", workflows.StateSucceeded: "✓", workflows.StateFailed: "✗", workflows.StateSkipped: "↷", workflows.StateNotRun: "–",
-}
-
 func printStatus(w io.Writer, st workflows.Status) {
 	fmt.Fprintf(w, "%s on %s — %s (plan %.12s, started by %s)\n", st.Runbook, st.Environment, st.State, st.PlanHash, st.Initiator)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -120,7 +116,7 @@ func printStatus(w io.Writer, st workflows.Status) {
 		if s.Progress != "" {
 			note = s.Progress + " " + note
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", stateMarks[s.State], s.ID, s.State, took, truncate(note, 80))
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", chat.StateMarks[s.State], s.ID, s.State, took, truncate(note, 80))
 	}
 	tw.Flush()
 	for _, g := range st.Gates {
