@@ -382,6 +382,47 @@ func TestVerify(t *testing.T) {
 	}
 }
 
+// TestVerifyMarksTheBackup: a verification that names the backup it
+// checks records a pass on that backup, which retention then keeps; a
+// failed one records nothing.
+func TestVerifyMarksTheBackup(t *testing.T) {
+	f := newFixture(t)
+	seed(t, f.prod, 50)
+	var b postgres.BackupOutput
+	f.must(f.pg.Backup, postgres.BackupInput{Database: "register", Run: runCtx("production")}, &b)
+	f.must(f.pg.Restore, postgres.RestoreInput{Backup: b.Key, From: "production", Database: "register", Run: runCtx("staging")}, nil)
+	s, err := backup.Open(context.Background(), f.store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	verifiedAt := func() *time.Time {
+		t.Helper()
+		list, err := backup.Entries(context.Background(), s, "production/")
+		if err != nil || len(list) != 1 {
+			t.Fatalf("%v: %+v", err, list)
+		}
+		return list[0].VerifiedAt
+	}
+
+	in := postgres.VerifyInput{Database: "register", Expected: b.RowCounts, MinRows: 1, Backup: b.Key, From: "production", Run: runCtx("staging")}
+	sql(t, f.stg, "register", "delete from events")
+	if err := f.run(f.pg.Verify, in, nil); errType(err) != "VerifyFailed" {
+		t.Fatalf("verify of a damaged restore: %v", err)
+	}
+	if at := verifiedAt(); at != nil {
+		t.Fatalf("a failed verification marked the backup verified at %v", at)
+	}
+
+	sql(t, f.stg, "postgres", "drop database register with (force)")
+	f.must(f.pg.Restore, postgres.RestoreInput{Backup: b.Key, From: "production", Database: "register", Run: runCtx("staging")}, nil)
+	before := time.Now()
+	f.must(f.pg.Verify, in, nil)
+	if at := verifiedAt(); at == nil || at.Before(before.Add(-time.Second)) {
+		t.Fatalf("a passed verification left the backup verified at %v", at)
+	}
+}
+
 // TestRenameWithLiveConnections renames a database that sessions are
 // using; running it again says it is done.
 func TestRenameWithLiveConnections(t *testing.T) {
