@@ -63,7 +63,7 @@ func Runbook(ctx workflow.Context, in RunInput) (RunResult, error) {
 	result := RunResult{State: StateSucceeded}
 	cleanup := ctx
 	if err != nil {
-		r.notRun(p.Steps)
+		r.notRun(ctx, p.Steps)
 		result = RunResult{State: StateFailed, Error: err.Error(), Failed: r.failedStep()}
 		if temporal.IsCanceledError(err) || ctx.Err() != nil {
 			result.State = StateCancelled
@@ -75,14 +75,14 @@ func Runbook(ctx workflow.Context, in RunInput) (RunResult, error) {
 			r.event(cleanup, "", "on_failure failed", "", ferr.Error())
 		}
 	}
-	r.notRun(p.OnFailure)
+	r.notRun(cleanup, p.OnFailure)
 	if ferr := r.block(cleanup, p.Finally); ferr != nil {
 		r.event(cleanup, "", "finally failed", "", ferr.Error())
 		if err == nil {
 			result = RunResult{State: StateFailed, Error: ferr.Error(), Failed: r.failedStep()}
 		}
 	}
-	r.notRun(p.Finally)
+	r.notRun(cleanup, p.Finally)
 	r.status.State = result.State
 	r.event(cleanup, "", "ended", "", result.State)
 	r.board(cleanup, "")
@@ -119,13 +119,23 @@ func (r *runner) declare(steps []Step) {
 }
 
 // notRun marks the steps still pending, at any depth, as never to run.
-func (r *runner) notRun(steps []Step) {
+// A history that passed this point before it existed replays without it:
+// a later step's condition may read these outcomes, and must decide as it
+// did then.
+func (r *runner) notRun(ctx workflow.Context, steps []Step) {
+	if workflow.GetVersion(ctx, "not-run", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return
+	}
+	r.markNotRun(steps)
+}
+
+func (r *runner) markNotRun(steps []Step) {
 	for _, s := range steps {
 		if st := r.steps[s.ID]; st.State == StatePending {
 			st.State = StateNotRun
 		}
 		if s.Parallel != nil {
-			r.notRun(s.Parallel.Steps)
+			r.markNotRun(s.Parallel.Steps)
 		}
 	}
 }
