@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -16,16 +19,19 @@ import (
 
 // newBackupsCmd lists an environment's backups from their metadata
 // records, the question an operator asks first in an outage: what is
-// there, how recent, and does it hold anything. It reads the store
-// directly, with no worker or Temporal server, and never decrypts.
+// there, where, how recent, and does it hold anything. It reads the
+// stores directly, with no worker or Temporal server, and never decrypts.
+// A store that cannot be read is reported and the others are still
+// listed.
 func newBackupsCmd(g *globals) *cobra.Command {
 	var (
 		in     backup.ListInput
+		stores []string
 		asJSON bool
 	)
 	cmd := &cobra.Command{
-		Use:   "backups --env NAME [--store NAME] [--datastore DB] [--from DATE] [--to DATE]",
-		Short: "list an environment's complete backups, oldest first, with their size, rows and verification",
+		Use:   "backups --env NAME [--store NAME]... [--datastore DB] [--from DATE] [--to DATE]",
+		Short: "list an environment's complete backups in each of its stores, with their size, rows and verification",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			for _, d := range []string{in.From, in.To} {
@@ -37,28 +43,60 @@ func newBackupsCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return failed("%v", err)
 			}
-			list, err := (&backup.Backup{Stores: cfg.Store}).List(cmd.Context(), in)
-			if err != nil {
-				return stepFailed(err)
+			if len(stores) == 0 {
+				e, err := cfg.Environment(in.Env)
+				if err != nil {
+					return failed("%v", err)
+				}
+				stores = slices.Sorted(maps.Keys(e.Stores))
+			}
+			out := cmd.OutOrStdout()
+			lists := map[string]backup.ListOutput{}
+			var unread []string
+			for _, name := range stores {
+				in := in
+				in.Store = name
+				list, err := (&backup.Backup{Stores: cfg.Store}).List(cmd.Context(), in)
+				if err != nil {
+					fmt.Fprintf(cmd.ErrOrStderr(), "drctl: %v\n", stepFailed(err))
+					unread = append(unread, name)
+					continue
+				}
+				lists[name] = list
+				if asJSON {
+					continue
+				}
+				if len(lists) > 1 {
+					fmt.Fprintln(out)
+				}
+				if list.Count == 0 {
+					fmt.Fprintf(out, "store %s: no complete backups of %s in that range\n", name, in.Env)
+					continue
+				}
+				fmt.Fprintf(out, "store %s:\n", name)
+				if err := printBackups(out, list.Entries); err != nil {
+					return err
+				}
 			}
 			if asJSON {
-				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc := json.NewEncoder(out)
 				enc.SetIndent("", "  ")
-				return enc.Encode(list)
+				if err := enc.Encode(lists); err != nil {
+					return err
+				}
 			}
-			if list.Count == 0 {
-				fmt.Fprintf(cmd.OutOrStdout(), "no complete backups of %s in store %s in that range\n", in.Env, in.Store)
-				return nil
+			if len(unread) > 0 {
+				return failed("%d of %d stores could not be read: %s", len(unread), len(stores), strings.Join(unread, ", "))
 			}
-			return printBackups(cmd.OutOrStdout(), list.Entries)
+			return nil
 		},
 	}
 	cmd.Flags().StringVar(&in.Env, "env", "", "environment whose backups to list")
-	cmd.Flags().StringVar(&in.Store, "store", backup.DefaultStore, "store to list")
+	cmd.Flags().StringSliceVar(&stores, "store", nil, "store to list (repeat, or comma-separated; default: every store of the environment)")
 	cmd.Flags().StringVar(&in.Datastore, "datastore", "", "only this datastore's backups")
 	cmd.Flags().StringVar(&in.From, "from", "", "first date (yyyy-mm-dd, UTC)")
 	cmd.Flags().StringVar(&in.To, "to", "", "last date (yyyy-mm-dd, UTC)")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the entries with all their metadata as JSON")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print each store's entries with all their metadata as JSON")
 	_ = cmd.MarkFlagRequired("env")
 	return cmd
 }

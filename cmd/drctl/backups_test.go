@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -35,7 +36,8 @@ func backupsConfig(t *testing.T) (string, backup.Store, string) {
     database: {name: register, url: "env:NO_SUCH_URL"}
     stores:
       backups: {type: local, path: %q, recipients: [%q]}
-`, folder, recipient)
+      offsite: {type: local, path: %q, recipients: [%q]}
+`, folder, recipient, filepath.Join(dir, "unmounted"), recipient)
 	if err := os.WriteFile(cfg, []byte(doc), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -59,14 +61,15 @@ func TestBackupsListsWhatIsThereAndFlagsEmpty(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	code, out, errs := drctl(t, "--config", cfg, "backups", "--env", "production")
+	code, out, errs := drctl(t, "--config", cfg, "backups", "--env", "production", "--store", "backups")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != 3 || !strings.HasPrefix(lines[0], "STOPPED (UTC)") {
-		t.Fatalf("want a header and two backups:\n%s", out)
+	if len(lines) != 4 || lines[0] != "store backups:" || !strings.HasPrefix(lines[1], "STOPPED (UTC)") {
+		t.Fatalf("want the store, a header and two backups:\n%s", out)
 	}
+	lines = lines[1:]
 	for i, want := range [][]string{{"2026-11-30 02:01:00", "register", "25000", "production/2026-11-30/register-"},
 		{"2026-12-01 02:01:00", "0 EMPTY", "production/2026-12-01/register-"}} {
 		for _, w := range want {
@@ -76,13 +79,23 @@ func TestBackupsListsWhatIsThereAndFlagsEmpty(t *testing.T) {
 		}
 	}
 
-	code, out, _ = drctl(t, "--config", cfg, "backups", "--env", "production", "--from", "2026-12-01", "--json")
-	if code != 0 || strings.Count(out, `"key"`) != 1 || !strings.Contains(out, `"count": 1`) {
-		t.Fatalf("exit %d, JSON of one day:\n%s", code, out)
+	code, out, _ = drctl(t, "--config", cfg, "backups", "--env", "production", "--store", "backups", "--from", "2026-12-01", "--json")
+	var lists map[string]backup.ListOutput
+	if err := json.Unmarshal([]byte(out), &lists); code != 0 || err != nil || lists["backups"].Count != 1 ||
+		lists["backups"].Entries[0].RowCounts["users"] != 0 {
+		t.Fatalf("exit %d, JSON of one day (%v):\n%s", code, err, out)
 	}
-	code, out, _ = drctl(t, "--config", cfg, "backups", "--env", "production", "--to", "2026-11-01")
-	if code != 0 || !strings.Contains(out, "no complete backups of production") {
+	code, out, _ = drctl(t, "--config", cfg, "backups", "--env", "production", "--store", "backups", "--to", "2026-11-01")
+	if code != 0 || !strings.Contains(out, "store backups: no complete backups of production") {
 		t.Fatalf("exit %d, an empty range:\n%s", code, out)
+	}
+
+	// Every store by default; one that cannot be read is named and the
+	// others are still listed.
+	code, out, errs = drctl(t, "--config", cfg, "backups", "--env", "production")
+	if code != exitFailed || strings.Count(out, "production/20") != 2 || !strings.Contains(errs, "offsite") ||
+		!strings.Contains(errs, "1 of 2 stores could not be read: offsite") {
+		t.Fatalf("exit %d, one store unreadable:\n%s\n%s", code, out, errs)
 	}
 }
 
@@ -95,7 +108,8 @@ func TestBackupsRefusals(t *testing.T) {
 	}{
 		{[]string{"--env", "production", "--from", "30/11/2026"}, exitUsage, `"30/11/2026" is not a date`},
 		{[]string{"--env", "staging"}, exitFailed, "staging"},
-		{[]string{"--env", "production", "--store", "offsite"}, exitFailed, `no store "offsite" (it has backups)`},
+		{[]string{"--env", "production", "--store", "tape"}, exitFailed, `no store "tape" (it has backups, offsite)`},
+		{[]string{"--env", "production", "--store", "offsite"}, exitFailed, "unmounted: folder not found"},
 		{[]string{}, exitUsage, `"env" not set`},
 	} {
 		code, _, errs := drctl(t, append([]string{"--config", cfg, "backups"}, c.args...)...)
