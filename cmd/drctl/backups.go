@@ -50,13 +50,14 @@ func newBackupsCmd(g *globals) *cobra.Command {
 				}
 				stores = slices.Sorted(maps.Keys(e.Stores))
 			}
+			lister := &backup.Backup{Stores: cfg.Store}
 			out := cmd.OutOrStdout()
 			lists := map[string]backup.ListOutput{}
 			var unread []string
 			for _, name := range stores {
 				in := in
 				in.Store = name
-				list, err := (&backup.Backup{Stores: cfg.Store}).List(cmd.Context(), in)
+				list, err := lister.List(cmd.Context(), in)
 				if err != nil {
 					fmt.Fprintf(cmd.ErrOrStderr(), "drctl: %v\n", stepFailed(err))
 					unread = append(unread, name)
