@@ -88,6 +88,11 @@ func (b *Backup) List(ctx context.Context, in ListInput) (ListOutput, error) {
 		return ListOutput{}, err
 	}
 	defer s.Close()
+	return ListStore(ctx, s, in)
+}
+
+// ListStore is List in a store already open (in.Store is not read).
+func ListStore(ctx context.Context, s Store, in ListInput) (ListOutput, error) {
 	all, err := Entries(ctx, s, in.Env+"/")
 	if err != nil {
 		return ListOutput{}, err

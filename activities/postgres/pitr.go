@@ -161,42 +161,64 @@ func storeName(s string) string {
 	return s
 }
 
+// Window is what an environment's base backups and WAL archive in a store
+// let a recovery reach: any time from the end of the oldest base backup to
+// when the newest segment was archived.
+type Window struct {
+	// Bases are the complete base backups, oldest first by stop time.
+	Bases []backup.Entry `json:"bases"`
+	// Segments is how many WAL segments are archived, NewestWAL when the
+	// newest of them was (zero when none is).
+	Segments  int       `json:"segments"`
+	NewestWAL time.Time `json:"newest_wal,omitzero"`
+}
+
+// ArchiveWindow reads the window from the records of the base backups and
+// segments, never from the objects' modification times.
+func ArchiveWindow(ctx context.Context, s backup.Store, env string) (Window, error) {
+	bases, err := backup.Records(ctx, s, env+"/base/", nil)
+	if err != nil {
+		return Window{}, err
+	}
+	sort.Slice(bases, func(i, j int) bool { return bases[i].StoppedAt.Before(bases[j].StoppedAt) })
+	wal, err := backup.Records(ctx, s, env+"/wal/", nil)
+	if err != nil {
+		return Window{}, err
+	}
+	w := Window{Bases: bases, Segments: len(wal)}
+	for _, seg := range wal {
+		if seg.StoppedAt.After(w.NewestWAL) {
+			w.NewestWAL = seg.StoppedAt
+		}
+	}
+	return w, nil
+}
+
 // chooseBase picks the newest base backup that ended before target,
 // refusing a target outside what the base backups and WAL archive cover.
 func chooseBase(ctx context.Context, s backup.Store, env string, target time.Time) (backup.Entry, error) {
-	bases, err := backup.Records(ctx, s, env+"/base/", nil)
+	w, err := ArchiveWindow(ctx, s, env)
 	if err != nil {
 		return backup.Entry{}, err
 	}
-	sort.Slice(bases, func(i, j int) bool { return bases[i].StoppedAt.Before(bases[j].StoppedAt) })
-	if len(bases) == 0 {
+	if len(w.Bases) == 0 {
 		return backup.Entry{}, nonRetryable("NoBaseBackup", "there is no base backup of %s in %s: take one (postgres.backup with base: true)", env, s)
 	}
 	var chosen *backup.Entry
-	for i := range bases {
-		if !bases[i].StoppedAt.After(target) {
-			chosen = &bases[i]
+	for i := range w.Bases {
+		if !w.Bases[i].StoppedAt.After(target) {
+			chosen = &w.Bases[i]
 		}
 	}
 	if chosen == nil {
 		return backup.Entry{}, nonRetryable("TargetTooEarly",
 			"the recovery target %s is before the end of the oldest base backup (%s, ended %s): no recovery can reach it",
-			target.Format(time.RFC3339), bases[0].Key, bases[0].StoppedAt.Format(time.RFC3339))
+			target.Format(time.RFC3339), w.Bases[0].Key, w.Bases[0].StoppedAt.Format(time.RFC3339))
 	}
-	wal, err := backup.Records(ctx, s, env+"/wal/", nil)
-	if err != nil {
-		return backup.Entry{}, err
-	}
-	var newest time.Time
-	for _, w := range wal {
-		if w.StoppedAt.After(newest) {
-			newest = w.StoppedAt
-		}
-	}
-	if target.After(newest) {
+	if target.After(w.NewestWAL) {
 		return backup.Entry{}, nonRetryable("TargetTooLate",
 			"the recovery target %s is after the newest archived WAL (archived %s): the archive does not reach it yet (force a WAL switch on the source, or pick an earlier time)",
-			target.Format(time.RFC3339), newest.Format(time.RFC3339))
+			target.Format(time.RFC3339), w.NewestWAL.Format(time.RFC3339))
 	}
 	return *chosen, nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/drctl/drctl/activities/backup"
+	"github.com/drctl/drctl/activities/postgres"
 	"github.com/drctl/drctl/runbooks"
 )
 
@@ -50,39 +52,31 @@ func newBackupsCmd(g *globals) *cobra.Command {
 				}
 				stores = slices.Sorted(maps.Keys(e.Stores))
 			}
-			lister := &backup.Backup{Stores: cfg.Store}
 			out := cmd.OutOrStdout()
-			lists := map[string]backup.ListOutput{}
+			listed := map[string]storeListing{}
 			var unread []string
 			for _, name := range stores {
-				in := in
-				in.Store = name
-				list, err := lister.List(cmd.Context(), in)
+				l, err := listStore(cmd.Context(), cfg, in, name)
 				if err != nil {
 					fmt.Fprintf(cmd.ErrOrStderr(), "drctl: %v\n", stepFailed(err))
 					unread = append(unread, name)
 					continue
 				}
-				lists[name] = list
+				listed[name] = l
 				if asJSON {
 					continue
 				}
-				if len(lists) > 1 {
+				if len(listed) > 1 {
 					fmt.Fprintln(out)
 				}
-				if list.Count == 0 {
-					fmt.Fprintf(out, "store %s: no complete backups of %s in that range\n", name, in.Env)
-					continue
-				}
-				fmt.Fprintf(out, "store %s:\n", name)
-				if err := printBackups(out, list.Entries); err != nil {
+				if err := l.print(out, name, in.Env); err != nil {
 					return err
 				}
 			}
 			if asJSON {
 				enc := json.NewEncoder(out)
 				enc.SetIndent("", "  ")
-				if err := enc.Encode(lists); err != nil {
+				if err := enc.Encode(listed); err != nil {
 					return err
 				}
 			}
@@ -100,6 +94,53 @@ func newBackupsCmd(g *globals) *cobra.Command {
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print each store's entries with all their metadata as JSON")
 	_ = cmd.MarkFlagRequired("env")
 	return cmd
+}
+
+// storeListing is what one store holds of an environment's: its dumps
+// and what its base backups and WAL archive let a recovery reach.
+type storeListing struct {
+	backup.ListOutput
+	PointInTime postgres.Window `json:"point_in_time"`
+}
+
+func listStore(ctx context.Context, cfg *runbooks.Config, in backup.ListInput, name string) (storeListing, error) {
+	sc, err := cfg.Store(in.Env, name)
+	if err != nil {
+		return storeListing{}, err
+	}
+	s, err := backup.Open(ctx, sc)
+	if err != nil {
+		return storeListing{}, fmt.Errorf("environment %s, store %s: %w", in.Env, name, err)
+	}
+	defer s.Close()
+	var l storeListing
+	if l.ListOutput, err = backup.ListStore(ctx, s, in); err != nil {
+		return l, err
+	}
+	l.PointInTime, err = postgres.ArchiveWindow(ctx, s, in.Env)
+	return l, err
+}
+
+func (l storeListing) print(w io.Writer, store, env string) error {
+	if l.Count == 0 {
+		fmt.Fprintf(w, "store %s: no complete backups of %s in that range\n", store, env)
+	} else {
+		fmt.Fprintf(w, "store %s:\n", store)
+		if err := printBackups(w, l.Entries); err != nil {
+			return err
+		}
+	}
+	pit := l.PointInTime
+	switch {
+	case len(pit.Bases) > 0 && !pit.NewestWAL.IsZero():
+		fmt.Fprintf(w, "point in time: from %s to %s (UTC; base backups: %d, WAL segments: %d)\n",
+			pit.Bases[0].StoppedAt.UTC().Format(time.DateTime), pit.NewestWAL.UTC().Format(time.DateTime), len(pit.Bases), pit.Segments)
+	case len(pit.Bases) > 0:
+		fmt.Fprintf(w, "point in time: none yet (base backups: %d, but no archived WAL)\n", len(pit.Bases))
+	case pit.Segments > 0:
+		fmt.Fprintf(w, "point in time: none (WAL segments: %d, but no base backup to start from)\n", pit.Segments)
+	}
+	return nil
 }
 
 // printBackups prints backups as a table, one line each.

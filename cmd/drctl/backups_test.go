@@ -13,6 +13,7 @@ import (
 	"filippo.io/age"
 
 	"github.com/drctl/drctl/activities/backup"
+	"github.com/drctl/drctl/activities/postgres"
 )
 
 // backupsConfig writes an environments file whose production backs up
@@ -88,6 +89,34 @@ func TestBackupsListsWhatIsThereAndFlagsEmpty(t *testing.T) {
 	code, out, _ = drctl(t, "--config", cfg, "backups", "--env", "production", "--store", "backups", "--to", "2026-11-01")
 	if code != 0 || !strings.Contains(out, "store backups: no complete backups of production") {
 		t.Fatalf("exit %d, an empty range:\n%s", code, out)
+	}
+
+	// With a base backup and an archived WAL segment, it says how far back
+	// and how far forward a point-in-time recovery can go.
+	if strings.Contains(out, "point in time") {
+		t.Fatalf("a store without base backups or WAL shows a window:\n%s", out)
+	}
+	base := day.Add(time.Hour)
+	if _, err := w.Write(context.Background(), strings.NewReader("tar"), backup.Entry{
+		Key: backup.DataKey("production/base", "register", base, "tar.zst.age"), Env: "production", Datastore: "register",
+		StartedAt: base, StoppedAt: base.Add(time.Minute)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ = drctl(t, "--config", cfg, "backups", "--env", "production", "--store", "backups")
+	if code != 0 || !strings.Contains(out, "point in time: none yet (base backups: 1, but no archived WAL)") || strings.Count(out, "production/20") != 2 {
+		t.Fatalf("exit %d, a base backup and no WAL:\n%s", code, out)
+	}
+	segment := filepath.Join(t.TempDir(), "000000010000000000000003")
+	if err := os.WriteFile(segment, []byte("wal"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := postgres.PushWAL(context.Background(), s, []string{recipient}, "production", segment); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ = drctl(t, "--config", cfg, "backups", "--env", "production", "--store", "backups")
+	want := fmt.Sprintf("point in time: from 2026-11-30 03:01:00 to %s", time.Now().UTC().Format(time.DateOnly))
+	if code != 0 || !strings.Contains(out, want) || !strings.Contains(out, "base backups: 1, WAL segments: 1") {
+		t.Fatalf("exit %d, want %q:\n%s", code, want, out)
 	}
 
 	// Every store by default; one that cannot be read is named and the

@@ -211,11 +211,11 @@ func runDemo(ctx context.Context, w io.Writer, dir string, uiPort int, keep bool
 	}
 	say("  staging now holds the restored data, %d users scrubbed to fake emails", scrubbed)
 	say("\n▶ the off-site store, with the backup the drill verified (drctl --config %s backups --env production --store offsite)", cfgPath)
-	list, err := (&backup.Backup{Stores: cfg.Store}).List(ctx, backup.ListInput{Env: "production", Store: "offsite"})
+	offsite, err := listStore(ctx, cfg, backup.ListInput{Env: "production"}, "offsite")
 	if err != nil {
 		return stepFailed(err)
 	}
-	if err := printBackups(w, list.Entries); err != nil {
+	if err := offsite.print(w, "offsite", "production"); err != nil {
 		return err
 	}
 
