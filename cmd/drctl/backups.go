@@ -33,7 +33,7 @@ func newBackupsCmd(g *globals) *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "backups --env NAME [--store NAME]... [--datastore DB] [--from DATE] [--to DATE]",
-		Short: "list an environment's complete backups in each of its stores, with their size, rows and verification",
+		Short: "list an environment's complete backups in each of its stores (size, rows, verification) and its point-in-time window",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			for _, d := range []string{in.From, in.To} {
