@@ -200,7 +200,9 @@ func runDemo(ctx context.Context, w io.Writer, dir string, uiPort int, keep bool
 	}
 	for _, s := range st.Steps {
 		if files, ok := s.Outputs["files"].([]any); ok && s.ID == "report" {
-			say("  the drill's report: %v", files)
+			for _, f := range files {
+				say("  the drill's report: %v", f)
+			}
 		}
 	}
 	var scrubbed int64
