@@ -25,7 +25,9 @@ type Backup struct {
 	Stores func(env, store string) (*StoreConfig, error)
 }
 
-func (b *Backup) open(ctx context.Context, env, store string) (Store, error) {
+// OpenStore opens one of an environment's stores (DefaultStore when store
+// is empty).
+func (b *Backup) OpenStore(ctx context.Context, env, store string) (Store, error) {
 	if store == "" {
 		store = DefaultStore
 	}
@@ -46,7 +48,7 @@ func (b *Backup) open(ctx context.Context, env, store string) (Store, error) {
 // Latest finds the newest complete backup of a datastore (on a date), by
 // its recorded stop time; never by modification time or a pointer file.
 func (b *Backup) Latest(ctx context.Context, in LatestInput) (Entry, error) {
-	s, err := b.open(ctx, in.Env, in.Store)
+	s, err := b.OpenStore(ctx, in.Env, in.Store)
 	if err != nil {
 		return Entry{}, err
 	}
@@ -83,7 +85,7 @@ func (b *Backup) Latest(ctx context.Context, in LatestInput) (Entry, error) {
 
 // List lists the complete backups between two dates, oldest first.
 func (b *Backup) List(ctx context.Context, in ListInput) (ListOutput, error) {
-	s, err := b.open(ctx, in.Env, in.Store)
+	s, err := b.OpenStore(ctx, in.Env, in.Store)
 	if err != nil {
 		return ListOutput{}, err
 	}
@@ -116,7 +118,7 @@ func (b *Backup) Prune(ctx context.Context, in PruneInput) (PruneOutput, error) 
 	if in.KeepDaily < 1 {
 		return PruneOutput{}, temporal.NewNonRetryableApplicationError("keep_daily must be at least 1", "BadInput", nil)
 	}
-	s, err := b.open(ctx, in.Env, in.Store)
+	s, err := b.OpenStore(ctx, in.Env, in.Store)
 	if err != nil {
 		return PruneOutput{}, err
 	}
@@ -182,12 +184,12 @@ func retained(all []Entry, daily, weekly int) map[string]bool {
 // Compare compares two locations object by object: what the copy misses,
 // what it has extra, and what differs in size or content.
 func (b *Backup) Compare(ctx context.Context, in CompareInput) (CompareOutput, error) {
-	src, err := b.open(ctx, in.Source.Env, in.Source.Store)
+	src, err := b.OpenStore(ctx, in.Source.Env, in.Source.Store)
 	if err != nil {
 		return CompareOutput{}, err
 	}
 	defer src.Close()
-	cp, err := b.open(ctx, in.Copy.Env, in.Copy.Store)
+	cp, err := b.OpenStore(ctx, in.Copy.Env, in.Copy.Store)
 	if err != nil {
 		return CompareOutput{}, err
 	}

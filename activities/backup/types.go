@@ -67,6 +67,15 @@ type Entry struct {
 	VerifiedAt *time.Time `json:"verified_at,omitempty"`
 }
 
+// TotalRows is the sum of row counts per table.
+func TotalRows(counts map[string]int64) int64 {
+	var n int64
+	for _, c := range counts {
+		n += c
+	}
+	return n
+}
+
 // LatestInput picks the newest complete backup of a datastore, optionally on
 // a given date.
 type LatestInput struct {

@@ -197,11 +197,3 @@ func tableCounts(ctx context.Context, q interface {
 	}
 	return counts, nil
 }
-
-func sum(m map[string]int64) int64 {
-	var n int64
-	for _, v := range m {
-		n += v
-	}
-	return n
-}

@@ -100,7 +100,7 @@ func (p *Postgres) Backup(ctx context.Context, in BackupInput) (BackupOutput, er
 	if err != nil {
 		return BackupOutput{}, err
 	}
-	if sum(counts) == 0 && !in.AllowEmpty {
+	if backup.TotalRows(counts) == 0 && !in.AllowEmpty {
 		return BackupOutput{}, nonRetryable("EmptyDatabase",
 			"database %s has no rows in any of its %d tables: refusing to store an empty backup (set allow_empty: true if that is expected)", in.Database, len(counts))
 	}
@@ -165,7 +165,7 @@ func storeOutput(ctx context.Context, cmd *exec.Cmd, phase string, w backup.Writ
 }
 
 func backupOutput(e backup.Entry, counts map[string]int64) BackupOutput {
-	return BackupOutput{Key: e.Key, Size: e.Size, SHA256: e.SHA256, Tables: len(counts), Rows: sum(counts),
+	return BackupOutput{Key: e.Key, Size: e.Size, SHA256: e.SHA256, Tables: len(counts), Rows: backup.TotalRows(counts),
 		RowCounts: counts, LSN: e.LSN, StartedAt: e.StartedAt, StoppedAt: e.StoppedAt}
 }
 
@@ -334,7 +334,7 @@ func (p *Postgres) restored(ctx context.Context, ep *endpoint, out RestoreOutput
 	if err != nil {
 		return out, err
 	}
-	out.RowCounts, out.Tables, out.Rows = counts, len(counts), sum(counts)
+	out.RowCounts, out.Tables, out.Rows = counts, len(counts), backup.TotalRows(counts)
 	return out, nil
 }
 

@@ -137,7 +137,7 @@ func (p *Postgres) finishRecovery(ctx context.Context, l *Local, in PITRInput, o
 		if err != nil {
 			return out, err
 		}
-		if out.Rows = sum(counts); out.Rows == 0 {
+		if out.Rows = backup.TotalRows(counts); out.Rows == 0 {
 			return out, nonRetryable("RecoveryCheck", "database %s is empty at %s", in.Database, target.Format(time.RFC3339))
 		}
 	}

@@ -33,7 +33,7 @@ func (p *Postgres) Verify(ctx context.Context, in VerifyInput) (VerifyOutput, er
 	if err != nil {
 		return VerifyOutput{}, err
 	}
-	out := VerifyOutput{OK: true, Rows: sum(counts)}
+	out := VerifyOutput{OK: true, Rows: backup.TotalRows(counts)}
 	check := func(name, expected, actual string, ok bool) {
 		out.Checks = append(out.Checks, Check{Name: name, Expected: expected, Actual: actual, OK: ok})
 		out.OK = out.OK && ok

@@ -113,18 +113,19 @@ func measure(s RunStatus, now time.Time) measurements {
 	}
 	if !m.Started.IsZero() {
 		var rto time.Duration
+		recovered := true
 		switch {
 		case !verified.IsZero():
 			rto = verified.Sub(m.Started)
 			m.RTO = readable(rto)
 		case verifyFailed:
+			recovered = false
 			m.RTO = "not recovered: verification failed"
 		default:
 			rto = now.Sub(m.Started)
 			m.RTO = readable(rto) + " to this report (no verification)"
 		}
 		if d, err := time.ParseDuration(s.Targets.RTO); err == nil && d > 0 {
-			recovered := !verifyFailed || !verified.IsZero()
 			ok := recovered && rto <= d
 			m.RTOMet = &ok
 		}

@@ -104,13 +104,9 @@ type storeListing struct {
 }
 
 func listStore(ctx context.Context, cfg *runbooks.Config, in backup.ListInput, name string) (storeListing, error) {
-	sc, err := cfg.Store(in.Env, name)
+	s, err := (&backup.Backup{Stores: cfg.Store}).OpenStore(ctx, in.Env, name)
 	if err != nil {
 		return storeListing{}, err
-	}
-	s, err := backup.Open(ctx, sc)
-	if err != nil {
-		return storeListing{}, fmt.Errorf("environment %s, store %s: %w", in.Env, name, err)
 	}
 	defer s.Close()
 	var l storeListing
@@ -164,10 +160,7 @@ func rows(e backup.Entry) string {
 	if e.RowCounts == nil {
 		return "—"
 	}
-	var n int64
-	for _, c := range e.RowCounts {
-		n += c
-	}
+	n := backup.TotalRows(e.RowCounts)
 	if n == 0 {
 		return "0 EMPTY"
 	}
