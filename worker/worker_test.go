@@ -43,7 +43,9 @@ func TestCatalogueIsRegistered(t *testing.T) {
 	var s testsuite.WorkflowTestSuite
 	s.SetLogger(log.NewStructuredLogger(slog.New(slog.DiscardHandler)))
 	env := s.NewTestWorkflowEnvironment()
-	Register(env, Deps{})
+	// Each activity runs once with empty input: report.write writes a
+	// report, which belongs in a temporary folder.
+	Register(env, Deps{ReportDir: t.TempDir()})
 	env.RegisterWorkflow(callEach)
 	var names []string
 	for _, st := range runbooks.Catalogue() {
