@@ -123,6 +123,12 @@ func TestApprovalRunThroughCLI(t *testing.T) {
 	if code, out := Run(t, env, "list"); code != 0 || !strings.Contains(out, id) {
 		t.Errorf("list: exit %d\n%s", code, out)
 	}
+	md := reportOf(t, env, id)
+	for _, want := range []string{"| ended | succeeded at ", "ben approved at ", "checked the backup", "| bye | notify | succeeded |"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("drctl report: report.md lacks %q:\n%s", want, md)
+		}
+	}
 	checkReplay(t, dev.Address, id)
 }
 
@@ -265,6 +271,40 @@ func TestOperatorControlsThroughCLI(t *testing.T) {
 	if !strings.Contains(dev.Output(), "cleanup-ran") {
 		t.Errorf("finally did not run:\n%s", dev.Output())
 	}
+	// The run never reached a report step of its own; its evidence is
+	// still there to write.
+	md := reportOf(t, env, id)
+	for _, want := range []string{"| ended | cancelled at ", "| first | exec | skipped | ", "report written by hand", "to the end of the run (no verification)"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("drctl report: report.md lacks %q:\n%s", want, md)
+		}
+	}
+	if code, out := Run(t, env, "report", id, "--format", "pdf"); code != 2 || !strings.Contains(out, `"pdf"`) {
+		t.Errorf("report --format pdf: exit %d, %q", code, out)
+	}
+	if code, out := Run(t, env, "report", "no-such-run", "--dir", t.TempDir()); code != 1 || !strings.Contains(out, "no-such-run") {
+		t.Errorf("report of an unknown run: exit %d, %q", code, out)
+	}
+}
+
+// reportOf writes a run's report with drctl report, as Markdown and HTML,
+// and returns the Markdown.
+func reportOf(t *testing.T, env []string, id string) string {
+	t.Helper()
+	dir := t.TempDir()
+	code, out := Run(t, env, "report", id, "--dir", dir, "--format", "markdown", "--format", "html")
+	if code != 0 {
+		t.Fatalf("drctl report: exit %d\n%s", code, out)
+	}
+	html, err := os.ReadFile(filepath.Join(dir, id, "report.html"))
+	if err != nil || !strings.Contains(string(html), "<h2>Timeline</h2>") {
+		t.Errorf("drctl report wrote no HTML report (%v):\n%s", err, out)
+	}
+	md, err := os.ReadFile(filepath.Join(dir, id, "report.md"))
+	if err != nil {
+		t.Fatalf("drctl report: %v\n%s", err, out)
+	}
+	return string(md)
 }
 
 // TestStatusShowsProgress: a running step's heartbeat (here, how many

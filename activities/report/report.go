@@ -1,11 +1,14 @@
 package report
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -19,38 +22,61 @@ type Report struct {
 
 // Write writes the run's evidence so far: what ran, how long each step
 // took, who approved what and when, and the measured RTO and RPO against
-// the runbook's targets, as Markdown and JSON.
+// the runbook's targets, as Markdown and JSON (and HTML when asked).
 func (r *Report) Write(ctx context.Context, in WriteInput) (WriteOutput, error) {
 	dir := in.Dir
 	if dir == "" {
 		dir = r.Dir
 	}
+	return Files(dir, in.Title, in.Run.ID, in.Status, in.Formats, time.Now())
+}
+
+// Formats are the report formats this version writes, by name, with the
+// file each is written to.
+var Formats = map[string]string{"markdown": "report.md", "json": "report.json", "html": "report.html"}
+
+// FormatNames lists the formats, for an error that names them.
+func FormatNames() string { return strings.Join(slices.Sorted(maps.Keys(Formats)), ", ") }
+
+// Files writes the report of run id, whose status is s, into its own
+// folder under dir (.drctl/reports when empty), in the given formats
+// (Markdown and JSON when none), measured as of now. Each file appears
+// complete or not at all, so a report rewritten after the run ended
+// replaces the one written during it.
+func Files(dir, title, id string, s RunStatus, formats []string, now time.Time) (WriteOutput, error) {
 	if dir == "" {
 		dir = filepath.Join(".drctl", "reports")
 	}
-	dir = filepath.Join(dir, safeName(in.Run.ID))
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return WriteOutput{}, err
-	}
-	m := measure(in.Status, time.Now())
-	formats := in.Formats
 	if len(formats) == 0 {
 		formats = []string{"markdown", "json"}
 	}
+	for _, f := range formats {
+		if Formats[f] == "" {
+			return WriteOutput{}, fmt.Errorf("report format %q is not written by this version (it writes %s)", f, FormatNames())
+		}
+	}
+	dir = filepath.Join(dir, safeName(id))
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return WriteOutput{}, err
+	}
+	m := measure(s, now)
+	v := newView(title, id, s, m)
 	out := WriteOutput{Files: []string{}, RTO: m.RTO, RPO: m.RPO}
 	for _, f := range formats {
-		var name string
 		var body []byte
 		switch f {
 		case "markdown":
-			name, body = "report.md", []byte(markdown(in, m))
+			body = []byte(v.markdown())
 		case "json":
-			name = "report.json"
-			body, _ = json.MarshalIndent(map[string]any{"title": in.Title, "run": in.Status, "measured": m}, "", "  ")
-		default:
-			return out, fmt.Errorf("report format %q is not written by this version", f)
+			body, _ = json.MarshalIndent(map[string]any{"title": v.Title, "run": s, "measured": m}, "", "  ")
+		case "html":
+			var b bytes.Buffer
+			if err := v.html(&b); err != nil {
+				return out, err
+			}
+			body = b.Bytes()
 		}
-		path := filepath.Join(dir, name)
+		path := filepath.Join(dir, Formats[f])
 		tmp := path + ".tmp"
 		if err := os.WriteFile(tmp, body, 0o640); err != nil {
 			return out, err
@@ -86,8 +112,8 @@ type measurements struct {
 
 // measure takes the RTO as the run's start to the end of its last passed
 // postgres.verify step: recovered means verified. A run with no such step
-// yet is measured to now (the report is written near the end) and says
-// so; a run whose verification failed has not recovered, which misses any
+// is measured to its end, or to now while it runs (report.write comes
+// near the end), and says so; a run whose verification failed has not recovered, which misses any
 // target. The RPO is the newest verified event's age.
 func measure(s RunStatus, now time.Time) measurements {
 	var m measurements
@@ -121,6 +147,9 @@ func measure(s RunStatus, now time.Time) measurements {
 		case verifyFailed:
 			recovered = false
 			m.RTO = "not recovered: verification failed"
+		case s.ended():
+			rto = s.lastEvent().Sub(m.Started)
+			m.RTO = readable(rto) + " to the end of the run (no verification)"
 		default:
 			rto = now.Sub(m.Started)
 			m.RTO = readable(rto) + " to this report (no verification)"
@@ -151,93 +180,4 @@ func readable(d time.Duration) string {
 		return d.Round(10 * time.Millisecond).String()
 	}
 	return d.Round(time.Second).String()
-}
-
-func markdown(in WriteInput, m measurements) string {
-	s := in.Status
-	var b strings.Builder
-	title := in.Title
-	if title == "" {
-		title = fmt.Sprintf("%s on %s", s.Runbook, s.Environment)
-	}
-	fmt.Fprintf(&b, "# %s\n\n", title)
-	fmt.Fprintf(&b, "| | |\n|---|---|\n| runbook | %s |\n| environment | %s |\n| run | %s |\n| started by | %s |\n", s.Runbook, s.Environment, in.Run.ID, s.Initiator)
-	if s.Incident != "" {
-		fmt.Fprintf(&b, "| incident | %s |\n", s.Incident)
-	}
-	fmt.Fprintf(&b, "| plan | sha256:%s |\n| started | %s |\n", s.PlanHash, m.Started.UTC().Format(time.RFC3339))
-	fmt.Fprintf(&b, "| RTO | %s (target %s)%s |\n", m.RTO, orDash(s.Targets.RTO), verdict(m.RTOMet))
-	fmt.Fprintf(&b, "| RPO | %s (target %s)%s |\n\n", orDash(m.RPO), orDash(s.Targets.RPO), verdict(m.RPOMet))
-	b.WriteString("## Steps\n\n| step | type | state | took | attempts | note |\n|---|---|---|---|---|---|\n")
-	for _, st := range s.Steps {
-		took := ""
-		if !st.Started.IsZero() && !st.Ended.IsZero() {
-			took = st.Ended.Sub(st.Started).Round(time.Millisecond).String()
-		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %d | %s |\n", st.ID, orDash(st.Uses), st.State, took, st.Attempts, cell(st.Error))
-	}
-	if len(s.Gates) > 0 {
-		b.WriteString("\n## Approvals\n\n")
-		for _, g := range s.Gates {
-			fmt.Fprintf(&b, "- **%s** (%d of %s): %s — %s\n", g.Step, g.Quorum, strings.Join(g.Users, ", "), cell(g.Prompt), orDash(g.Outcome))
-			for _, v := range g.Votes {
-				verb := "approved"
-				if !v.Approve {
-					verb = "rejected"
-				}
-				fmt.Fprintf(&b, "  - %s %s at %s: %s\n", v.User, verb, v.At.UTC().Format(time.RFC3339), cell(v.Comment))
-			}
-		}
-	}
-	for _, st := range s.Steps {
-		rows, ok := st.Outputs["rows"].([]any)
-		cols, _ := st.Outputs["columns"].([]any)
-		if !ok || len(cols) == 0 {
-			continue
-		}
-		fmt.Fprintf(&b, "\n## %s\n\n|", st.ID)
-		for _, c := range cols {
-			fmt.Fprintf(&b, " %v |", c)
-		}
-		b.WriteString("\n|" + strings.Repeat("---|", len(cols)) + "\n")
-		for _, r := range rows {
-			row, _ := r.(map[string]any)
-			b.WriteString("|")
-			for _, c := range cols {
-				fmt.Fprintf(&b, " %s |", cell(fmt.Sprint(row[fmt.Sprint(c)])))
-			}
-			b.WriteString("\n")
-		}
-	}
-	b.WriteString("\n## Timeline\n\n")
-	for _, e := range s.Timeline {
-		by := ""
-		if e.By != "" {
-			by = " by " + e.By
-		}
-		fmt.Fprintf(&b, "- %s %s %s%s: %s\n", e.At.UTC().Format("15:04:05"), orDash(e.Step), e.Kind, by, cell(e.Message))
-	}
-	return b.String()
-}
-
-func verdict(met *bool) string {
-	switch {
-	case met == nil:
-		return ""
-	case *met:
-		return " ✓ met"
-	}
-	return " ✗ MISSED"
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "—"
-	}
-	return s
-}
-
-func cell(s string) string {
-	s = strings.ReplaceAll(s, "|", "\\|")
-	return strings.ReplaceAll(s, "\n", " ")
 }

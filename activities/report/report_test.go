@@ -120,3 +120,58 @@ func TestWriteMarkdownAndJSON(t *testing.T) {
 		t.Errorf("an unknown format: %v", err)
 	}
 }
+
+// A run that ended (cancelled, or failed before it verified anything) is
+// measured to its end, not to whenever its report is written.
+func TestRTOOfAnEndedRunIsToItsEnd(t *testing.T) {
+	s := status(t, `[{"id": "restore", "uses": "postgres.restore", "state": "failed", "ended": "2026-07-20T15:04:00Z"}]`)
+	s.State = "failed"
+	s.Timeline = append(s.Timeline, s.Timeline[0])
+	s.Timeline[1].At, s.Timeline[1].Kind = start.Add(5*time.Minute), "failed"
+	m := measure(s, start.Add(48*time.Hour))
+	if m.RTO != "5m0s to the end of the run (no verification)" {
+		t.Errorf("RTO %q", m.RTO)
+	}
+	md := newView("", "run-1", s, m).markdown()
+	for _, want := range []string{"# nightly-restore on staging", "| ended | failed at 2026-07-20T15:05:00Z |"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report.md lacks %q:\n%s", want, md)
+		}
+	}
+	if s.State = "running"; strings.Contains(newView("", "run-1", s, measure(s, start)).markdown(), "| ended |") {
+		t.Error("a running run's report says it ended")
+	}
+}
+
+// The HTML report is one page whose values are escaped: a step's error or
+// a restored row is data, never markup.
+func TestWriteHTML(t *testing.T) {
+	s := status(t, `[
+		{"id": "verify", "uses": "postgres.verify", "state": "succeeded", "ended": "2026-07-20T15:00:03Z", "outputs": {"rpo": "48h0m0s"}},
+		{"id": "latest_events", "uses": "postgres.latest_events", "state": "succeeded", "outputs": {"columns": ["kind"], "rows": [{"kind": "<img src=x>"}]}},
+		{"id": "alarm", "uses": "exec", "state": "failed", "error": "<script>alert(1)</script> exited with 1"}]`)
+	dir := t.TempDir()
+	out, err := Files(dir, "Drill & more", "run-1", s, []string{"html"}, start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Files) != 1 || filepath.Base(out.Files[0]) != "report.html" {
+		t.Fatalf("files %v", out.Files)
+	}
+	raw, err := os.ReadFile(out.Files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := string(raw)
+	for _, want := range []string{
+		"<title>Drill &amp; more</title>", `<span class="met"> ✓ met</span>`, `<span class="missed"> ✗ MISSED</span>`,
+		`<td class="failed">failed</td>`, "&lt;script&gt;alert(1)&lt;/script&gt; exited with 1", "<td>&lt;img src=x&gt;</td>",
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("report.html lacks %q:\n%s", want, page)
+		}
+	}
+	if strings.Contains(page, "<script>") || strings.Contains(page, "<img") {
+		t.Errorf("report.html carries a value as markup:\n%s", page)
+	}
+}

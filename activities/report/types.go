@@ -12,7 +12,7 @@ import (
 type WriteInput struct {
 	Title   string   `json:"title,omitempty"`
 	Dir     string   `json:"dir,omitempty"`
-	Formats []string `json:"formats,omitempty" enum:"markdown,json"`
+	Formats []string `json:"formats,omitempty" enum:"markdown,json,html"`
 	// Status is the run so far, handed over by the interpreter.
 	Status RunStatus         `json:"run_status" drctl:"internal"`
 	Run    stepio.RunContext `json:"run" drctl:"internal"`
@@ -71,4 +71,24 @@ type RunStatus struct {
 type Targets struct {
 	RTO string `json:"rto"`
 	RPO string `json:"rpo"`
+}
+
+// ended tells whether the run is over: the interpreter sets the run's
+// state when it ends; report.write itself sees it running.
+func (s RunStatus) ended() bool { return s.State != "" && s.State != "running" }
+
+// lastEvent is when the run last did anything: its end, once it ended.
+func (s RunStatus) lastEvent() time.Time {
+	var last time.Time
+	for _, e := range s.Timeline {
+		if e.At.After(last) {
+			last = e.At
+		}
+	}
+	for _, st := range s.Steps {
+		if st.Ended.After(last) {
+			last = st.Ended
+		}
+	}
+	return last
 }
