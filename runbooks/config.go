@@ -32,9 +32,11 @@ type Config struct {
 	Environments map[string]*Environment `yaml:"environments" drctl:"required"`
 	// Slack is the Slack app that sends button clicks and slash commands
 	// to drctl serve.
-	Slack *SlackApp  `yaml:"slack"`
-	File  string     `yaml:"-"`
-	Node  *yaml.Node `yaml:"-"`
+	Slack *SlackApp `yaml:"slack"`
+	// API is who may call drctl serve's HTTP API.
+	API  *API       `yaml:"api"`
+	File string     `yaml:"-"`
+	Node *yaml.Node `yaml:"-"`
 }
 
 // SlackApp is drctl's Slack app: its signing secret (requests that do not
@@ -53,6 +55,13 @@ type SlackApp struct {
 	Starters map[string][]string `yaml:"starters"`
 	// Runbooks is the folder /drctl run finds runbooks in.
 	Runbooks string `yaml:"runbooks"`
+}
+
+// API lists the callers of drctl serve's HTTP API, each by name with the
+// secret reference of their bearer token. A call acts as the caller its
+// token names (a vote is that person's vote), never as a name it sends.
+type API struct {
+	Users map[string]secret.Ref `yaml:"users" drctl:"required"`
 }
 
 // Environment says what one environment is and what may be done to it.

@@ -11,15 +11,21 @@ import (
 	"github.com/drctl/drctl/workflows"
 )
 
-// update sends a validated update to a run; a refusal comes back as the
-// validator's reason.
-func update(ctx context.Context, cl client.Client, id, name string, arg any, result any) error {
+// sendUpdate sends a validated update to a run and waits for its result;
+// a refusal comes back as the validator's reason (plainReason tells it
+// without Temporal's wrapping).
+func sendUpdate(ctx context.Context, cl client.Client, id, name string, arg any, result any) error {
 	h, err := cl.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
 		WorkflowID: id, UpdateName: name, Args: []any{arg}, WaitForStage: client.WorkflowUpdateStageCompleted})
 	if err != nil {
-		return failed("refused: %v", err)
+		return err
 	}
-	if err := h.Get(ctx, result); err != nil {
+	return h.Get(ctx, result)
+}
+
+// update is sendUpdate for a command: a refusal fails it with the reason.
+func update(ctx context.Context, cl client.Client, id, name string, arg any, result any) error {
+	if err := sendUpdate(ctx, cl, id, name, arg, result); err != nil {
 		return failed("refused: %v", err)
 	}
 	return nil

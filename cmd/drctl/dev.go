@@ -65,22 +65,22 @@ func newDevCmd(g *globals) *cobra.Command {
 				cmd.Printf("web ui   %s\n", srv.UIURL)
 				c.uiURL = srv.UIURL
 			}
-			// The Slack endpoint runs when the environments file has a
-			// Slack app.
-			errs := make(chan error, 1) // the Slack endpoint's end
-			if cfg, err := runbooks.LoadConfig(g.config); err == nil && cfg.Slack != nil && listen != "" {
+			// The Slack endpoint and the HTTP API run when the environments
+			// file has a Slack app or API callers.
+			errs := make(chan error, 1) // the endpoint's end
+			if cfg, err := runbooks.LoadConfig(g.config); err == nil && serves(cfg) && listen != "" {
 				cl, err := c.dial(ctx)
 				if err != nil {
 					return err
 				}
 				defer cl.Close()
 				ready := make(chan struct{})
-				go func() { errs <- serveSlack(ctx, &readyWriter{w: cmd.OutOrStdout(), ready: ready}, listen, cl, &c, cfg) }()
+				go func() { errs <- serveHTTP(ctx, &readyWriter{w: cmd.OutOrStdout(), ready: ready}, listen, cl, &c, cfg) }()
 				select {
 				case <-ready:
 				case err := <-errs:
-					// The server and worker are useful without Slack.
-					cmd.PrintErrf("slack endpoint not started: %v\n", err)
+					// The server and worker are useful without them.
+					cmd.PrintErrf("slack endpoint and api not started: %v\n", err)
 				}
 			}
 			cmd.Println("ready")
@@ -95,7 +95,7 @@ func newDevCmd(g *globals) *cobra.Command {
 	cmd.Flags().IntVar(&uiPort, "ui-port", 8233, "Web UI port (0: a free one, -1: no UI)")
 	cmd.Flags().BoolVar(&noWorker, "no-worker", false, "run only the server and UI")
 	cmd.Flags().DurationVar(&retention, "retention", 90*24*time.Hour, "how long finished runs are kept")
-	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8088", "address of the Slack endpoint (when the environments file has a slack: app)")
+	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8088", "address of the Slack endpoint and the HTTP API (when the environments file has a slack: app or api: users)")
 	return cmd
 }
 

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -24,7 +25,7 @@ func newServeCmd(g *globals) *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
-		Short: "serve Slack's button clicks and slash commands (POST /slack/interactions, /slack/commands)",
+		Short: "serve Slack's button clicks and slash commands (/slack/...) and the HTTP API (/api/runs/...)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
@@ -38,7 +39,7 @@ func newServeCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer cl.Close()
-			return serveSlack(ctx, cmd.OutOrStdout(), listen, cl, &c, cfg)
+			return serveHTTP(ctx, cmd.OutOrStdout(), listen, cl, &c, cfg)
 		},
 	}
 	c.register(cmd)
@@ -46,18 +47,41 @@ func newServeCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
-// serveSlack serves the Slack endpoint until ctx ends.
-func serveSlack(ctx context.Context, out io.Writer, listen string, cl client.Client, c *conn, cfg *runbooks.Config) error {
-	h, err := newSlackHandler(ctx, cl, c, cfg)
-	if err != nil {
-		return err
+// serves tells whether the environments file asks for an endpoint: a
+// Slack app, or callers of the HTTP API.
+func serves(cfg *runbooks.Config) bool { return cfg.Slack != nil || cfg.API != nil }
+
+// serveHTTP serves the Slack endpoint and the HTTP API, each when the
+// environments file configures it, until ctx ends. It prints what it
+// serves in one write, which drctl dev waits for.
+func serveHTTP(ctx context.Context, out io.Writer, listen string, cl client.Client, c *conn, cfg *runbooks.Config) error {
+	if !serves(cfg) {
+		return failed("%s has neither a slack: app nor api: users, so there is nothing to serve", cfg.File)
+	}
+	mux := http.NewServeMux()
+	var routes []string
+	if cfg.Slack != nil {
+		h, err := newSlackHandler(ctx, cl, c, cfg)
+		if err != nil {
+			return err
+		}
+		h.register(mux)
+		routes = append(routes, "slack    http://ADDR/slack/interactions")
+	}
+	if cfg.API != nil {
+		h, err := newAPIHandler(ctx, cl, cfg)
+		if err != nil {
+			return err
+		}
+		h.register(mux)
+		routes = append(routes, "api      http://ADDR/api/runs/")
 	}
 	l, err := net.Listen("tcp", listen)
 	if err != nil {
 		return failed("listening on %s: %v", listen, err)
 	}
-	srv := &http.Server{Handler: h.routes(), ReadHeaderTimeout: 10 * time.Second}
-	fmt.Fprintf(out, "slack    http://%s/slack/interactions\n", l.Addr())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	fmt.Fprintln(out, strings.ReplaceAll(strings.Join(routes, "\n"), "ADDR", l.Addr().String()))
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -62,11 +62,9 @@ func newSlackHandler(ctx context.Context, cl client.Client, c *conn, cfg *runboo
 		http: &http.Client{Timeout: 10 * time.Second}, seen: map[string]time.Time{}}, nil
 }
 
-func (h *slackHandler) routes() *http.ServeMux {
-	mux := http.NewServeMux()
+func (h *slackHandler) register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /slack/interactions", h.interactions)
 	mux.HandleFunc("POST /slack/commands", h.commands)
-	return mux
 }
 
 // verified reads the body and checks its signature and age.
@@ -211,11 +209,7 @@ func (h *slackHandler) openRejectModal(ctx context.Context, cb slack.Interaction
 // with the validator's reason.
 func (h *slackHandler) vote(ctx context.Context, v chat.ButtonValue, user string, approve bool, comment string) (workflows.GateStatus, error) {
 	var g workflows.GateStatus
-	handle, err := h.cl.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: v.Run, UpdateName: workflows.UpdateVote,
-		Args: []any{workflows.VoteInput{Gate: v.Gate, User: user, Approve: approve, Comment: comment}}, WaitForStage: client.WorkflowUpdateStageCompleted})
-	if err == nil {
-		err = handle.Get(ctx, &g)
-	}
+	err := sendUpdate(ctx, h.cl, v.Run, workflows.UpdateVote, workflows.VoteInput{Gate: v.Gate, User: user, Approve: approve, Comment: comment}, &g)
 	if err != nil {
 		return g, fmt.Errorf("%s", plainReason(err))
 	}
