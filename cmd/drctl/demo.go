@@ -229,7 +229,7 @@ func runDemo(ctx context.Context, w io.Writer, dir string, uiPort int, keep bool
 	if err == nil {
 		return failed("the backup of an empty database was not refused")
 	}
-	say("  refused, loudly: %v", err)
+	say("  refused, loudly: %v", stepFailed(err))
 	say("\ndone. The drill's evidence is in %s; the runs are in the Temporal history (%s).", paths["reports"], filepath.Join(dir, "temporal.db"))
 	if keep {
 		say("the server, UI and clusters stay up until Ctrl-C")
