@@ -19,6 +19,7 @@ func TestDemo(t *testing.T) {
 		"nightly-backup on production — succeeded",
 		"nightly-restore on staging — succeeded",
 		"5001 users scrubbed",
+		"report.html", // the drill's evidence, for a browser too
 		"refusing to store an empty backup",
 	} {
 		if !strings.Contains(out, want) {
