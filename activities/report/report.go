@@ -113,8 +113,9 @@ type measurements struct {
 // measure takes the RTO as the run's start to the end of its last passed
 // postgres.verify step: recovered means verified. A run with no such step
 // is measured to its end, or to now while it runs (report.write comes
-// near the end), and says so; a run whose verification failed has not recovered, which misses any
-// target. The RPO is the newest verified event's age.
+// near the end), and says so; a run whose verification failed has not
+// recovered, which misses any target. The RPO is the newest verified
+// event's age.
 func measure(s RunStatus, now time.Time) measurements {
 	var m measurements
 	for _, e := range s.Timeline {
