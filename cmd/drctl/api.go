@@ -122,7 +122,8 @@ func (h *apiHandler) status(w http.ResponseWriter, r *http.Request) {
 	}
 	st, _, err := queryStatus(r.Context(), h.cl, run)
 	if err != nil {
-		h.failed(w, run, err)
+		// Its message names the run already.
+		refuse(w, http.StatusBadGateway, "%v", err)
 		return
 	}
 	answer(w, http.StatusOK, st)
