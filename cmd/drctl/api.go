@@ -116,14 +116,9 @@ func (h *apiHandler) status(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	run := r.PathValue("run")
-	if _, err := h.cl.DescribeWorkflowExecution(r.Context(), run, ""); err != nil {
-		h.failed(w, run, err)
-		return
-	}
 	st, _, err := queryStatus(r.Context(), h.cl, run)
 	if err != nil {
-		// Its message names the run already.
-		refuse(w, http.StatusBadGateway, "%v", err)
+		h.failed(w, run, err)
 		return
 	}
 	answer(w, http.StatusOK, st)

@@ -24,12 +24,17 @@ const (
 type exitError struct {
 	code int
 	msg  string
+	// cause is the error a %w in failed's format wrapped, for callers
+	// that answer by its kind (the HTTP API's 404).
+	cause error
 }
 
 func (e *exitError) Error() string { return e.msg }
+func (e *exitError) Unwrap() error { return e.cause }
 
 func failed(format string, args ...any) error {
-	return &exitError{code: exitFailed, msg: fmt.Sprintf(format, args...)}
+	err := fmt.Errorf(format, args...)
+	return &exitError{code: exitFailed, msg: err.Error(), cause: errors.Unwrap(err)}
 }
 
 // stepFailed is failed for an error of code shared with the activities,

@@ -73,7 +73,7 @@ func queryStatus(ctx context.Context, cl client.Client, id string) (workflows.St
 	var st workflows.Status
 	v, err := cl.QueryWorkflow(ctx, id, "", workflows.QueryStatus)
 	if err != nil {
-		return st, false, failed("run %s: %v", id, err)
+		return st, false, failed("run %s: %w", id, err)
 	}
 	if err := v.Get(&st); err != nil {
 		return st, false, failed("run %s: reading its status: %v", id, err)
