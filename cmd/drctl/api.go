@@ -146,14 +146,15 @@ func (h *apiHandler) vote(w http.ResponseWriter, r *http.Request, approve bool) 
 	run := r.PathValue("run")
 	var g workflows.GateStatus
 	if err := sendUpdate(r.Context(), h.cl, run, workflows.UpdateVote, workflows.VoteInput{Gate: b.Gate, User: user, Approve: approve, Comment: b.Comment}, &g); err != nil {
-		h.failed(w, run, err)
+		h.failed(w, run, fmt.Errorf("run %s: %w", run, err))
 		return
 	}
 	answer(w, http.StatusOK, g)
 }
 
 // failed answers a run's error: 404 when there is no such run, 409 with
-// the reason when the run refused, 502 when Temporal could not be asked.
+// the reason when the run refused, 502 when Temporal could not be asked
+// (err names the run).
 func (h *apiHandler) failed(w http.ResponseWriter, run string, err error) {
 	var nf *serviceerror.NotFound
 	var refused *temporal.ApplicationError
@@ -163,6 +164,6 @@ func (h *apiHandler) failed(w http.ResponseWriter, run string, err error) {
 	case errors.As(err, &refused):
 		refuse(w, http.StatusConflict, "%s", refused.Message())
 	default:
-		refuse(w, http.StatusBadGateway, "run %s: %v", run, err)
+		refuse(w, http.StatusBadGateway, "%v", err)
 	}
 }

@@ -2,9 +2,15 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/drctl/drctl/runbooks"
 )
@@ -48,6 +54,30 @@ func TestAPITokens(t *testing.T) {
 		r.Header.Set("Authorization", header)
 		if got := h.who(r); got != want {
 			t.Errorf("Authorization %q is %q, want %q", header, got, want)
+		}
+	}
+}
+
+// A run's error is answered by its kind, with its message said once.
+func TestAPIAnswersARunsError(t *testing.T) {
+	h := &apiHandler{}
+	for _, tc := range []struct {
+		err  error
+		code int
+		want string
+	}{
+		{fmt.Errorf("run r1: %w", serviceerror.NewNotFound("workflow not found")), 404, "no run r1"},
+		{fmt.Errorf("run r1: %w", temporal.NewApplicationError("gate approve-restore is already decided", "refused")), 409, "gate approve-restore is already decided"},
+		{fmt.Errorf("run r1: %w", errors.New("connection refused")), 502, "run r1: connection refused"},
+	} {
+		w := httptest.NewRecorder()
+		h.failed(w, "r1", tc.err)
+		var body map[string]string
+		if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil {
+			t.Fatalf("%v: body %q: %v", tc.err, w.Body, err)
+		}
+		if w.Code != tc.code || body["error"] != tc.want {
+			t.Errorf("%v: %d %q, want %d %q", tc.err, w.Code, body["error"], tc.code, tc.want)
 		}
 	}
 }
