@@ -20,7 +20,7 @@ import (
 
 // pitrFixture is production archiving its WAL through `drctl wal-push`
 // into a folder store, as its archive_command.
-func pitrFixture(t *testing.T) (*fixture, string) {
+func pitrFixture(t testing.TB) (*fixture, string) {
 	t.Helper()
 	bin := testsuite.Binary(t)
 	f := newFixture(t)
@@ -74,7 +74,7 @@ func pitrFixture(t *testing.T) (*fixture, string) {
 
 // switchAndWaitArchived ends the current WAL segment and waits until it
 // is in the archive.
-func switchAndWaitArchived(t *testing.T, l *postgres.Local) {
+func switchAndWaitArchived(t testing.TB, l *postgres.Local) {
 	t.Helper()
 	ctx := context.Background()
 	c, err := pgx.Connect(ctx, l.URL("postgres"))
@@ -96,7 +96,7 @@ func switchAndWaitArchived(t *testing.T, l *postgres.Local) {
 	}, "segment %s to be archived", segment)
 }
 
-func dbNow(t *testing.T, l *postgres.Local) time.Time {
+func dbNow(t testing.TB, l *postgres.Local) time.Time {
 	t.Helper()
 	c, err := pgx.Connect(context.Background(), l.URL("register"))
 	if err != nil {
@@ -108,6 +108,15 @@ func dbNow(t *testing.T, l *postgres.Local) time.Time {
 		t.Fatal(err)
 	}
 	return now.UTC()
+}
+
+// pastTheSecondOf waits until l's clock is in a later second than at: a
+// change made after it is in the archive after the target at, whose
+// times pgBackRest keeps in whole seconds.
+func pastTheSecondOf(t testing.TB, l *postgres.Local, at time.Time) {
+	t.Helper()
+	testsuite.Eventually(t, 10*time.Second, func() bool { return dbNow(t, l).Sub(at.Truncate(time.Second)) > 1100*time.Millisecond },
+		"the clock to pass the target's second")
 }
 
 // TestPITRBeforeADestructiveDelete recovers to a time between a good insert

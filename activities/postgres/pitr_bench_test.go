@@ -1,0 +1,192 @@
+package postgres_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/drctl/drctl/activities/postgres"
+	"github.com/drctl/drctl/internal/freeport"
+	"github.com/drctl/drctl/testsuite"
+)
+
+// pitrBench is a generated database archiving its WAL both through drctl
+// and into pgBackRest, with a base backup in each, then a burst of writes
+// up to the target and a destructive DELETE after it.
+type pitrBench struct {
+	f      *fixture
+	conf   string // pgBackRest's config
+	target time.Time
+	// want is how many rows t0 held at the target.
+	want int64
+	// walMB is how much WAL the writes after the base backups made: what
+	// each recovery replays.
+	walMB float64
+	// raws holds the hand-made instances of the raw way.
+	raws string
+}
+
+func newPITRBench(t testing.TB, mb int) *pitrBench {
+	f, _ := pitrFixture(t)
+	b := &pitrBench{f: f, conf: archiveThroughBoth(t, f)}
+	generate(t, f, mb)
+	f.must(f.pg.Backup, postgres.BackupInput{Database: "register", Base: true, Run: runCtx("production")}, nil)
+	asPostgresCmd(t, "pgbackrest", "--config="+b.conf, "--stanza=register", "backup", "--type=full")
+	// pgBackRest picks the backup set for a target by its stop time in
+	// whole seconds: the target must be in a later second.
+	pastTheSecondOf(t, f.prod, dbNow(t, f.prod))
+	// Writes after the base backups, which recovery replays from the
+	// archive: half as many rows again into t0.
+	before := queryInt(t, f.prod, "register", "select pg_current_wal_lsn() - '0/0'::pg_lsn")
+	rows := queryInt(t, f.prod, "register", "select count(*) from t0")
+	sql(t, f.prod, "register", fmt.Sprintf("insert into t0 select g, md5(g::text), md5((g*3)::text), now() from generate_series(%d, %d) g", rows+1, rows+rows/2))
+	b.walMB = float64(queryInt(t, f.prod, "register", "select pg_current_wal_lsn() - '0/0'::pg_lsn")-before) / 1e6
+	b.want = rows + rows/2
+	b.target = dbNow(t, f.prod)
+	pastTheSecondOf(t, f.prod, b.target)
+	sql(t, f.prod, "register", fmt.Sprintf("delete from t0 where id > %d", rows))
+	switchAndWaitArchived(t, f.prod)
+	raws, err := os.MkdirTemp("", "drctl-pitr-raw-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(raws) })
+	os.Chmod(raws, 0o755)
+	b.raws = raws
+	return b
+}
+
+// ours recovers with postgres.pitr through backend into a new instance,
+// checks it holds the target's rows, and destroys it.
+func (b *pitrBench) ours(t testing.TB, backend, instance string) time.Duration {
+	start := time.Now()
+	var out postgres.PITROutput
+	b.f.must(b.f.pg.PITR, postgres.PITRInput{Target: b.target, Instance: instance, Database: "register", Backend: backend, Run: runCtx("production")}, &out)
+	took := time.Since(start)
+	l, ok, err := postgres.OpenLocal(b.f.targets["production"].Instance.DataDir, instance)
+	if err != nil || !ok || !out.Promoted {
+		t.Fatalf("%s: %+v (%v)", instance, out, err)
+	}
+	defer l.Destroy(context.Background())
+	b.check(t, instance, l)
+	return took
+}
+
+// raw is what an operator runs by hand with pgBackRest: restore to the
+// target with --target-action=promote into a new folder, point the
+// restored configuration at a free port, start, and wait until it is
+// promoted. No check while paused, as drctl's backends make.
+func (b *pitrBench) raw(t testing.TB, name string) time.Duration {
+	bin, err := postgres.BinDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	dir := filepath.Join(b.raws, name)
+	data := filepath.Join(dir, "data")
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	chownPostgres(dir)
+	chownPostgres(data)
+	asPostgresCmd(t, "pgbackrest", "--config="+b.conf, "--stanza=register", "--pg1-path="+data, "restore",
+		"--type=time", "--target="+b.target.Format("2006-01-02 15:04:05.999999-07"), "--target-action=promote")
+	port, err := freeport.Loopback()
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf, err := os.OpenFile(filepath.Join(data, "postgresql.conf"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(conf, "port = %d\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '%s'\narchive_mode = off\n", port, dir)
+	conf.Close()
+	asPostgresCmd(t, filepath.Join(bin, "pg_ctl"), "-D", data, "-l", filepath.Join(dir, "postgres.log"), "-w", "-t", "3600", "start")
+	defer asPostgresCmd(t, filepath.Join(bin, "pg_ctl"), "-D", data, "-m", "immediate", "stop")
+	l := &postgres.Local{Port: port}
+	c, err := pgx.Connect(context.Background(), l.URL("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	testsuite.Eventually(t, time.Hour, func() bool {
+		var recovering bool
+		return c.QueryRow(context.Background(), "select pg_is_in_recovery()").Scan(&recovering) == nil && !recovering
+	}, "%s to be promoted", name)
+	took := time.Since(start)
+	b.check(t, name, l)
+	return took
+}
+
+// check fails unless l holds t0 as it was at the target.
+func (b *pitrBench) check(t testing.TB, name string, l *postgres.Local) {
+	t.Helper()
+	if n := queryInt(t, l, "register", "select count(*) from t0"); n != b.want {
+		t.Fatalf("%s recovered %d rows of t0, want %d", name, n, b.want)
+	}
+}
+
+// round recovers once in each way, in the random order of a map.
+func (b *pitrBench) round(t testing.TB, suffix string) map[string]time.Duration {
+	ways := map[string]func() time.Duration{
+		"native":     func() time.Duration { return b.ours(t, "native", "pitr-native"+suffix) },
+		"pgbackrest": func() time.Duration { return b.ours(t, "pgbackrest", "pitr-pgbackrest"+suffix) },
+		"raw":        func() time.Duration { return b.raw(t, "raw"+suffix) },
+	}
+	out := map[string]time.Duration{}
+	for name, way := range ways {
+		sql(t, b.f.prod, "postgres", "checkpoint")
+		out[name] = way()
+	}
+	return out
+}
+
+// BenchmarkPITR times point-in-time recovery, start to promoted, of a
+// generated database (DRCTL_BENCH_DB_MB, default 1024) with WAL to replay
+// after its base backup: postgres.pitr with drctl's own archive (native),
+// postgres.pitr with the pgBackRest backend, and by hand with pgBackRest's
+// restore --type=time from the same stanza, side by side in each round.
+func BenchmarkPITR(b *testing.B) {
+	mb := 1024
+	if v := os.Getenv("DRCTL_BENCH_DB_MB"); v != "" {
+		mb, _ = strconv.Atoi(v)
+	}
+	pb := newPITRBench(b, mb)
+	sum := map[string]time.Duration{}
+	ratios := map[string][]float64{}
+	for i := range b.N {
+		times := pb.round(b, fmt.Sprintf("-%d", i))
+		for k, d := range times {
+			sum[k] += d
+		}
+		for _, way := range []string{"native", "pgbackrest"} {
+			ratios[way] = append(ratios[way], times[way].Seconds()/times["raw"].Seconds())
+		}
+	}
+	avg := func(way string) time.Duration { return (sum[way] / time.Duration(b.N)).Round(10 * time.Millisecond) }
+	of := func(way string) string {
+		m := testsuite.Median(ratios[way])
+		b.ReportMetric(m, way+"/raw-pgbackrest")
+		return fmt.Sprintf("%s, %.2f of raw (median of rounds %.2f)", avg(way), sum[way].Seconds()/sum["raw"].Seconds(), m)
+	}
+	b.Logf("%d MB, %.0f MB of WAL to replay: postgres.pitr native %s; with the pgBackRest backend %s; raw pgbackrest restore --type=time, start, promoted %s",
+		mb, pb.walMB, of("native"), of("pgbackrest"), avg("raw"))
+}
+
+// TestPITRBenchmarkTiny keeps a 4 MB round of the benchmark in the tests
+// so it cannot rot; each way must bring back the target's rows, and
+// nothing is asserted about speed.
+func TestPITRBenchmarkTiny(t *testing.T) {
+	b := newPITRBench(t, 4)
+	for k, d := range b.round(t, "") {
+		if d <= 0 {
+			t.Errorf("%s did not run", k)
+		}
+	}
+}
