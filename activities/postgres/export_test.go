@@ -58,3 +58,13 @@ func PostDataAsLoaded(r io.Reader, loads []int) ([][]int, error) {
 	}
 	return out, nil
 }
+
+// SegmentAfter names the WAL segment n after name, for segments of size
+// bytes; "" when name is not a segment's.
+func SegmentAfter(name string, n, size uint64) string {
+	s, ok := parseSegment(name)
+	if !ok {
+		return ""
+	}
+	return s.after(n, size)
+}

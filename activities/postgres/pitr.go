@@ -147,6 +147,10 @@ func (p *Postgres) finishRecovery(ctx context.Context, l *Local, in PITRInput, o
 	if err := l.promote(ctx); err != nil {
 		return out, err
 	}
+	// Segments wal-fetch fetched ahead of where recovery stopped.
+	if err := os.RemoveAll(filepath.Join(l.dataDir(), "pg_wal", prefetchDir)); err != nil {
+		return out, err
+	}
 	l.Promoted = true
 	if err := l.save(); err != nil {
 		return out, err

@@ -2,7 +2,9 @@ package postgres_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -185,8 +187,12 @@ func TestPITRBeforeADestructiveDelete(t *testing.T) {
 	if n := queryInt(t, l, "register", "select count(*) from users"); n != 200 {
 		t.Fatalf("recovered %d users, want the 200 that existed before the delete", n)
 	}
-	// It takes writes: it was promoted.
+	// It takes writes: it was promoted, and what wal-fetch fetched ahead
+	// is gone with the recovery.
 	sql(t, l, "register", "insert into users (email) values ('after@example.org')")
+	if _, err := os.Stat(filepath.Join(l.Dir, "data", "pg_wal", ".drctl-prefetch")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the prefetch spool outlived the recovery: %v", err)
+	}
 	// Running the step again finds it done.
 	var again postgres.PITROutput
 	f.must(f.pg.PITR, in, &again)

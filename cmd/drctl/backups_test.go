@@ -147,3 +147,36 @@ func TestBackupsRefusals(t *testing.T) {
 		}
 	}
 }
+
+// TestWALFetchRefusals: a negative prefetch is a usage error, and a
+// segment the archive does not hold fails, naming it, so recovery takes
+// it as the archive's end.
+func TestWALFetchRefusals(t *testing.T) {
+	cfg, _, _ := backupsConfig(t)
+	dest := filepath.Join(t.TempDir(), "RECOVERYXLOG")
+	code, _, errs := drctl(t, "--config", cfg, "wal-fetch", "--env", "production", "--store", "backups", "--prefetch", "-1", "000000010000000000000003", dest)
+	if code != exitUsage || !strings.Contains(errs, "--prefetch -1") {
+		t.Errorf("--prefetch -1: exit %d, stderr %q", code, errs)
+	}
+	code, _, errs = drctl(t, "--config", cfg, "wal-fetch", "--env", "production", "--store", "backups", "000000010000000000000003", dest)
+	if code != exitFailed || !strings.Contains(errs, "store backups of environment production has no identity") {
+		t.Errorf("a store without an identity: exit %d, stderr %q", code, errs)
+	}
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("DRCTL_TEST_IDENTITY", id.String())
+	withID := strings.Replace(string(doc), "]}", `], identity: "env:DRCTL_TEST_IDENTITY"}`, 1)
+	if err := os.WriteFile(cfg, []byte(withID), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errs = drctl(t, "--config", cfg, "wal-fetch", "--env", "production", "--store", "backups", "000000010000000000000003", dest)
+	if code != exitFailed || !strings.Contains(errs, "000000010000000000000003") {
+		t.Errorf("a segment not archived: exit %d, stderr %q", code, errs)
+	}
+}

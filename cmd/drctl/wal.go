@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+
 	"github.com/spf13/cobra"
 
 	"github.com/drctl/drctl/activities/backup"
@@ -49,27 +51,35 @@ func newWALPushCmd(g *globals) *cobra.Command {
 
 func newWALFetchCmd(g *globals) *cobra.Command {
 	var env, store string
+	var ahead int
 	cmd := &cobra.Command{
-		Use:   "wal-fetch --env NAME [--store NAME] SEGMENT DEST",
+		Use:   "wal-fetch --env NAME [--store NAME] [--prefetch N] SEGMENT DEST",
 		Short: "restore an archived WAL file (Postgres's restore_command: drctl wal-fetch --env prod %f %p)",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if ahead < 0 {
+				return &exitError{code: exitUsage, msg: fmt.Sprintf("--prefetch %d: the number of segments to fetch ahead is 0 or more", ahead)}
+			}
 			s, sc, err := walStore(cmd, g, env, store)
 			if err != nil {
 				return err
 			}
 			defer s.Close()
+			if sc.Identity == "" {
+				return failed("store %s of environment %s has no identity to decrypt WAL with", store, env)
+			}
 			identity, err := sc.Identity.Resolve(cmd.Context())
 			if err != nil {
 				return failed("%v", err)
 			}
-			if err := postgres.FetchWAL(cmd.Context(), s, identity, env, args[0], args[1]); err != nil {
+			if err := postgres.FetchWAL(cmd.Context(), s, identity, env, args[0], args[1], ahead); err != nil {
 				return stepFailed(err)
 			}
 			return nil
 		},
 	}
 	archiveFlags(cmd, &env, &store)
+	cmd.Flags().IntVar(&ahead, "prefetch", 8, "also fetch the next N segments, concurrently, for recovery's next calls (0: one at a time)")
 	return cmd
 }
 
