@@ -68,3 +68,6 @@ func SegmentAfter(name string, n, size uint64) string {
 	}
 	return s.after(n, size)
 }
+
+// ShellQuote quotes argv for sh, as restore_command is written.
+var ShellQuote = shellQuote

@@ -30,6 +30,8 @@ type pitrBench struct {
 	walMB float64
 	// raws holds the hand-made instances of the raw way.
 	raws string
+	// oneByOne is the worker's wal-fetch command with prefetch off.
+	oneByOne []string
 }
 
 func newPITRBench(t testing.TB, mb int) *pitrBench {
@@ -59,6 +61,14 @@ func newPITRBench(t testing.TB, mb int) *pitrBench {
 	t.Cleanup(func() { os.RemoveAll(raws) })
 	os.Chmod(raws, 0o755)
 	b.raws = raws
+	// Cobra takes a flag after the arguments, so a wrapper can turn
+	// prefetch off for the way that fetches one segment a call.
+	wrapper := filepath.Join(raws, "wal-fetch-one-by-one")
+	script := fmt.Sprintf("#!/bin/sh\nexec %s \"$@\" --prefetch 0\n", postgres.ShellQuote(f.pg.WALCommand))
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b.oneByOne = []string{wrapper}
 	return b
 }
 
@@ -135,7 +145,13 @@ func (b *pitrBench) check(t testing.TB, name string, l *postgres.Local) {
 // round recovers once in each way, in the random order of a map.
 func (b *pitrBench) round(t testing.TB, suffix string) map[string]time.Duration {
 	ways := map[string]func() time.Duration{
-		"native":     func() time.Duration { return b.ours(t, "native", "pitr-native"+suffix) },
+		"native": func() time.Duration { return b.ours(t, "native", "pitr-native"+suffix) },
+		"native-one-by-one": func() time.Duration {
+			prefetching := b.f.pg.WALCommand
+			b.f.pg.WALCommand = b.oneByOne
+			defer func() { b.f.pg.WALCommand = prefetching }()
+			return b.ours(t, "native", "pitr-one-by-one"+suffix)
+		},
 		"pgbackrest": func() time.Duration { return b.ours(t, "pgbackrest", "pitr-pgbackrest"+suffix) },
 		"raw":        func() time.Duration { return b.raw(t, "raw"+suffix) },
 	}
@@ -165,7 +181,7 @@ func BenchmarkPITR(b *testing.B) {
 		for k, d := range times {
 			sum[k] += d
 		}
-		for _, way := range []string{"native", "pgbackrest"} {
+		for _, way := range []string{"native", "native-one-by-one", "pgbackrest"} {
 			ratios[way] = append(ratios[way], times[way].Seconds()/times["raw"].Seconds())
 		}
 	}
@@ -175,8 +191,8 @@ func BenchmarkPITR(b *testing.B) {
 		b.ReportMetric(m, way+"/raw-pgbackrest")
 		return fmt.Sprintf("%s, %.2f of raw (median of rounds %.2f)", avg(way), sum[way].Seconds()/sum["raw"].Seconds(), m)
 	}
-	b.Logf("%d MB, %.0f MB of WAL to replay: postgres.pitr native %s; with the pgBackRest backend %s; raw pgbackrest restore --type=time, start, promoted %s",
-		mb, pb.walMB, of("native"), of("pgbackrest"), avg("raw"))
+	b.Logf("%d MB, %.0f MB of WAL to replay: postgres.pitr native %s; native fetching one segment a call %s; with the pgBackRest backend %s; raw pgbackrest restore --type=time, start, promoted %s",
+		mb, pb.walMB, of("native"), of("native-one-by-one"), of("pgbackrest"), avg("raw"))
 }
 
 // TestPITRBenchmarkTiny keeps a 4 MB round of the benchmark in the tests
