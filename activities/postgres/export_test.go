@@ -71,3 +71,11 @@ func SegmentAfter(name string, n, size uint64) string {
 
 // ShellQuote quotes argv for sh, as restore_command is written.
 var ShellQuote = shellQuote
+
+// SetPrefetchBytes changes the cap on wal-fetch's spool until the test
+// ends.
+func SetPrefetchBytes(t testing.TB, n int64) {
+	old := prefetchBytes
+	prefetchBytes = n
+	t.Cleanup(func() { prefetchBytes = old })
+}

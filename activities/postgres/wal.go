@@ -53,7 +53,7 @@ func PushWAL(ctx context.Context, s backup.Store, recipients []string, env, file
 // .drctl-prefetch), where recovery's next calls find them: a replay then
 // waits on one process and one round of store requests a batch instead of
 // a segment, which is most of its time when the store is across a network.
-// The spool holds at most ahead segments; a prefetch that fails is only
+// The spool holds at most ahead segments and prefetchBytes; a prefetch that fails is only
 // a segment fetched again, and its error told, when recovery asks for it.
 func FetchWAL(ctx context.Context, s backup.Store, identity, env, name, dest string, ahead int) error {
 	seg, isSegment := parseSegment(name)
@@ -81,7 +81,10 @@ func FetchWAL(ctx context.Context, s backup.Store, identity, env, name, dest str
 	if size < 1<<20 || size > 1<<30 || size&(size-1) != 0 {
 		return nil
 	}
-	if err := os.Mkdir(spool, 0o700); err != nil {
+	if limit := int(prefetchBytes / size); ahead > limit {
+		ahead = limit
+	}
+	if err := os.Mkdir(spool, 0o700); ahead == 0 || err != nil {
 		return nil
 	}
 	var wg sync.WaitGroup
@@ -92,6 +95,10 @@ func FetchWAL(ctx context.Context, s backup.Store, identity, env, name, dest str
 	wg.Wait()
 	return nil
 }
+
+// prefetchBytes caps the spool, which pg_wal's disk must hold beside the
+// WAL recovery keeps: 8 segments of the usual 16 MiB, none of 1 GiB.
+var prefetchBytes int64 = 128 << 20
 
 // prefetchDir is the spool inside pg_wal; Postgres leaves alone what in
 // pg_wal is not named as WAL.

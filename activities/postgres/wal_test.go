@@ -153,4 +153,12 @@ func TestFetchWALPrefetches(t *testing.T) {
 	if _, err := os.Stat(spool); err == nil {
 		t.Fatal("a history file's fetch made a spool")
 	}
+
+	// The spool never holds more than its cap, however far ahead asked.
+	postgres.SetPrefetchBytes(t, 1<<20)
+	restored(names[0])
+	spooled(names[1])
+	postgres.SetPrefetchBytes(t, 1<<20-1)
+	restored(names[0])
+	spooled()
 }

@@ -79,7 +79,7 @@ func newWALFetchCmd(g *globals) *cobra.Command {
 		},
 	}
 	archiveFlags(cmd, &env, &store)
-	cmd.Flags().IntVar(&ahead, "prefetch", 8, "also fetch the next N segments, concurrently, for recovery's next calls (0: one at a time)")
+	cmd.Flags().IntVar(&ahead, "prefetch", 8, "also fetch the next N segments, concurrently, for recovery's next calls, at most 128 MiB of them (0: one at a time)")
 	return cmd
 }
 
