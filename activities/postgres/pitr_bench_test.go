@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -11,7 +12,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/drctl/drctl/activities/backup"
 	"github.com/drctl/drctl/activities/postgres"
+	"github.com/drctl/drctl/activities/secret"
 	"github.com/drctl/drctl/internal/freeport"
 	"github.com/drctl/drctl/testsuite"
 )
@@ -35,7 +38,7 @@ type pitrBench struct {
 }
 
 func newPITRBench(t testing.TB, mb int) *pitrBench {
-	f, _ := pitrFixture(t)
+	f, storeDir := pitrFixture(t)
 	b := &pitrBench{f: f, conf: archiveThroughBoth(t, f)}
 	generate(t, f, mb)
 	f.must(f.pg.Backup, postgres.BackupInput{Database: "register", Base: true, Run: runCtx("production")}, nil)
@@ -69,15 +72,60 @@ func newPITRBench(t testing.TB, mb int) *pitrBench {
 		t.Fatal(err)
 	}
 	b.oneByOne = []string{wrapper}
+	b.serveOverSFTP(t, storeDir)
 	return b
 }
 
-// ours recovers with postgres.pitr through backend into a new instance,
-// checks it holds the target's rows, and destroys it.
-func (b *pitrBench) ours(t testing.TB, backend, instance string) time.Duration {
+// serveOverSFTP makes the archive also the store "offsite", the same
+// folder served by an SFTP server, for recoveries that fetch WAL as from a
+// backup server: each wal-fetch process then opens an ssh session.
+func (b *pitrBench) serveOverSFTP(t testing.TB, storeDir string) {
+	sshd := testsuite.StartSSHD(t)
+	// The server's user reads what the worker wrote.
+	if out, err := exec.Command("chmod", "-R", "a+rX", storeDir).CombinedOutput(); err != nil {
+		t.Fatalf("chmod: %v\n%s", err, out)
+	}
+	// wal-fetch runs as the postgres user, which must read the key.
+	cfgFile := b.f.pg.WALCommand[2]
+	key := filepath.Join(filepath.Dir(cfgFile), "sftp_key")
+	pem, err := os.ReadFile(sshd.KeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(key, pem, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := chownPostgres(key); err != nil {
+		t.Fatal(err)
+	}
+	cfg := &backup.StoreConfig{Type: "sftp", Host: sshd.Host, Port: sshd.Port, User: sshd.User, Key: secret.Ref("file:" + key),
+		KnownHosts: sshd.KnownHosts, Path: storeDir, Recipients: b.f.store.Recipients, Identity: b.f.store.Identity}
+	folder := b.f.pg.Stores
+	b.f.pg.Stores = func(env, name string) (*backup.StoreConfig, error) {
+		if name == "offsite" {
+			return cfg, nil
+		}
+		return folder(env, name)
+	}
+	// The environments file ends with production's stores.
+	conf, err := os.OpenFile(cfgFile, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conf.Close()
+	if _, err := fmt.Fprintf(conf, "      offsite: {type: sftp, host: %q, port: %d, user: %q, key: %q, known_hosts: %q, path: %q, recipients: [%q], identity: %q}\n",
+		cfg.Host, cfg.Port, cfg.User, string(cfg.Key), cfg.KnownHosts, cfg.Path, cfg.Recipients[0], string(cfg.Identity)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// ours recovers with postgres.pitr through backend, from store (native),
+// into a new instance, checks it holds the target's rows, and destroys it.
+func (b *pitrBench) ours(t testing.TB, backend, store, instance string) time.Duration {
 	start := time.Now()
 	var out postgres.PITROutput
-	b.f.must(b.f.pg.PITR, postgres.PITRInput{Target: b.target, Instance: instance, Database: "register", Backend: backend, Run: runCtx("production")}, &out)
+	b.f.must(b.f.pg.PITR, postgres.PITRInput{Target: b.target, Instance: instance, Database: "register", Backend: backend, Store: store,
+		Run: runCtx("production")}, &out)
 	took := time.Since(start)
 	l, ok, err := postgres.OpenLocal(b.f.targets["production"].Instance.DataDir, instance)
 	if err != nil || !ok || !out.Promoted {
@@ -145,15 +193,17 @@ func (b *pitrBench) check(t testing.TB, name string, l *postgres.Local) {
 // round recovers once in each way, in the random order of a map.
 func (b *pitrBench) round(t testing.TB, suffix string) map[string]time.Duration {
 	ways := map[string]func() time.Duration{
-		"native": func() time.Duration { return b.ours(t, "native", "pitr-native"+suffix) },
-		"native-one-by-one": func() time.Duration {
+		"pgbackrest": func() time.Duration { return b.ours(t, "pgbackrest", "", "pitr-pgbackrest"+suffix) },
+		"raw":        func() time.Duration { return b.raw(t, "raw"+suffix) },
+	}
+	for _, store := range []string{"backups", "offsite"} {
+		ways["native-"+store] = func() time.Duration { return b.ours(t, "native", store, "pitr-"+store+suffix) }
+		ways["native-"+store+"-one-by-one"] = func() time.Duration {
 			prefetching := b.f.pg.WALCommand
 			b.f.pg.WALCommand = b.oneByOne
 			defer func() { b.f.pg.WALCommand = prefetching }()
-			return b.ours(t, "native", "pitr-one-by-one"+suffix)
-		},
-		"pgbackrest": func() time.Duration { return b.ours(t, "pgbackrest", "pitr-pgbackrest"+suffix) },
-		"raw":        func() time.Duration { return b.raw(t, "raw"+suffix) },
+			return b.ours(t, "native", store, "pitr-"+store+"-one-by-one"+suffix)
+		}
 	}
 	out := map[string]time.Duration{}
 	for name, way := range ways {
@@ -176,12 +226,13 @@ func BenchmarkPITR(b *testing.B) {
 	pb := newPITRBench(b, mb)
 	sum := map[string]time.Duration{}
 	ratios := map[string][]float64{}
+	ours := []string{"native-backups", "native-backups-one-by-one", "native-offsite", "native-offsite-one-by-one", "pgbackrest"}
 	for i := range b.N {
 		times := pb.round(b, fmt.Sprintf("-%d", i))
 		for k, d := range times {
 			sum[k] += d
 		}
-		for _, way := range []string{"native", "native-one-by-one", "pgbackrest"} {
+		for _, way := range ours {
 			ratios[way] = append(ratios[way], times[way].Seconds()/times["raw"].Seconds())
 		}
 	}
@@ -191,8 +242,8 @@ func BenchmarkPITR(b *testing.B) {
 		b.ReportMetric(m, way+"/raw-pgbackrest")
 		return fmt.Sprintf("%s, %.2f of raw (median of rounds %.2f)", avg(way), sum[way].Seconds()/sum["raw"].Seconds(), m)
 	}
-	b.Logf("%d MB, %.0f MB of WAL to replay: postgres.pitr native %s; native fetching one segment a call %s; with the pgBackRest backend %s; raw pgbackrest restore --type=time, start, promoted %s",
-		mb, pb.walMB, of("native"), of("native-one-by-one"), of("pgbackrest"), avg("raw"))
+	b.Logf("%d MB, %.0f MB of WAL to replay: postgres.pitr native from a folder %s, fetching one segment a call %s; from SFTP %s, one segment a call %s; with the pgBackRest backend %s; raw pgbackrest restore --type=time, start, promoted %s",
+		mb, pb.walMB, of("native-backups"), of("native-backups-one-by-one"), of("native-offsite"), of("native-offsite-one-by-one"), of("pgbackrest"), avg("raw"))
 }
 
 // TestPITRBenchmarkTiny keeps a 4 MB round of the benchmark in the tests
