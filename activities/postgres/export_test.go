@@ -79,3 +79,11 @@ func SetPrefetchBytes(t testing.TB, n int64) {
 	prefetchBytes = n
 	t.Cleanup(func() { prefetchBytes = old })
 }
+
+// SetSpoolWait changes how long wal-fetch waits on a fetch in flight until
+// the test ends.
+func SetSpoolWait(t testing.TB, d time.Duration) {
+	old := spoolWait
+	spoolWait = d
+	t.Cleanup(func() { spoolWait = old })
+}

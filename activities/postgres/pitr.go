@@ -148,7 +148,7 @@ func (p *Postgres) finishRecovery(ctx context.Context, l *Local, in PITRInput, o
 		return out, err
 	}
 	// Segments wal-fetch fetched ahead of where recovery stopped.
-	if err := os.RemoveAll(filepath.Join(l.dataDir(), "pg_wal", prefetchDir)); err != nil {
+	if err := clearSpool(ctx, filepath.Join(l.dataDir(), "pg_wal")); err != nil {
 		return out, err
 	}
 	l.Promoted = true

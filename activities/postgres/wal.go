@@ -9,9 +9,6 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
-	"strconv"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/drctl/drctl/activities/backup"
@@ -42,95 +39,6 @@ func PushWAL(ctx context.Context, s backup.Store, recipients []string, env, file
 	_, err = backup.Writer{Store: s, Recipients: recipients}.Write(ctx, f, backup.Entry{
 		Key: key, Env: env, Datastore: "wal", Format: "wal", Compression: backup.Zstd, StartedAt: now, StoppedAt: now}, nil)
 	return err
-}
-
-// FetchWAL restores one archived WAL file (restore_command's %f and %p).
-// A segment that is not archived is reported as ErrNotFound, which
-// recovery takes as the end of the archive.
-//
-// With ahead > 0, fetching a segment also fetches the next ahead segments
-// of its timeline, concurrently, into a spool folder beside dest (pg_wal's
-// .drctl-prefetch), where recovery's next calls find them: a replay then
-// waits on one process and one round of store requests a batch instead of
-// a segment, which is most of its time when the store is across a network.
-// The spool holds at most ahead segments and prefetchBytes; a prefetch that fails is only
-// a segment fetched again, and its error told, when recovery asks for it.
-func FetchWAL(ctx context.Context, s backup.Store, identity, env, name, dest string, ahead int) error {
-	seg, isSegment := parseSegment(name)
-	if ahead <= 0 || !isSegment {
-		return fetchWAL(ctx, s, identity, env, name, dest)
-	}
-	spool := filepath.Join(filepath.Dir(dest), prefetchDir)
-	if err := os.Rename(filepath.Join(spool, name), dest); err == nil {
-		return nil
-	}
-	// What else is spooled is behind this segment or on another timeline.
-	if err := os.RemoveAll(spool); err != nil {
-		return err
-	}
-	if err := fetchWAL(ctx, s, identity, env, name, dest); err != nil {
-		return err
-	}
-	// A segment file is exactly the cluster's segment size, which its
-	// names count in.
-	st, err := os.Stat(dest)
-	if err != nil {
-		return err
-	}
-	size := st.Size()
-	if size < 1<<20 || size > 1<<30 || size&(size-1) != 0 {
-		return nil
-	}
-	if limit := int(prefetchBytes / size); ahead > limit {
-		ahead = limit
-	}
-	if err := os.Mkdir(spool, 0o700); ahead == 0 || err != nil {
-		return nil
-	}
-	var wg sync.WaitGroup
-	for i := range uint64(ahead) {
-		next := seg.after(1+i, uint64(size))
-		wg.Go(func() { _ = fetchWAL(ctx, s, identity, env, next, filepath.Join(spool, next)) })
-	}
-	wg.Wait()
-	return nil
-}
-
-// prefetchBytes caps the spool, which pg_wal's disk must hold beside the
-// WAL recovery keeps: 8 segments of the usual 16 MiB, none of 1 GiB.
-var prefetchBytes int64 = 128 << 20
-
-// prefetchDir is the spool inside pg_wal; Postgres leaves alone what in
-// pg_wal is not named as WAL.
-const prefetchDir = ".drctl-prefetch"
-
-// parseSegment reads a WAL segment's name: its timeline and the high and
-// low parts of its number, the low part counted in segments of the
-// cluster's size. History, backup-label and partial files are not
-// segments.
-func parseSegment(name string) (seg walSegment, ok bool) {
-	if len(name) != 24 || strings.ToUpper(name) != name {
-		return seg, false
-	}
-	var parts [3]uint64
-	for i := range parts {
-		n, err := strconv.ParseUint(name[i*8:i*8+8], 16, 32)
-		if err != nil {
-			return seg, false
-		}
-		parts[i] = n
-	}
-	return walSegment{parts[0], parts[1], parts[2]}, true
-}
-
-type walSegment struct{ tli, hi, lo uint64 }
-
-// after names the segment n after s for segments of size bytes, as
-// Postgres numbers them: 4 GiB of WAL to each high part.
-func (s walSegment) after(n, size uint64) string {
-	perHi := uint64(1<<32) / size
-	no := s.hi*perHi + s.lo + n
-	return fmt.Sprintf("%08X%08X%08X", s.tli, no/perHi, no%perHi)
 }
 
 // fetchWAL restores one segment, whole or not at all.

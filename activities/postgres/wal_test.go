@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"filippo.io/age"
 
@@ -45,19 +48,16 @@ func TestSegmentNames(t *testing.T) {
 }
 
 // TestFetchWALPrefetches archives five 1 MiB segments across a wrap of the
-// low part and fetches them as recovery does, one name at a time: the
-// first call brings the next two into the spool, the calls for those are
-// answered from it (their objects are gone from the store by then), and
-// what the spool does not hold comes from the store, with its error when
-// it is damaged or the end of the archive when it is not there.
+// low part and fetches them as recovery does, one name at a time, with a
+// background fetch that reads a second copy of the archive: a call for a
+// segment the background fetched is answered from the spool without
+// opening the store (whose copy has lost it), a call for one in flight
+// waits for it, a call for any other does not, and what the spool does
+// not hold comes from the store, with its error when it is damaged or the
+// end of the archive when it is not there.
 func TestFetchWALPrefetches(t *testing.T) {
 	ctx := context.Background()
 	id, err := age.GenerateX25519Identity()
-	if err != nil {
-		t.Fatal(err)
-	}
-	storeDir := t.TempDir()
-	s, err := backup.Open(ctx, &backup.StoreConfig{Type: "local", Path: storeDir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,21 +66,70 @@ func TestFetchWALPrefetches(t *testing.T) {
 	segment := func(name string) []byte { return bytes.Repeat([]byte(name[16:]), (1<<20)/8) }
 	src := t.TempDir()
 	for _, name := range names {
-		p := filepath.Join(src, name)
-		if err := os.WriteFile(p, segment(name), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := postgres.PushWAL(ctx, s, []string{id.Recipient().String()}, "production", p); err != nil {
+		if err := os.WriteFile(filepath.Join(src, name), segment(name), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
-	object := func(name string) string { return filepath.Join(storeDir, "production", "wal", name+".age") }
+	archive := func() (string, backup.Store) {
+		dir := t.TempDir()
+		s, err := backup.Open(ctx, &backup.StoreConfig{Type: "local", Path: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return dir, s
+	}
+	push := func(s backup.Store, names ...string) {
+		t.Helper()
+		for _, name := range names {
+			if err := postgres.PushWAL(ctx, s, []string{id.Recipient().String()}, "production", filepath.Join(src, name)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	unarchive := func(s backup.Store, names ...string) {
+		t.Helper()
+		for _, name := range names {
+			for _, key := range []string{"production/wal/" + name + ".age", "production/wal/" + name + ".age.meta.json"} {
+				if err := s.Delete(ctx, key); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	fgDir, fg := archive()
+	bgDir, bg := archive()
+	push(fg, names...)
+	push(bg, names...)
+
+	// The background fetch runs in a goroutine, held back while gate is
+	// open.
+	var inFlight sync.WaitGroup
+	gate := make(chan struct{})
+	close(gate)
+	opens := 0
+	f := postgres.WALFetch{
+		Env:   "production",
+		Ahead: 2,
+		Open: func(context.Context) (backup.Store, string, error) {
+			opens++
+			return fg, id.String(), nil
+		},
+		Background: func(lock *os.File, spool string, names []string) error {
+			g := gate
+			inFlight.Go(func() {
+				defer lock.Close()
+				<-g
+				postgres.PrefetchWAL(ctx, bg, id.String(), "production", spool, names)
+			})
+			return nil
+		},
+	}
 	pgWAL := t.TempDir()
 	spool := filepath.Join(pgWAL, ".drctl-prefetch")
 	dest := filepath.Join(pgWAL, "RECOVERYXLOG")
 	fetch := func(name string) error {
 		os.Remove(dest)
-		return postgres.FetchWAL(ctx, s, id.String(), "production", name, dest, 2)
+		return f.Fetch(ctx, name, dest)
 	}
 	restored := func(name string) {
 		t.Helper()
@@ -93,10 +142,13 @@ func TestFetchWALPrefetches(t *testing.T) {
 	}
 	spooled := func(want ...string) {
 		t.Helper()
+		inFlight.Wait()
 		entries, _ := os.ReadDir(spool)
 		var got []string
 		for _, e := range entries {
-			got = append(got, e.Name())
+			if e.Name() != ".lock" {
+				got = append(got, e.Name())
+			}
 		}
 		if !slices.Equal(got, want) {
 			t.Fatalf("the spool holds %v, want %v", got, want)
@@ -105,22 +157,58 @@ func TestFetchWALPrefetches(t *testing.T) {
 
 	restored(names[0])
 	spooled(names[1], names[2])
-	for _, name := range names[1:3] {
-		if err := s.Delete(ctx, "production/wal/"+name+".age"); err != nil {
-			t.Fatal(err)
-		}
-		if err := s.Delete(ctx, "production/wal/"+name+".age.meta.json"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	unarchive(fg, names[1:4]...)
 	restored(names[1])
-	spooled(names[2])
+	spooled(names[2], names[3])
 	restored(names[2])
-	spooled()
-	// Damaged in the store before it is prefetched: the prefetch fails
-	// quietly and recovery's own call tells why, naming the object.
-	if err := os.Truncate(object(names[4]), 100); err != nil {
-		t.Fatal(err)
+	spooled(names[3], names[4])
+	restored(names[3])
+	if opens != 1 {
+		t.Fatalf("the store was opened %d times; only the first call needed it", opens)
+	}
+
+	// In flight: the call for a segment it fetches waits for it (the
+	// store's copy has lost it); a call for another segment does not.
+	gate = make(chan struct{})
+	restored(names[0])
+	fetched := make(chan error, 1)
+	go func() {
+		if err := fetch("000000020000000000000FFF"); !errors.Is(err, backup.ErrNotFound) {
+			fetched <- fmt.Errorf("a segment of timeline 2 while another fetch is in flight: %v, want not found", err)
+		} else {
+			fetched <- nil
+		}
+	}()
+	select {
+	case err := <-fetched:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("a segment the fetch in flight does not fetch waited on it")
+	}
+	// A fetch in flight that is stuck is waited on only so long.
+	postgres.SetSpoolWait(t, 20*time.Millisecond)
+	if err := fetch(names[1]); !errors.Is(err, backup.ErrNotFound) {
+		t.Fatalf("%s while the fetch in flight is stuck: %v, want the store's own answer", names[1], err)
+	}
+	postgres.SetSpoolWait(t, time.Hour)
+	go func() {
+		// Most often the call below is waiting by now; if not, it finds
+		// the segment spooled, and either way only the spool has it.
+		time.Sleep(100 * time.Millisecond)
+		close(gate)
+	}()
+	restored(names[1])
+	inFlight.Wait()
+
+	// Damaged in the store before it is fetched ahead: the background
+	// fails quietly and recovery's own call tells why, naming the object.
+	push(fg, names[1:4]...)
+	for _, dir := range []string{fgDir, bgDir} {
+		if err := os.Truncate(filepath.Join(dir, "production", "wal", names[4]+".age"), 100); err != nil {
+			t.Fatal(err)
+		}
 	}
 	restored(names[3])
 	spooled()
@@ -134,26 +222,6 @@ func TestFetchWALPrefetches(t *testing.T) {
 		t.Fatalf("past the end of the archive: %v, want not found", err)
 	}
 
-	// A segment of another timeline is never answered from the spool, and
-	// history files are fetched one at a time.
-	for _, name := range names[1:3] {
-		if err := postgres.PushWAL(ctx, s, []string{id.Recipient().String()}, "production", filepath.Join(src, name)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	restored(names[0])
-	spooled(names[1], names[2])
-	if err := fetch("000000020000000000000FFF"); !errors.Is(err, backup.ErrNotFound) {
-		t.Fatalf("a segment of timeline 2: %v, want not found", err)
-	}
-	spooled()
-	if err := fetch("00000002.history"); !errors.Is(err, backup.ErrNotFound) {
-		t.Fatalf("a history file: %v, want not found", err)
-	}
-	if _, err := os.Stat(spool); err == nil {
-		t.Fatal("a history file's fetch made a spool")
-	}
-
 	// The spool never holds more than its cap, however far ahead asked.
 	postgres.SetPrefetchBytes(t, 1<<20)
 	restored(names[0])
@@ -161,4 +229,13 @@ func TestFetchWALPrefetches(t *testing.T) {
 	postgres.SetPrefetchBytes(t, 1<<20-1)
 	restored(names[0])
 	spooled()
+
+	// History files are fetched one at a time, without a spool.
+	dest = filepath.Join(t.TempDir(), "RECOVERYHISTORY")
+	if err := fetch("00000002.history"); !errors.Is(err, backup.ErrNotFound) {
+		t.Fatalf("a history file: %v, want not found", err)
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(dest), ".drctl-prefetch")); err == nil {
+		t.Fatal("a history file's fetch made a spool")
+	}
 }

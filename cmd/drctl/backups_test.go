@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -179,4 +182,85 @@ func TestWALFetchRefusals(t *testing.T) {
 	if code != exitFailed || !strings.Contains(errs, "000000010000000000000003") {
 		t.Errorf("a segment not archived: exit %d, stderr %q", code, errs)
 	}
+}
+
+// TestWALFetchFetchesAheadInTheBackground: wal-fetch returns its segment
+// and leaves a process of its own fetching the next ones into the spool,
+// holding the spool's lock until it is done; recovery's next call is
+// answered from the spool once the archive has lost the segment.
+func TestWALFetchFetchesAheadInTheBackground(t *testing.T) {
+	dir := t.TempDir()
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("DRCTL_TEST_IDENTITY", id.String())
+	t.Setenv("DRCTL_TEST_AS_DRCTL", "1")
+	folder := filepath.Join(dir, "backups")
+	if err := os.Mkdir(folder, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "drctl.yaml")
+	doc := fmt.Sprintf(`environments:
+  production:
+    role: source
+    database: {name: register, url: "env:NO_SUCH_URL"}
+    stores:
+      backups: {type: local, path: %q, recipients: [%q], identity: "env:DRCTL_TEST_IDENTITY"}
+`, folder, id.Recipient().String())
+	if err := os.WriteFile(cfg, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	segments := []string{"000000010000000000000001", "000000010000000000000002", "000000010000000000000003"}
+	content := func(name string) []byte { return bytes.Repeat([]byte(name[16:]), (1<<20)/8) }
+	for _, name := range segments {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, content(name), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if code, _, errs := drctl(t, "--config", cfg, "wal-push", "--env", "production", p); code != 0 {
+			t.Fatalf("wal-push %s: exit %d, %s", name, code, errs)
+		}
+	}
+	pgWAL := t.TempDir()
+	spool := filepath.Join(pgWAL, ".drctl-prefetch")
+	dest := filepath.Join(pgWAL, "RECOVERYXLOG")
+	fetch := func(name string) {
+		t.Helper()
+		os.Remove(dest)
+		code, _, errs := drctl(t, "--config", cfg, "wal-fetch", "--env", "production", "--prefetch", "2", name, dest)
+		if got, err := os.ReadFile(dest); code != 0 || err != nil || !bytes.Equal(got, content(name)) {
+			t.Fatalf("wal-fetch %s: exit %d, %s; restored %d bytes (%v)", name, code, errs, len(got), err)
+		}
+	}
+	settled := func() {
+		t.Helper()
+		lock, err := os.Open(filepath.Join(spool, ".lock"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer lock.Close()
+		for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
+			err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+			if err == nil {
+				return
+			}
+			if !errors.Is(err, syscall.EWOULDBLOCK) || time.Now().After(deadline) {
+				t.Fatalf("the background fetch still holds the spool after a minute (%v)", err)
+			}
+		}
+	}
+
+	fetch(segments[0])
+	settled()
+	for _, name := range segments[1:] {
+		if got, err := os.ReadFile(filepath.Join(spool, name)); err != nil || !bytes.Equal(got, content(name)) {
+			t.Fatalf("%s spooled as %d bytes (%v)", name, len(got), err)
+		}
+	}
+	if err := os.RemoveAll(filepath.Join(folder, "production", "wal")); err != nil {
+		t.Fatal(err)
+	}
+	fetch(segments[1])
+	settled()
 }

@@ -18,6 +18,16 @@ import (
 // repoRoot is where an operator runs drctl from.
 var repoRoot, _ = filepath.Abs("../..")
 
+// TestMain lets the test binary stand in for drctl when a command under
+// test starts drctl as a process of its own (wal-fetch's background
+// fetch).
+func TestMain(m *testing.M) {
+	if os.Getenv("DRCTL_TEST_AS_DRCTL") == "1" {
+		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
 // drctl runs the CLI in the repository root, as an operator would.
 func drctl(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()

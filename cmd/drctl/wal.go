@@ -1,7 +1,12 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"os"
+	"os/exec"
+	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -60,26 +65,95 @@ func newWALFetchCmd(g *globals) *cobra.Command {
 			if ahead < 0 {
 				return &exitError{code: exitUsage, msg: fmt.Sprintf("--prefetch %d: the number of segments to fetch ahead is 0 or more", ahead)}
 			}
-			s, sc, err := walStore(cmd, g, env, store)
-			if err != nil {
-				return err
+			f := postgres.WALFetch{
+				Env:   env,
+				Ahead: ahead,
+				Open: func(ctx context.Context) (backup.Store, string, error) {
+					return walArchive(cmd, g, env, store)
+				},
+				Background: func(lock *os.File, spool string, names []string) error {
+					return startPrefetch(g, env, store, lock, spool, names)
+				},
 			}
-			defer s.Close()
-			if sc.Identity == "" {
-				return failed("store %s of environment %s has no identity to decrypt WAL with", store, env)
-			}
-			identity, err := sc.Identity.Resolve(cmd.Context())
-			if err != nil {
-				return failed("%v", err)
-			}
-			if err := postgres.FetchWAL(cmd.Context(), s, identity, env, args[0], args[1], ahead); err != nil {
+			if err := f.Fetch(cmd.Context(), args[0], args[1]); err != nil {
 				return stepFailed(err)
 			}
 			return nil
 		},
 	}
 	archiveFlags(cmd, &env, &store)
-	cmd.Flags().IntVar(&ahead, "prefetch", 8, "also fetch the next N segments, concurrently, for recovery's next calls, at most 128 MiB of them (0: one at a time)")
+	cmd.Flags().IntVar(&ahead, "prefetch", 8, "keep the next N segments fetched ahead, in the background, for recovery's next calls, at most 128 MiB of them (0: one at a time)")
+	return cmd
+}
+
+// walArchive opens the archive to fetch from and resolves the identity
+// that decrypts it.
+func walArchive(cmd *cobra.Command, g *globals, env, store string) (backup.Store, string, error) {
+	s, sc, err := walStore(cmd, g, env, store)
+	if err != nil {
+		return nil, "", err
+	}
+	if sc.Identity == "" {
+		s.Close()
+		return nil, "", failed("store %s of environment %s has no identity to decrypt WAL with", store, env)
+	}
+	identity, err := sc.Identity.Resolve(cmd.Context())
+	if err != nil {
+		s.Close()
+		return nil, "", failed("%v", err)
+	}
+	return s, identity, nil
+}
+
+// startPrefetch runs wal-fetch's background fetch as a process of its
+// own, which outlives the call recovery waits on. It inherits the spool's
+// lock (held while it runs) as its file 3, and a session of its own, so
+// that what stops the restore_command does not cut it off half-way.
+func startPrefetch(g *globals, env, store string, lock *os.File, spool string, names []string) error {
+	defer lock.Close()
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	args := []string{"wal-prefetch", "--env", env, "--store", store, spool}
+	if g.config != "" {
+		args = append([]string{"--config", g.config}, args...)
+	}
+	child := exec.Command(exe, append(args, names...)...)
+	child.ExtraFiles = []*os.File{lock}
+	child.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := child.Start(); err != nil {
+		return err
+	}
+	return child.Process.Release()
+}
+
+// prefetchTimeout ends a background fetch that a stuck store holds up;
+// recovery's calls have long since fetched their segments themselves.
+const prefetchTimeout = 10 * time.Minute
+
+func newWALPrefetchCmd(g *globals) *cobra.Command {
+	var env, store string
+	cmd := &cobra.Command{
+		Use:    "wal-prefetch --env NAME [--store NAME] SPOOL SEGMENT...",
+		Short:  "wal-fetch's background fetch of the segments after the one recovery asked for",
+		Hidden: true,
+		Args:   cobra.MinimumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			// The spool's lock, held until this process ends.
+			defer os.NewFile(3, "spool lock").Close()
+			ctx, cancel := context.WithTimeout(cmd.Context(), prefetchTimeout)
+			defer cancel()
+			s, identity, err := walArchive(cmd, g, env, store)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			postgres.PrefetchWAL(ctx, s, identity, env, args[0], args[1:])
+			return nil
+		},
+	}
+	archiveFlags(cmd, &env, &store)
 	return cmd
 }
 
