@@ -163,6 +163,7 @@ func TestFetchWALPrefetches(t *testing.T) {
 	restored(names[2])
 	spooled(names[3], names[4])
 	restored(names[3])
+	spooled(names[4])
 	if opens != 1 {
 		t.Fatalf("the store was opened %d times; only the first call needed it", opens)
 	}
