@@ -87,3 +87,10 @@ func SetSpoolWait(t testing.TB, d time.Duration) {
 	spoolWait = d
 	t.Cleanup(func() { spoolWait = old })
 }
+
+// OnSpoolWait calls f each time wal-fetch waits on a fetch in flight,
+// until the test ends.
+func OnSpoolWait(t testing.TB, f func()) {
+	spoolWaiting = f
+	t.Cleanup(func() { spoolWaiting = nil })
+}

@@ -194,13 +194,17 @@ func TestFetchWALPrefetches(t *testing.T) {
 		t.Fatalf("%s while the fetch in flight is stuck: %v, want the store's own answer", names[1], err)
 	}
 	postgres.SetSpoolWait(t, time.Hour)
-	go func() {
-		// Most often the call below is waiting by now; if not, it finds
-		// the segment spooled, and either way only the spool has it.
-		time.Sleep(100 * time.Millisecond)
-		close(gate)
-	}()
+	waited := false
+	postgres.OnSpoolWait(t, func() {
+		if !waited {
+			waited = true
+			close(gate)
+		}
+	})
 	restored(names[1])
+	if !waited {
+		t.Fatal("the call for a segment in flight did not wait for it")
+	}
 	inFlight.Wait()
 
 	// Damaged in the store before it is fetched ahead: the background

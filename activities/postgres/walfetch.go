@@ -129,6 +129,9 @@ func takeSpooled(ctx context.Context, lock *os.File, spool, name, dest string) (
 		if held || !inFlight(spool, name) || time.Now().After(deadline) {
 			return held, false, nil
 		}
+		if spoolWaiting != nil {
+			spoolWaiting()
+		}
 		select {
 		case <-ctx.Done():
 			return false, false, ctx.Err()
@@ -241,6 +244,9 @@ var (
 	// spoolWait bounds a call's wait on a fetch in flight that is stuck;
 	// the call then fetches its segment itself.
 	spoolWait = 2 * time.Minute
+	// spoolWaiting, when set, is told each time a call waits on a fetch
+	// in flight: tests release the fetch once a call is waiting on it.
+	spoolWaiting func()
 )
 
 // parseSegment reads a WAL segment's name: its timeline and the high and
