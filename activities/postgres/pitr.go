@@ -141,14 +141,21 @@ func (p *Postgres) finishRecovery(ctx context.Context, l *Local, in PITRInput, o
 			return out, nonRetryable("RecoveryCheck", "database %s is empty at %s", in.Database, target.Format(time.RFC3339))
 		}
 	}
+	// What wal-fetch fetched ahead of where recovery stopped goes: paused
+	// at the target, recovery asks for no segment until it ends, and at
+	// its end only for its last one again (which wal-fetch fetches
+	// nothing ahead of).
+	pgWAL := filepath.Join(l.dataDir(), "pg_wal")
 	if in.Promote != nil && !*in.Promote {
+		if err := clearSpool(ctx, pgWAL); err != nil {
+			return out, err
+		}
 		return p.recovered(ctx, l, out, false)
 	}
 	if err := l.promote(ctx); err != nil {
 		return out, err
 	}
-	// Segments wal-fetch fetched ahead of where recovery stopped.
-	if err := clearSpool(ctx, filepath.Join(l.dataDir(), "pg_wal")); err != nil {
+	if err := clearSpool(ctx, pgWAL); err != nil {
 		return out, err
 	}
 	l.Promoted = true

@@ -174,6 +174,33 @@ func TestPITRBeforeADestructiveDelete(t *testing.T) {
 	if err != nil || !target.Equal(good) || target.Location() != time.UTC {
 		t.Fatalf("%s parsed as %v (%v), want %s in UTC", wall, target, err, good)
 	}
+	spool := func(l *postgres.Local) string { return filepath.Join(l.Dir, "data", "pg_wal", ".drctl-prefetch") }
+	// Asked not to promote, it stays paused at the target, read-only,
+	// without what wal-fetch fetched ahead.
+	no := false
+	paused := postgres.PITRInput{Target: target, Instance: "register-paused", Database: "register", Promote: &no, Run: runCtx("production")}
+	var pout postgres.PITROutput
+	f.must(f.pg.PITR, paused, &pout)
+	if pout.Promoted || pout.Rows != 700 {
+		t.Fatalf("pitr without promoting: %+v", pout)
+	}
+	pl, ok, err := postgres.OpenLocal(f.targets["production"].Instance.DataDir, "register-paused")
+	if err != nil || !ok {
+		t.Fatalf("no paused instance: %v", err)
+	}
+	if n := queryInt(t, pl, "register", "select count(*) from users"); n != 200 {
+		t.Fatalf("paused at %d users, want 200", n)
+	}
+	if n := queryInt(t, pl, "register", "select pg_is_in_recovery()::int"); n != 1 {
+		t.Fatal("the instance asked not to be promoted was promoted")
+	}
+	if _, err := os.Stat(spool(pl)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the prefetch spool outlived the recovery paused at its target: %v", err)
+	}
+	if err := pl.Destroy(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
 	in := postgres.PITRInput{Target: target, Instance: "register-pitr", Database: "register", Run: runCtx("production")}
 	var out postgres.PITROutput
 	f.must(f.pg.PITR, in, &out)
@@ -190,7 +217,7 @@ func TestPITRBeforeADestructiveDelete(t *testing.T) {
 	// It takes writes: it was promoted, and what wal-fetch fetched ahead
 	// is gone with the recovery.
 	sql(t, l, "register", "insert into users (email) values ('after@example.org')")
-	if _, err := os.Stat(filepath.Join(l.Dir, "data", "pg_wal", ".drctl-prefetch")); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Stat(spool(l)); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("the prefetch spool outlived the recovery: %v", err)
 	}
 	// Running the step again finds it done.

@@ -58,29 +58,40 @@ func (f WALFetch) Fetch(ctx context.Context, name, dest string) error {
 		return err
 	}
 	held, found, err := takeSpooled(ctx, lock, spool, name, dest)
+	if err == nil && !found {
+		err = f.direct(ctx, name, dest)
+	}
+	again := err == nil && servedBefore(spool, name)
 	if err != nil || !held {
 		lock.Close()
-		if err != nil || found {
-			return err
-		}
-		return f.direct(ctx, name, dest)
-	}
-	if !found {
-		if err := f.direct(ctx, name, dest); err != nil {
-			lock.Close()
-			return err
-		}
+		return err
 	}
 	// Nothing is in flight: fetch what the spool lacks of the segments
-	// after this one. Fetching ahead only saves time, so a failure to
-	// start it leaves recovery fetching one segment a call.
-	names, err := refill(lock, spool, seg, dest, f.Ahead)
+	// after this one. Recovery asking again for one it had is its end (it
+	// reads its last segment once more to start the new timeline), after
+	// which no segment is asked for: the spool is only emptied. Fetching
+	// ahead only saves time, so a failure to start it leaves recovery
+	// fetching one segment a call.
+	ahead := f.Ahead
+	if again {
+		ahead = 0
+	}
+	names, err := refill(lock, spool, seg, dest, ahead)
 	if err != nil || len(names) == 0 {
 		lock.Close()
 		return nil
 	}
 	_ = f.Background(lock, spool, names)
 	return nil
+}
+
+// servedBefore tells whether recovery had name or a later segment of its
+// timeline from an earlier call, and keeps name as the latest it had.
+func servedBefore(spool, name string) bool {
+	last, err := os.ReadFile(filepath.Join(spool, spoolLast))
+	_ = os.WriteFile(filepath.Join(spool, spoolLast), []byte(name), 0o600)
+	// Names of one timeline, in fixed-width hex, sort as they count.
+	return err == nil && len(last) == len(name) && string(last[:8]) == name[:8] && name <= string(last)
 }
 
 func (f WALFetch) direct(ctx context.Context, name, dest string) error {
@@ -167,7 +178,7 @@ func refill(lock *os.File, spool string, seg walSegment, dest string, ahead int)
 	spooled := map[string]bool{}
 	for _, e := range entries {
 		switch {
-		case e.Name() == spoolLock:
+		case e.Name() == spoolLock || e.Name() == spoolLast:
 		case slices.Contains(window, e.Name()):
 			spooled[e.Name()] = true
 		default:
@@ -231,6 +242,7 @@ const (
 	// in pg_wal is not named as WAL.
 	prefetchDir = ".drctl-prefetch"
 	spoolLock   = ".lock"
+	spoolLast   = ".last" // the segment recovery had last
 	// prefetchWorkers fetch a spool's segments in order, so the one
 	// recovery asks for next comes first.
 	prefetchWorkers = 4
