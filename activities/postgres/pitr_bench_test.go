@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/drctl/drctl/activities/backup"
@@ -73,7 +74,74 @@ func newPITRBench(t testing.TB, mb int) *pitrBench {
 	}
 	b.oneByOne = []string{wrapper}
 	b.serveOverSFTP(t, storeDir)
+	b.copyToAzurite(t)
 	return b
+}
+
+// copyToAzurite makes a copy of the archive the store "cloud", a container
+// in Azurite, for recoveries that fetch WAL as from Azure: each wal-fetch
+// process then makes its requests over HTTP.
+func (b *pitrBench) copyToAzurite(t testing.TB) {
+	az := testsuite.StartAzurite(t)
+	c, err := azblob.NewClientFromConnectionString(az.ConnectionString(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateContainer(context.Background(), "archive", nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("DRCTL_BENCH_AZURE", az.ConnectionString())
+	cfg := &backup.StoreConfig{Type: "azure", Container: "archive", Connection: "env:DRCTL_BENCH_AZURE",
+		Recipients: b.f.store.Recipients, Identity: b.f.store.Identity}
+	b.addStore(t, "cloud", cfg, fmt.Sprintf("{type: azure, container: %q, connection: %q, recipients: [%q], identity: %q}",
+		cfg.Container, string(cfg.Connection), cfg.Recipients[0], string(cfg.Identity)))
+	ctx := context.Background()
+	from, err := backup.Open(ctx, b.f.store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer from.Close()
+	to, err := backup.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer to.Close()
+	objects, err := from.List(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range objects {
+		r, err := from.Get(ctx, o.Key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = to.Put(ctx, o.Key, r)
+		r.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// addStore makes cfg production's store name, for the worker and, in the
+// environments file (doc is its entry), for wal-fetch.
+func (b *pitrBench) addStore(t testing.TB, name string, cfg *backup.StoreConfig, doc string) {
+	others := b.f.pg.Stores
+	b.f.pg.Stores = func(env, n string) (*backup.StoreConfig, error) {
+		if n == name {
+			return cfg, nil
+		}
+		return others(env, n)
+	}
+	// The environments file ends with production's stores.
+	conf, err := os.OpenFile(b.f.pg.WALCommand[2], os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conf.Close()
+	if _, err := fmt.Fprintf(conf, "      %s: %s\n", name, doc); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // serveOverSFTP makes the archive also the store "offsite", the same
@@ -100,23 +168,8 @@ func (b *pitrBench) serveOverSFTP(t testing.TB, storeDir string) {
 	}
 	cfg := &backup.StoreConfig{Type: "sftp", Host: sshd.Host, Port: sshd.Port, User: sshd.User, Key: secret.Ref("file:" + key),
 		KnownHosts: sshd.KnownHosts, Path: storeDir, Recipients: b.f.store.Recipients, Identity: b.f.store.Identity}
-	folder := b.f.pg.Stores
-	b.f.pg.Stores = func(env, name string) (*backup.StoreConfig, error) {
-		if name == "offsite" {
-			return cfg, nil
-		}
-		return folder(env, name)
-	}
-	// The environments file ends with production's stores.
-	conf, err := os.OpenFile(cfgFile, os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conf.Close()
-	if _, err := fmt.Fprintf(conf, "      offsite: {type: sftp, host: %q, port: %d, user: %q, key: %q, known_hosts: %q, path: %q, recipients: [%q], identity: %q}\n",
-		cfg.Host, cfg.Port, cfg.User, string(cfg.Key), cfg.KnownHosts, cfg.Path, cfg.Recipients[0], string(cfg.Identity)); err != nil {
-		t.Fatal(err)
-	}
+	b.addStore(t, "offsite", cfg, fmt.Sprintf("{type: sftp, host: %q, port: %d, user: %q, key: %q, known_hosts: %q, path: %q, recipients: [%q], identity: %q}",
+		cfg.Host, cfg.Port, cfg.User, string(cfg.Key), cfg.KnownHosts, cfg.Path, cfg.Recipients[0], string(cfg.Identity)))
 }
 
 // ours recovers with postgres.pitr through backend, from store (native),
@@ -196,7 +249,7 @@ func (b *pitrBench) round(t testing.TB, suffix string) map[string]time.Duration 
 		"pgbackrest": func() time.Duration { return b.ours(t, "pgbackrest", "", "pitr-pgbackrest"+suffix) },
 		"raw":        func() time.Duration { return b.raw(t, "raw"+suffix) },
 	}
-	for _, store := range []string{"backups", "offsite"} {
+	for _, store := range []string{"backups", "offsite", "cloud"} {
 		ways["native-"+store] = func() time.Duration { return b.ours(t, "native", store, "pitr-"+store+suffix) }
 		ways["native-"+store+"-one-by-one"] = func() time.Duration {
 			prefetching := b.f.pg.WALCommand
@@ -215,8 +268,9 @@ func (b *pitrBench) round(t testing.TB, suffix string) map[string]time.Duration 
 
 // BenchmarkPITR times point-in-time recovery, start to promoted, of a
 // generated database (DRCTL_BENCH_DB_MB, default 1024) with WAL to replay
-// after its base backup: postgres.pitr with drctl's own archive (native),
-// postgres.pitr with the pgBackRest backend, and by hand with pgBackRest's
+// after its base backup: postgres.pitr with drctl's own archive (native)
+// from a folder, over SFTP and from Azurite, each fetching WAL ahead and one
+// segment a call; postgres.pitr with the pgBackRest backend, and by hand with pgBackRest's
 // restore --type=time from the same stanza, side by side in each round.
 func BenchmarkPITR(b *testing.B) {
 	mb := 1024
@@ -226,7 +280,8 @@ func BenchmarkPITR(b *testing.B) {
 	pb := newPITRBench(b, mb)
 	sum := map[string]time.Duration{}
 	ratios := map[string][]float64{}
-	ours := []string{"native-backups", "native-backups-one-by-one", "native-offsite", "native-offsite-one-by-one", "pgbackrest"}
+	ours := []string{"native-backups", "native-backups-one-by-one", "native-offsite", "native-offsite-one-by-one",
+		"native-cloud", "native-cloud-one-by-one", "pgbackrest"}
 	for i := range b.N {
 		times := pb.round(b, fmt.Sprintf("-%d", i))
 		for k, d := range times {
@@ -242,8 +297,9 @@ func BenchmarkPITR(b *testing.B) {
 		b.ReportMetric(m, way+"/raw-pgbackrest")
 		return fmt.Sprintf("%s, %.2f of raw (median of rounds %.2f)", avg(way), sum[way].Seconds()/sum["raw"].Seconds(), m)
 	}
-	b.Logf("%d MB, %.0f MB of WAL to replay: postgres.pitr native from a folder %s, fetching one segment a call %s; from SFTP %s, one segment a call %s; with the pgBackRest backend %s; raw pgbackrest restore --type=time, start, promoted %s",
-		mb, pb.walMB, of("native-backups"), of("native-backups-one-by-one"), of("native-offsite"), of("native-offsite-one-by-one"), of("pgbackrest"), avg("raw"))
+	b.Logf("%d MB, %.0f MB of WAL to replay: postgres.pitr native from a folder %s, fetching one segment a call %s; from SFTP %s, one segment a call %s; from Azurite %s, one segment a call %s; with the pgBackRest backend %s; raw pgbackrest restore --type=time, start, promoted %s",
+		mb, pb.walMB, of("native-backups"), of("native-backups-one-by-one"), of("native-offsite"), of("native-offsite-one-by-one"),
+		of("native-cloud"), of("native-cloud-one-by-one"), of("pgbackrest"), avg("raw"))
 }
 
 // TestPITRBenchmarkTiny keeps a 4 MB round of the benchmark in the tests
