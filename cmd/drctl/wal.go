@@ -68,7 +68,7 @@ func newWALFetchCmd(g *globals) *cobra.Command {
 			f := postgres.WALFetch{
 				Env:   env,
 				Ahead: ahead,
-				Open: func(ctx context.Context) (backup.Store, string, error) {
+				Open: func(context.Context) (backup.Store, string, error) {
 					return walArchive(cmd, g, env, store)
 				},
 				Background: func(lock *os.File, spool string, names []string) error {
