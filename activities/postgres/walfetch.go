@@ -123,6 +123,17 @@ func PrefetchWAL(ctx context.Context, s backup.Store, identity, env, spool strin
 	wg.Wait()
 }
 
+// IsSpoolLock tells whether f is spool's lock, which a background fetch
+// holds while it runs.
+func IsSpoolLock(f *os.File, spool string) bool {
+	held, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	want, err := os.Stat(filepath.Join(spool, spoolLock))
+	return err == nil && os.SameFile(held, want)
+}
+
 // takeSpooled moves name from the spool to dest, waiting (at most
 // spoolWait) while the fetch in flight lists it. held: the call now holds
 // the spool's lock, so no fetch is in flight.

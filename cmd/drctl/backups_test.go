@@ -151,7 +151,8 @@ func TestBackupsRefusals(t *testing.T) {
 	}
 }
 
-// TestWALFetchRefusals: a negative prefetch is a usage error, and a
+// TestWALFetchRefusals: a negative prefetch is a usage error, so is
+// wal-fetch's background command run without the spool's lock, and a
 // segment the archive does not hold fails, naming it, so recovery takes
 // it as the archive's end.
 func TestWALFetchRefusals(t *testing.T) {
@@ -160,6 +161,11 @@ func TestWALFetchRefusals(t *testing.T) {
 	code, _, errs := drctl(t, "--config", cfg, "wal-fetch", "--env", "production", "--store", "backups", "--prefetch", "-1", "000000010000000000000003", dest)
 	if code != exitUsage || !strings.Contains(errs, "--prefetch -1") {
 		t.Errorf("--prefetch -1: exit %d, stderr %q", code, errs)
+	}
+	// The background fetch's command is wal-fetch's alone.
+	code, _, errs = drctl(t, "--config", cfg, "wal-prefetch", "--env", "production", t.TempDir(), "000000010000000000000004")
+	if code != exitUsage || !strings.Contains(errs, "wal-prefetch is wal-fetch's own") {
+		t.Errorf("wal-prefetch run by hand: exit %d, stderr %q", code, errs)
 	}
 	code, _, errs = drctl(t, "--config", cfg, "wal-fetch", "--env", "production", "--store", "backups", "000000010000000000000003", dest)
 	if code != exitFailed || !strings.Contains(errs, "store backups of environment production has no identity") {

@@ -140,8 +140,12 @@ func newWALPrefetchCmd(g *globals) *cobra.Command {
 		Hidden: true,
 		Args:   cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			// The spool's lock, held until this process ends.
-			defer os.NewFile(3, "spool lock").Close()
+			// The spool's lock, held until the fetches are done.
+			lock := os.NewFile(3, "spool lock")
+			if !postgres.IsSpoolLock(lock, args[0]) {
+				return &exitError{code: exitUsage, msg: "wal-prefetch is wal-fetch's own: it runs with the spool's lock as its file 3"}
+			}
+			defer lock.Close()
 			ctx, cancel := context.WithTimeout(cmd.Context(), prefetchTimeout)
 			defer cancel()
 			s, identity, err := walArchive(cmd, g, env, store)
