@@ -231,10 +231,15 @@ func TestWALFetchFetchesAheadInTheBackground(t *testing.T) {
 	pgWAL := t.TempDir()
 	spool := filepath.Join(pgWAL, ".drctl-prefetch")
 	dest := filepath.Join(pgWAL, "RECOVERYXLOG")
+	// Postgres names the file relative to the data folder it runs in.
+	relDest, err := filepath.Rel(repoRoot, dest)
+	if err != nil {
+		t.Fatal(err)
+	}
 	fetch := func(name string) {
 		t.Helper()
 		os.Remove(dest)
-		code, _, errs := drctl(t, "--config", cfg, "wal-fetch", "--env", "production", "--prefetch", "2", name, dest)
+		code, _, errs := drctl(t, "--config", cfg, "wal-fetch", "--env", "production", "--prefetch", "2", name, relDest)
 		if got, err := os.ReadFile(dest); code != 0 || err != nil || !bytes.Equal(got, content(name)) {
 			t.Fatalf("wal-fetch %s: exit %d, %s; restored %d bytes (%v)", name, code, errs, len(got), err)
 		}
