@@ -1,10 +1,13 @@
 package testsuite
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 )
 
 // Azurite's well-known development account; its key is public.
@@ -36,4 +39,16 @@ func StartAzurite(t testing.TB) *Azurite {
 		"--location", t.TempDir(), "--skipApiVersionCheck", "--loose", "--silent")
 	WaitPort(t, fmt.Sprintf("127.0.0.1:%d", port), 30*time.Second, p.Output)
 	return &Azurite{Proc: p, Endpoint: fmt.Sprintf("http://127.0.0.1:%d/%s", port, AzuriteAccount)}
+}
+
+// CreateContainer makes a container named name in the development account.
+func (a *Azurite) CreateContainer(t testing.TB, name string) {
+	t.Helper()
+	c, err := azblob.NewClientFromConnectionString(a.ConnectionString(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateContainer(context.Background(), name, nil); err != nil {
+		t.Fatal(err)
+	}
 }

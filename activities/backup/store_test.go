@@ -55,14 +55,8 @@ var containerSeq atomic.Int32
 
 func createContainer(t testing.TB, az *testsuite.Azurite) string {
 	t.Helper()
-	c, err := azblob.NewClientFromConnectionString(az.ConnectionString(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	name := fmt.Sprintf("backups%d", containerSeq.Add(1))
-	if _, err := c.CreateContainer(context.Background(), name, nil); err != nil {
-		t.Fatal(err)
-	}
+	az.CreateContainer(t, name)
 	return name
 }
 

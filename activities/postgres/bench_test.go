@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
-
 	"github.com/drctl/drctl/activities/backup"
 	"github.com/drctl/drctl/activities/postgres"
 	"github.com/drctl/drctl/activities/secret"
@@ -59,13 +57,7 @@ func newRestoreBench(t testing.TB, mb int) *restoreBench {
 	generate(t, f, mb)
 	sshd := testsuite.StartSSHD(t)
 	az := testsuite.StartAzurite(t)
-	c, err := azblob.NewClientFromConnectionString(az.ConnectionString(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.CreateContainer(context.Background(), "backups", nil); err != nil {
-		t.Fatal(err)
-	}
+	az.CreateContainer(t, "backups")
 	t.Setenv("DRCTL_BENCH_AZURE", az.ConnectionString())
 	recips := []string{f.identity.Recipient().String()}
 	sftpCfg := func(s *testsuite.SSHServer) *backup.StoreConfig {

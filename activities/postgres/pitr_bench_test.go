@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/drctl/drctl/activities/backup"
@@ -83,13 +82,7 @@ func newPITRBench(t testing.TB, mb int) *pitrBench {
 // process then makes its requests over HTTP.
 func (b *pitrBench) copyToAzurite(t testing.TB) {
 	az := testsuite.StartAzurite(t)
-	c, err := azblob.NewClientFromConnectionString(az.ConnectionString(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.CreateContainer(context.Background(), "archive", nil); err != nil {
-		t.Fatal(err)
-	}
+	az.CreateContainer(t, "archive")
 	t.Setenv("DRCTL_BENCH_AZURE", az.ConnectionString())
 	cfg := &backup.StoreConfig{Type: "azure", Container: "archive", Connection: "env:DRCTL_BENCH_AZURE",
 		Recipients: b.f.store.Recipients, Identity: b.f.store.Identity}
