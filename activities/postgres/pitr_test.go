@@ -174,52 +174,48 @@ func TestPITRBeforeADestructiveDelete(t *testing.T) {
 	if err != nil || !target.Equal(good) || target.Location() != time.UTC {
 		t.Fatalf("%s parsed as %v (%v), want %s in UTC", wall, target, err, good)
 	}
-	spool := func(l *postgres.Local) string { return filepath.Join(l.Dir, "data", "pg_wal", ".drctl-prefetch") }
-	// Asked not to promote, it stays paused at the target, read-only,
-	// without what wal-fetch fetched ahead.
+	// recovered runs the step and checks what every recovery to the
+	// target holds: the 200 users from before the delete, and nothing left
+	// of what wal-fetch fetched ahead.
+	recovered := func(in postgres.PITRInput) (*postgres.Local, postgres.PITROutput) {
+		t.Helper()
+		var out postgres.PITROutput
+		f.must(f.pg.PITR, in, &out)
+		if out.Rows != 700 || out.BaseBackup != base.Key {
+			t.Fatalf("pitr into %s: %+v", in.Instance, out)
+		}
+		l, ok, err := postgres.OpenLocal(f.targets["production"].Instance.DataDir, in.Instance)
+		if err != nil || !ok {
+			t.Fatalf("no instance %s: %v", in.Instance, err)
+		}
+		if n := queryInt(t, l, "register", "select count(*) from users"); n != 200 {
+			t.Fatalf("%s recovered %d users, want the 200 that existed before the delete", in.Instance, n)
+		}
+		if _, err := os.Stat(filepath.Join(l.Dir, "data", "pg_wal", ".drctl-prefetch")); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("the prefetch spool outlived the recovery into %s: %v", in.Instance, err)
+		}
+		return l, out
+	}
+	// Asked not to promote, it stays paused at the target, read-only.
 	no := false
-	paused := postgres.PITRInput{Target: target, Instance: "register-paused", Database: "register", Promote: &no, Run: runCtx("production")}
-	var pout postgres.PITROutput
-	f.must(f.pg.PITR, paused, &pout)
-	if pout.Promoted || pout.Rows != 700 {
+	pl, pout := recovered(postgres.PITRInput{Target: target, Instance: "register-paused", Database: "register", Promote: &no, Run: runCtx("production")})
+	if pout.Promoted {
 		t.Fatalf("pitr without promoting: %+v", pout)
-	}
-	pl, ok, err := postgres.OpenLocal(f.targets["production"].Instance.DataDir, "register-paused")
-	if err != nil || !ok {
-		t.Fatalf("no paused instance: %v", err)
-	}
-	if n := queryInt(t, pl, "register", "select count(*) from users"); n != 200 {
-		t.Fatalf("paused at %d users, want 200", n)
 	}
 	if n := queryInt(t, pl, "register", "select pg_is_in_recovery()::int"); n != 1 {
 		t.Fatal("the instance asked not to be promoted was promoted")
-	}
-	if _, err := os.Stat(spool(pl)); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("the prefetch spool outlived the recovery paused at its target: %v", err)
 	}
 	if err := pl.Destroy(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 
 	in := postgres.PITRInput{Target: target, Instance: "register-pitr", Database: "register", Run: runCtx("production")}
-	var out postgres.PITROutput
-	f.must(f.pg.PITR, in, &out)
-	if !out.Promoted || out.Rows != 700 || out.BaseBackup != base.Key {
+	l, out := recovered(in)
+	if !out.Promoted {
 		t.Fatalf("pitr: %+v", out)
 	}
-	l, ok, err := postgres.OpenLocal(f.targets["production"].Instance.DataDir, "register-pitr")
-	if err != nil || !ok {
-		t.Fatalf("no recovered instance: %v", err)
-	}
-	if n := queryInt(t, l, "register", "select count(*) from users"); n != 200 {
-		t.Fatalf("recovered %d users, want the 200 that existed before the delete", n)
-	}
-	// It takes writes: it was promoted, and what wal-fetch fetched ahead
-	// is gone with the recovery.
+	// It takes writes: it was promoted.
 	sql(t, l, "register", "insert into users (email) values ('after@example.org')")
-	if _, err := os.Stat(spool(l)); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("the prefetch spool outlived the recovery: %v", err)
-	}
 	// Running the step again finds it done.
 	var again postgres.PITROutput
 	f.must(f.pg.PITR, in, &again)
