@@ -1,6 +1,7 @@
 package testsuite
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -11,7 +12,8 @@ import (
 // embedded server, ending with an empty backup refused.
 func TestDemo(t *testing.T) {
 	Need(t, "pg_config", "apt-get install -y postgresql-15")
-	code, out := Run(t, nil, "demo", "--dir", filepath.Join(PostgresBase(t), "demo"), "--ui-port", "-1")
+	dir := filepath.Join(PostgresBase(t), "demo")
+	code, out := Run(t, nil, "demo", "--dir", dir, "--ui-port", "-1")
 	if code != 0 {
 		t.Fatalf("drctl demo: exit %d\n%s", code, out)
 	}
@@ -25,5 +27,17 @@ func TestDemo(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("the demo did not show %q:\n%s", want, out)
 		}
+	}
+	// The worker's own log of the refused backup is in its file, not
+	// among what the demo tells its reader.
+	log, err := os.ReadFile(filepath.Join(dir, "worker.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(log), "EmptyDatabase") {
+		t.Errorf("the worker's log does not hold the refused backup:\n%s", log)
+	}
+	if strings.Contains(out, "Activity error") {
+		t.Errorf("the worker's log is in the demo's output:\n%s", out)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 
@@ -30,6 +31,8 @@ type conn struct {
 	// logLevel is Info for workers, whose activity logs are the console
 	// output an operator reads, and Warn for one-shot commands.
 	logLevel slog.Level
+	// logTo is where those logs go: standard error unless set.
+	logTo io.Writer
 }
 
 func (c *conn) register(cmd *cobra.Command) {
@@ -54,8 +57,12 @@ func envOr(name, def string) string {
 
 // dial connects to Temporal.
 func (c *conn) dial(ctx context.Context) (client.Client, error) {
+	logTo := c.logTo
+	if logTo == nil {
+		logTo = os.Stderr
+	}
 	opts := client.Options{HostPort: c.address, Namespace: c.namespace,
-		Logger: sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: c.logLevel})))}
+		Logger: sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(logTo, &slog.HandlerOptions{Level: c.logLevel})))}
 	if c.tlsCert != "" || c.tlsCA != "" || c.apiKey != "" {
 		tc := &tls.Config{MinVersion: tls.VersionTLS12}
 		if c.tlsCert != "" {

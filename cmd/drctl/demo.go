@@ -146,7 +146,15 @@ func runDemo(ctx context.Context, w io.Writer, dir string, uiPort int, keep bool
 	if srv.UIURL != "" {
 		say("  web ui %s", srv.UIURL)
 	}
-	c := &conn{address: srv.Address, namespace: "default", queue: worker.TaskQueue, uiURL: srv.UIURL, logLevel: slog.LevelError}
+	// The worker's log goes to a file: the demo's output is what an
+	// operator reads, and says itself what failed and why.
+	logPath := filepath.Join(dir, "worker.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return failed("%v", err)
+	}
+	defer logFile.Close()
+	c := &conn{address: srv.Address, namespace: "default", queue: worker.TaskQueue, uiURL: srv.UIURL, logLevel: slog.LevelInfo, logTo: logFile}
 	cl, err := c.dial(ctx)
 	if err != nil {
 		return err
@@ -230,7 +238,7 @@ func runDemo(ctx context.Context, w io.Writer, dir string, uiPort int, keep bool
 		return failed("the backup of an empty database was not refused")
 	}
 	say("  refused, loudly: %v", stepFailed(err))
-	say("\ndone. The drill's evidence is in %s; the runs are in the Temporal history (%s).", paths["reports"], filepath.Join(dir, "temporal.db"))
+	say("\ndone. The drill's evidence is in %s; the runs are in the Temporal history (%s), the worker's log in %s.", paths["reports"], filepath.Join(dir, "temporal.db"), logPath)
 	if keep {
 		say("the server, UI and clusters stay up until Ctrl-C")
 		<-ctx.Done()
