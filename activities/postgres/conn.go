@@ -165,14 +165,18 @@ func dbComment(ctx context.Context, c *pgx.Conn, name string) (string, error) {
 	return *comment, err
 }
 
-// tableCounts counts the rows of every user table, exactly.
-func tableCounts(ctx context.Context, q interface {
+// querier is a connection or a transaction.
+type querier interface {
 	Query(context.Context, string, ...any) (pgx.Rows, error)
 	QueryRow(context.Context, string, ...any) pgx.Row
-}) (map[string]int64, error) {
+}
+
+// userTables names every user table as "schema.table", the largest first
+// (partitions are counted and analyzed through their parent).
+func userTables(ctx context.Context, q querier) ([]string, error) {
 	rows, err := q.Query(ctx, `select n.nspname, c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace
 		where c.relkind in ('r', 'p') and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg_toast%'
-		and not c.relispartition order by 1, 2`)
+		and not c.relispartition order by pg_total_relation_size(c.oid) desc, 1, 2`)
 	if err != nil {
 		return nil, fmt.Errorf("listing tables: %w", err)
 	}
@@ -184,16 +188,28 @@ func tableCounts(ctx context.Context, q interface {
 		}
 		names = append(names, schema+"."+table)
 	}
-	if err := rows.Err(); err != nil {
+	return names, rows.Err()
+}
+
+func countRows(ctx context.Context, q querier, table string) (int64, error) {
+	var n int64
+	if err := q.QueryRow(ctx, "select count(*) from "+qualified(table)).Scan(&n); err != nil {
+		return 0, fmt.Errorf("counting %s: %w", table, err)
+	}
+	return n, nil
+}
+
+// tableCounts counts the rows of every user table, exactly.
+func tableCounts(ctx context.Context, q querier) (map[string]int64, error) {
+	names, err := userTables(ctx, q)
+	if err != nil {
 		return nil, err
 	}
 	counts := make(map[string]int64, len(names))
 	for _, name := range names {
-		var n int64
-		if err := q.QueryRow(ctx, "select count(*) from "+qualified(name)).Scan(&n); err != nil {
-			return nil, fmt.Errorf("counting %s: %w", name, err)
+		if counts[name], err = countRows(ctx, q, name); err != nil {
+			return nil, err
 		}
-		counts[name] = n
 	}
 	return counts, nil
 }

@@ -57,6 +57,14 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 				t.Errorf("jobs %d: %s differs after restore", jobs, table)
 			}
 		}
+		// The planner has statistics of every table and column: ANALYZE
+		// ran, by the restore (autovacuum's would be last_autoanalyze).
+		if n := queryInt(t, f.stg, db, "select count(*) from pg_stat_user_tables where last_analyze is null"); n != 0 {
+			t.Errorf("jobs %d: %d tables left unanalyzed", jobs, n)
+		}
+		if n := queryInt(t, f.stg, db, "select count(*) from pg_stats where tablename = 'users' and attname = 'email'"); n != 1 {
+			t.Errorf("jobs %d: no statistics of users.email", jobs)
+		}
 		// A second run finds the work done.
 		var again postgres.RestoreOutput
 		f.must(f.pg.Restore, in, &again)
