@@ -49,6 +49,9 @@ type Entry struct {
 	// is what a restore that keeps them on disk needs room for.
 	Compression string `json:"compression,omitempty"`
 	PlainSize   int64  `json:"plain_size,omitempty"`
+	// PlainSHA256 is the sha256 of the plain bytes, kept for WAL: a
+	// segment archived again must be the one archived before.
+	PlainSHA256 string `json:"plain_sha256,omitempty"`
 	// HeaderSize and HeaderSHA256 pin the age header and payload nonce.
 	// The header carries this backup's own random file key, under which
 	// every payload chunk is authenticated; a restore that finds the same

@@ -2,6 +2,8 @@ package postgres
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -22,22 +24,48 @@ import (
 
 func walKey(env, name string) string { return path.Join(env, "wal", name+".age") }
 
-// PushWAL archives one WAL file (archive_command's %p). Pushing a segment
-// that is already archived succeeds: Postgres may retry.
+// PushWAL archives one WAL file (archive_command's %p). Archiving a file
+// that is already archived succeeds, as Postgres may archive it again
+// after a crash; but only if it is the same file: one of that name with
+// other contents means another cluster archives into this archive, or
+// one recovered from it came back on a timeline that is already taken,
+// and overwriting either would break the next recovery. So it fails, and
+// keeps failing, naming both checksums, until a person sees to it;
+// Postgres keeps the file in pg_wal meanwhile.
 func PushWAL(ctx context.Context, s backup.Store, recipients []string, env, file string) error {
 	name := filepath.Base(file)
 	key := walKey(env, name)
-	if have, err := walRecord(ctx, s, key); err == nil && have != nil {
-		return nil
-	}
 	f, err := os.Open(file)
 	if err != nil {
 		return fmt.Errorf("archiving %s: %w", name, err)
 	}
 	defer f.Close()
+	have, err := walRecord(ctx, s, key)
+	if err != nil {
+		return fmt.Errorf("archiving %s: %w", name, err)
+	}
+	sum := sha256.New()
+	if have != nil {
+		if have.PlainSHA256 == "" {
+			return nil // archived before checksums were kept: nothing to compare with
+		}
+		if _, err := io.Copy(sum, f); err != nil {
+			return fmt.Errorf("archiving %s: %w", name, err)
+		}
+		if got := hex.EncodeToString(sum.Sum(nil)); got != have.PlainSHA256 {
+			return fmt.Errorf("archiving %s: %s already holds a different %s (sha256 %s, this one's %s): "+
+				"is another cluster archiving into environment %s's archive, or did a recovered one come back on a timeline already used? "+
+				"Nothing was overwritten; Postgres keeps the file and retries", name, key, name, have.PlainSHA256, got, env)
+		}
+		return nil
+	}
 	now := time.Now().UTC()
-	_, err = backup.Writer{Store: s, Recipients: recipients}.Write(ctx, f, backup.Entry{
-		Key: key, Env: env, Datastore: "wal", Format: "wal", Compression: backup.Zstd, StartedAt: now, StoppedAt: now}, nil)
+	_, err = backup.Writer{Store: s, Recipients: recipients}.Write(ctx, io.TeeReader(f, sum), backup.Entry{
+		Key: key, Env: env, Datastore: "wal", Format: "wal", Compression: backup.Zstd, StartedAt: now, StoppedAt: now},
+		func(e *backup.Entry) error {
+			e.PlainSHA256 = hex.EncodeToString(sum.Sum(nil))
+			return nil
+		})
 	return err
 }
 
