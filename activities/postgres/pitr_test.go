@@ -249,3 +249,68 @@ func TestPITROutsideTheWindow(t *testing.T) {
 		t.Fatal("a refused recovery created an instance")
 	}
 }
+
+// TestWALPushBatchesForPostgres: when Postgres has several files ready to
+// archive, its call for the first archives the rest with it, and its
+// calls for those find them archived (a wrapper around the
+// archive_command notes each call that finds its note); everything
+// reaches the archive and no note is left behind.
+func TestWALPushBatchesForPostgres(t *testing.T) {
+	f, storeDir := pitrFixture(t)
+	sql(t, f.prod, "postgres", "create database register")
+	sql(t, f.prod, "register", "create table t (n int)")
+	switchAndWaitArchived(t, f.prod)
+	// The archive is unreachable while six segments fill.
+	sql(t, f.prod, "postgres", "alter system set archive_command = 'false'", "select pg_reload_conf()")
+	c, err := pgx.Connect(context.Background(), f.prod.URL("register"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	var segments []string
+	for i := range 6 {
+		var name string
+		if _, err := c.Exec(context.Background(), "insert into t values ($1)", i); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.QueryRow(context.Background(), "select pg_walfile_name(pg_switch_wal())").Scan(&name); err != nil {
+			t.Fatal(err)
+		}
+		segments = append(segments, name)
+	}
+	dir, err := os.MkdirTemp("", "drctl-wrapper-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o777)
+	log := filepath.Join(dir, "noted")
+	wrapper := filepath.Join(dir, "archive")
+	script := fmt.Sprintf("#!/bin/sh\n[ -e \"pg_wal/.drctl-pushed/$(basename \"$1\")\" ] && echo \"$(basename \"$1\")\" >> %s\nexec %s wal-push --env production \"$1\"\n",
+		log, postgres.ShellQuote(f.pg.WALCommand))
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sql(t, f.prod, "postgres", fmt.Sprintf("alter system set archive_command = '%s %%p'", wrapper), "select pg_reload_conf()")
+	last := segments[len(segments)-1]
+	testsuite.Eventually(t, 90*time.Second, func() bool {
+		var archived string
+		if err := c.QueryRow(context.Background(), "select coalesce(last_archived_wal, '') from pg_stat_archiver").Scan(&archived); err != nil {
+			t.Fatal(err)
+		}
+		return archived >= last
+	}, "segment %s to be archived", last)
+	for _, name := range segments {
+		if _, err := os.Stat(filepath.Join(storeDir, "production", "wal", name+".age.meta.json")); err != nil {
+			t.Errorf("%s is not in the archive: %v", name, err)
+		}
+	}
+	noted, _ := os.ReadFile(log)
+	if n := len(strings.Fields(string(noted))); n < len(segments)-1 {
+		t.Errorf("%d of Postgres's calls for %d files ready together found them archived by the first's batch: %q", n, len(segments), noted)
+	}
+	notes, _ := os.ReadDir(filepath.Join(f.prod.Dir, "data", "pg_wal", ".drctl-pushed"))
+	if len(notes) != 0 {
+		t.Errorf("notes left in pg_wal: %v", notes)
+	}
+}

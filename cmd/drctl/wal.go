@@ -34,23 +34,34 @@ func walStore(cmd *cobra.Command, g *globals, env, name string) (backup.Store, *
 
 func newWALPushCmd(g *globals) *cobra.Command {
 	var env, store string
+	var batch int
 	cmd := &cobra.Command{
-		Use:   "wal-push --env NAME [--store NAME] PATH",
+		Use:   "wal-push --env NAME [--store NAME] [--batch N] PATH",
 		Short: "archive a WAL file into the environment's store (Postgres's archive_command: drctl wal-push --env prod %p)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, sc, err := walStore(cmd, g, env, store)
-			if err != nil {
-				return err
+			if batch < 0 {
+				return &exitError{code: exitUsage, msg: fmt.Sprintf("--batch %d: the number of other ready files to archive with it is 0 or more", batch)}
 			}
-			defer s.Close()
-			if err := postgres.PushWAL(cmd.Context(), s, sc.Recipients, env, args[0]); err != nil {
+			p := postgres.WALPush{
+				Env:   env,
+				Batch: batch,
+				Open: func(context.Context) (backup.Store, []string, error) {
+					s, sc, err := walStore(cmd, g, env, store)
+					if err != nil {
+						return nil, nil, err
+					}
+					return s, sc.Recipients, nil
+				},
+			}
+			if err := p.Push(cmd.Context(), args[0]); err != nil {
 				return stepFailed(err)
 			}
 			return nil
 		},
 	}
 	archiveFlags(cmd, &env, &store)
+	cmd.Flags().IntVar(&batch, "batch", 8, "also archive up to N more files Postgres has ready, over the same connection, 4 at a time; its calls for them then return at once (0: one a call)")
 	return cmd
 }
 
