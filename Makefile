@@ -11,3 +11,4 @@ bench:
 	GOTOOLCHAIN=local go test -run='^$$' -bench=. -benchtime=5x ./activities/backup
 	GOTOOLCHAIN=local go test -run='^$$' -bench=Restore -benchtime=3x -timeout=60m ./activities/postgres
 	GOTOOLCHAIN=local go test -run='^$$' -bench=PITR -benchtime=3x -timeout=60m ./activities/postgres
+	GOTOOLCHAIN=local go test -run='^$$' -bench=WALPush -benchtime=3x -timeout=30m ./activities/postgres

@@ -263,15 +263,7 @@ func TestFetchWALPrefetches(t *testing.T) {
 // drctl) is taken as archived.
 func TestPushWALTwice(t *testing.T) {
 	ctx := context.Background()
-	id, err := age.GenerateX25519Identity()
-	if err != nil {
-		t.Fatal(err)
-	}
-	recipients := []string{id.Recipient().String()}
-	s, err := backup.Open(ctx, &backup.StoreConfig{Type: "local", Path: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	id, recipients, s := folderArchive(t)
 	const name = "000000010000000000000003"
 	file := filepath.Join(t.TempDir(), name)
 	ours := bytes.Repeat([]byte("ours"), 1<<18)
@@ -287,7 +279,7 @@ func TestPushWALTwice(t *testing.T) {
 	if err := os.WriteFile(file, theirs, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	err = postgres.PushWAL(ctx, s, recipients, "production", file)
+	err := postgres.PushWAL(ctx, s, recipients, "production", file)
 	if err == nil || !strings.Contains(err.Error(), "different "+name) || !strings.Contains(err.Error(), "another cluster") {
 		t.Fatalf("archiving another %s: %v", name, err)
 	}

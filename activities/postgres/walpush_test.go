@@ -22,15 +22,7 @@ import (
 // no longer ready are cleared.
 func TestWALPushBatches(t *testing.T) {
 	ctx := context.Background()
-	id, err := age.GenerateX25519Identity()
-	if err != nil {
-		t.Fatal(err)
-	}
-	recipients := []string{id.Recipient().String()}
-	s, err := backup.Open(ctx, &backup.StoreConfig{Type: "local", Path: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	id, recipients, s := folderArchive(t)
 	pgWAL := t.TempDir()
 	status := filepath.Join(pgWAL, "archive_status")
 	if err := os.Mkdir(status, 0o700); err != nil {
@@ -122,4 +114,17 @@ func TestWALPushBatches(t *testing.T) {
 			t.Errorf("the archive's %s is not the file archived", name)
 		}
 	}
+}
+
+// folderArchive is a WAL archive in a folder, and the key to it.
+func folderArchive(t *testing.T) (*age.X25519Identity, []string, backup.Store) {
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := backup.Open(context.Background(), &backup.StoreConfig{Type: "local", Path: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id, []string{id.Recipient().String()}, s
 }
