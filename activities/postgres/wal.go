@@ -33,47 +33,39 @@ func walKey(env, name string) string { return path.Join(env, "wal", name+".age")
 // keeps failing, naming both checksums, until a person sees to it;
 // Postgres keeps the file in pg_wal meanwhile.
 func PushWAL(ctx context.Context, s backup.Store, recipients []string, env, file string) error {
-	_, err := pushWAL(ctx, s, recipients, env, file)
-	return err
-}
-
-// pushWAL is PushWAL, giving the sha256 of the file it archived.
-func pushWAL(ctx context.Context, s backup.Store, recipients []string, env, file string) (string, error) {
 	name := filepath.Base(file)
 	key := walKey(env, name)
 	f, err := os.Open(file)
 	if err != nil {
-		return "", fmt.Errorf("archiving %s: %w", name, err)
+		return fmt.Errorf("archiving %s: %w", name, err)
 	}
 	defer f.Close()
 	have, err := walRecord(ctx, s, key)
 	if err != nil {
-		return "", fmt.Errorf("archiving %s: %w", name, err)
+		return fmt.Errorf("archiving %s: %w", name, err)
 	}
 	sum := sha256.New()
 	if have != nil {
 		if _, err := io.Copy(sum, f); err != nil {
-			return "", fmt.Errorf("archiving %s: %w", name, err)
+			return fmt.Errorf("archiving %s: %w", name, err)
 		}
 		got := hex.EncodeToString(sum.Sum(nil))
 		// One archived before checksums were kept has nothing to compare.
 		if have.PlainSHA256 != "" && got != have.PlainSHA256 {
-			return "", fmt.Errorf("archiving %s: %s already holds a different %s (sha256 %s, this one's %s): "+
+			return fmt.Errorf("archiving %s: %s already holds a different %s (sha256 %s, this one's %s): "+
 				"is another cluster archiving into environment %s's archive, or did a recovered one come back on a timeline already used? "+
 				"Nothing was overwritten; Postgres keeps the file and retries", name, key, name, have.PlainSHA256, got, env)
 		}
-		return got, nil
+		return nil
 	}
 	now := time.Now().UTC()
-	var got string
 	_, err = backup.Writer{Store: s, Recipients: recipients}.Write(ctx, io.TeeReader(f, sum), backup.Entry{
 		Key: key, Env: env, Datastore: "wal", Format: "wal", Compression: backup.Zstd, StartedAt: now, StoppedAt: now},
 		func(e *backup.Entry) error {
-			got = hex.EncodeToString(sum.Sum(nil))
-			e.PlainSHA256 = got
+			e.PlainSHA256 = hex.EncodeToString(sum.Sum(nil))
 			return nil
 		})
-	return got, err
+	return err
 }
 
 // fetchWAL restores one segment, whole or not at all.

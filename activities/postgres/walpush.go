@@ -2,16 +2,15 @@ package postgres
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
-	"io"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/drctl/drctl/activities/backup"
 )
@@ -28,8 +27,8 @@ import (
 // overlap.
 //
 // A note is written only once its file and the file's record are stored,
-// and holds the file's sha256: a call finds its file archived only if it
-// is still that file. Postgres's own call for a file is always answered
+// and holds the file's identity, size and modification time: a call finds
+// its file archived only if it is still that file, unchanged. Postgres's own call for a file is always answered
 // for that file alone, archived or failed.
 type WALPush struct {
 	Env string
@@ -60,14 +59,19 @@ func (p WALPush) Push(ctx context.Context, file string) error {
 	defer s.Close()
 	others := readyToArchive(pgWAL, name, p.Batch)
 	errs := make([]error, 1+len(others))
-	sums := make([]string, 1+len(others))
 	files := append([]string{file}, others...)
+	// Stamped before they are read: a file changed while it was being
+	// archived is not noted as archived.
+	stamps := make([]string, len(files))
+	for i, f := range files {
+		stamps[i], _ = fileStamp(f)
+	}
 	next := make(chan int)
 	var wg sync.WaitGroup
 	for range min(pushWorkers, len(files)) {
 		wg.Go(func() {
 			for i := range next {
-				sums[i], errs[i] = pushWAL(ctx, s, recipients, p.Env, files[i])
+				errs[i] = PushWAL(ctx, s, recipients, p.Env, files[i])
 			}
 		})
 	}
@@ -79,8 +83,10 @@ func (p WALPush) Push(ctx context.Context, file string) error {
 	// The others only save Postgres's calls for them time; one that
 	// failed is tried again by that call, which says why.
 	for i, other := range others {
-		if errs[i+1] == nil {
-			_ = note(notes, filepath.Base(other), sums[i+1])
+		if errs[i+1] == nil && stamps[i+1] != "" {
+			if now, err := fileStamp(other); err == nil && now == stamps[i+1] {
+				_ = note(notes, filepath.Base(other), now)
+			}
 		}
 	}
 	clearNotes(notes, pgWAL)
@@ -128,24 +134,39 @@ func readyToArchive(pgWAL, name string, n int) []string {
 }
 
 // noted tells whether file was archived by an earlier call's batch: its
-// note is there and names the file's sha256.
+// note is there and names this very file, unchanged since (its identity
+// on disk, size and modification time, as rsync tells files apart), so
+// the answer costs no reading of it.
 func noted(notes, file string) bool {
 	want, err := os.ReadFile(filepath.Join(notes, filepath.Base(file)))
 	if err != nil {
 		return false
 	}
-	got, err := fileSHA256(file)
+	got, err := fileStamp(file)
 	return err == nil && got == string(want)
 }
 
-// note records that name, with sha256 sum, is archived; whole or not at
-// all, so a note is never half-written.
-func note(notes, name, sum string) error {
+// fileStamp tells a file apart from any other, or from itself changed.
+func fileStamp(file string) (string, error) {
+	fi, err := os.Stat(file)
+	if err != nil {
+		return "", err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return "", errors.New("no file identity on this system")
+	}
+	return fmt.Sprintf("%d:%d %d %d", st.Dev, st.Ino, fi.Size(), fi.ModTime().UnixNano()), nil
+}
+
+// note records that name, whose stamp is what it was when archived, is
+// archived; whole or not at all, so a note is never half-written.
+func note(notes, name, stamp string) error {
 	if err := os.Mkdir(notes, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 		return err
 	}
 	tmp := filepath.Join(notes, "."+name+".part")
-	if err := os.WriteFile(tmp, []byte(sum), 0o600); err != nil {
+	if err := os.WriteFile(tmp, []byte(stamp), 0o600); err != nil {
 		return err
 	}
 	return os.Rename(tmp, filepath.Join(notes, name))
@@ -164,17 +185,4 @@ func clearNotes(notes, pgWAL string) {
 			_ = os.Remove(filepath.Join(notes, e.Name()))
 		}
 	}
-}
-
-func fileSHA256(file string) (string, error) {
-	f, err := os.Open(file)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	sum := sha256.New()
-	if _, err := io.Copy(sum, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(sum.Sum(nil)), nil
 }
