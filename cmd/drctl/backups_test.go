@@ -151,8 +151,9 @@ func TestBackupsRefusals(t *testing.T) {
 	}
 }
 
-// TestWALFetchRefusals: a negative prefetch is a usage error, so is
-// wal-fetch's background command run without the spool's lock, and a
+// TestWALFetchRefusals: a negative prefetch or batch is a usage error, so
+// is wal-fetch's background command run without the spool's lock; a file
+// to archive that is not there fails, naming it; and a
 // segment the archive does not hold fails, naming it, so recovery takes
 // it as the archive's end.
 func TestWALFetchRefusals(t *testing.T) {
@@ -161,6 +162,14 @@ func TestWALFetchRefusals(t *testing.T) {
 	code, _, errs := drctl(t, "--config", cfg, "wal-fetch", "--env", "production", "--store", "backups", "--prefetch", "-1", "000000010000000000000003", dest)
 	if code != exitUsage || !strings.Contains(errs, "--prefetch -1") {
 		t.Errorf("--prefetch -1: exit %d, stderr %q", code, errs)
+	}
+	code, _, errs = drctl(t, "--config", cfg, "wal-push", "--env", "production", "--store", "backups", "--batch", "-1", dest)
+	if code != exitUsage || !strings.Contains(errs, "--batch -1") {
+		t.Errorf("wal-push --batch -1: exit %d, stderr %q", code, errs)
+	}
+	code, _, errs = drctl(t, "--config", cfg, "wal-push", "--env", "production", "--store", "backups", dest)
+	if code != exitFailed || !strings.Contains(errs, "archiving RECOVERYXLOG") {
+		t.Errorf("wal-push of a file not there: exit %d, stderr %q", code, errs)
 	}
 	// The background fetch's command is wal-fetch's alone.
 	code, _, errs = drctl(t, "--config", cfg, "wal-prefetch", "--env", "production", t.TempDir(), "000000010000000000000004")
