@@ -11,14 +11,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"go.temporal.io/sdk/activity"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/drctl/drctl/activities/backup"
 	"github.com/drctl/drctl/activities/stepio"
@@ -324,67 +322,14 @@ func (p *Postgres) load(ctx context.Context, ep *endpoint, in RestoreInput, entr
 // restored fills a restore's output with the restored database's exact
 // row counts, and gathers its planner statistics: pg_restore leaves none,
 // and a database put into service without them is planned blind until
-// autovacuum comes round to each table. Both read every table, so each of up
-// to jobs connections takes one table at a time, the largest first.
+// autovacuum comes round to each table.
 func (p *Postgres) restored(ctx context.Context, ep *endpoint, out RestoreOutput, jobs int) (RestoreOutput, error) {
 	dbEp := *ep
 	cfg := *ep.cfg
 	cfg.Database = out.Database
 	dbEp.cfg = &cfg
-	c, err := dbEp.connect(ctx)
+	counts, err := countTables(ctx, dbEp.connect, jobs, true)
 	if err != nil {
-		return out, err
-	}
-	defer c.Close(context.WithoutCancel(ctx))
-	tables, err := userTables(ctx, c)
-	if err != nil {
-		return out, err
-	}
-	var (
-		mu     sync.Mutex
-		counts = make(map[string]int64, len(tables))
-		next   = make(chan string, len(tables))
-	)
-	for _, table := range tables {
-		next <- table
-	}
-	close(next)
-	done := make(chan struct{})
-	defer close(done)
-	go heartbeatUntil(ctx, done, func() any {
-		mu.Lock()
-		defer mu.Unlock()
-		return map[string]any{"phase": "count and analyze", "tables": len(counts), "of": len(tables)}
-	})
-	g, gctx := errgroup.WithContext(ctx)
-	for i := range max(1, min(jobs, len(tables))) {
-		g.Go(func() error {
-			conn := c
-			if i > 0 {
-				var err error
-				if conn, err = dbEp.connect(gctx); err != nil {
-					return err
-				}
-				defer conn.Close(context.WithoutCancel(gctx))
-			}
-			for table := range next {
-				n, err := countRows(gctx, conn, table)
-				if err != nil {
-					return err
-				}
-				// After the count, which set the hint bits of every row,
-				// so the sample ANALYZE reads is cheap to read.
-				if _, err := conn.Exec(gctx, "analyze "+qualified(table)); err != nil {
-					return fmt.Errorf("analyzing %s: %w", table, err)
-				}
-				mu.Lock()
-				counts[table] = n
-				mu.Unlock()
-			}
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
 		return out, err
 	}
 	out.RowCounts, out.Tables, out.Rows = counts, len(counts), backup.TotalRows(counts)

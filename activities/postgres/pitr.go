@@ -132,8 +132,8 @@ func (p *Postgres) finishRecovery(ctx context.Context, l *Local, in PITRInput, o
 		if err != nil {
 			return out, nonRetryable("RecoveryCheck", "database %s is not in the recovered instance: %v", in.Database, err)
 		}
-		counts, err := tableCounts(ctx, c)
 		c.Close(context.WithoutCancel(ctx))
+		counts, err := countTables(ctx, func(ctx context.Context) (*pgx.Conn, error) { return l.connect(ctx, in.Database) }, countConns, false)
 		if err != nil {
 			return out, err
 		}

@@ -24,12 +24,12 @@ func (p *Postgres) Verify(ctx context.Context, in VerifyInput) (VerifyOutput, er
 	if err != nil {
 		return VerifyOutput{}, err
 	}
-	c, _, err := p.open(ctx, t, in.Instance, in.Database)
+	c, ep, err := p.open(ctx, t, in.Instance, in.Database)
 	if err != nil {
 		return VerifyOutput{}, err
 	}
 	defer c.Close(context.WithoutCancel(ctx))
-	counts, err := tableCounts(ctx, c)
+	counts, err := countTables(ctx, ep.connect, countConns, false)
 	if err != nil {
 		return VerifyOutput{}, err
 	}
