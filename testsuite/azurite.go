@@ -20,6 +20,7 @@ const (
 type Azurite struct {
 	*Proc
 	Endpoint string
+	Addr     string // host:port of the endpoint
 }
 
 // ConnectionString is the connection string of the development account.
@@ -38,7 +39,8 @@ func StartAzurite(t testing.TB) *Azurite {
 	p := Command(t, bin, "--blobHost", "127.0.0.1", "--blobPort", fmt.Sprint(port),
 		"--location", t.TempDir(), "--skipApiVersionCheck", "--loose", "--silent")
 	WaitPort(t, fmt.Sprintf("127.0.0.1:%d", port), 30*time.Second, p.Output)
-	return &Azurite{Proc: p, Endpoint: fmt.Sprintf("http://127.0.0.1:%d/%s", port, AzuriteAccount)}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	return &Azurite{Proc: p, Endpoint: fmt.Sprintf("http://%s/%s", addr, AzuriteAccount), Addr: addr}
 }
 
 // CreateContainer makes a container named name in the development account.

@@ -3,7 +3,9 @@ package testsuite
 import (
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -24,6 +26,15 @@ func (l *Link) Delivered() int64 {
 	l.down.mu.Lock()
 	defer l.down.mu.Unlock()
 	return l.down.carried
+}
+
+// LinkMBps is the bandwidth, in MB/s, of the links benchmarks put between
+// a store and its client: DRCTL_BENCH_LINK_MBPS, 100 by default.
+func LinkMBps() float64 {
+	if v, err := strconv.ParseFloat(os.Getenv("DRCTL_BENCH_LINK_MBPS"), 64); err == nil && v > 0 {
+		return v
+	}
+	return 100
 }
 
 // SlowLink forwards connections from a loopback port to addr, each way at
@@ -110,5 +121,13 @@ func (s *SSHServer) Behind(t testing.TB, link *Link) *SSHServer {
 	mustWrite(t, known, []byte(fmt.Sprintf("[127.0.0.1]:%d %s", port, ssh.MarshalAuthorizedKey(s.HostKey))), 0o644)
 	behind := *s
 	behind.Port, behind.KnownHosts = port, known
+	return &behind
+}
+
+// Behind is Azurite as reached through a SlowLink to it.
+func (a *Azurite) Behind(link *Link) *Azurite {
+	behind := *a
+	behind.Addr = fmt.Sprintf("127.0.0.1:%d", link.Port)
+	behind.Endpoint = fmt.Sprintf("http://%s/%s", behind.Addr, AzuriteAccount)
 	return &behind
 }

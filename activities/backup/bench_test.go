@@ -206,6 +206,7 @@ type storeCase struct {
 	name  string
 	store backup.Store
 	raw   rawStore
+	link  *testsuite.Link // what the row's bytes cross, if not loopback
 }
 
 // storeCases starts Azurite and an SFTP server and returns the rows.
@@ -213,24 +214,32 @@ func storeCases(t testing.TB) []storeCase {
 	sshd := testsuite.StartSSHD(t)
 	az := testsuite.StartAzurite(t)
 	container := createContainer(t, az)
+	// The same Azurite across a link of LinkMBps, as a worker reaches a
+	// cloud store: on loopback both sides share the CPU with the server,
+	// across a network the bandwidth is the limit.
+	link := testsuite.SlowLink(t, az.Addr, testsuite.LinkMBps()*1e6)
+	linked := az.Behind(link)
 	t.Setenv("DRCTL_BENCH_AZURE", az.ConnectionString())
+	t.Setenv("DRCTL_BENCH_AZURE_LINKED", linked.ConnectionString())
 	sftpCfg := &backup.StoreConfig{Type: "sftp", Host: sshd.Host, Port: sshd.Port, User: sshd.User, Key: secret.Ref("file:" + sshd.KeyFile),
 		KnownHosts: sshd.KnownHosts, Path: sshd.Base}
-	azureCfg := func(concurrency int) *backup.StoreConfig {
-		return &backup.StoreConfig{Type: "azure", Container: container, Connection: "env:DRCTL_BENCH_AZURE", Concurrency: concurrency}
+	azureCfg := func(concurrency int, connection secret.Ref) *backup.StoreConfig {
+		return &backup.StoreConfig{Type: "azure", Container: container, Connection: connection, Concurrency: concurrency}
 	}
 	return []storeCase{
-		{"azure", open(t, azureCfg(0)), rawAzure(t, az, container)},
-		{"azure-one-stream", open(t, azureCfg(1)), rawAzure(t, az, container)},
-		{"sftp", open(t, sftpCfg), rawSFTP(t, sshd, 0)},
-		{"sftp-raw-255k-packets", open(t, sftpCfg), rawSFTP(t, sshd, 255<<10)},
+		{"azure", open(t, azureCfg(0, "env:DRCTL_BENCH_AZURE")), rawAzure(t, az, container), nil},
+		{"azure-one-stream", open(t, azureCfg(1, "env:DRCTL_BENCH_AZURE")), rawAzure(t, az, container), nil},
+		{"azure-across-link", open(t, azureCfg(0, "env:DRCTL_BENCH_AZURE_LINKED")), rawAzure(t, linked, container), link},
+		{"sftp", open(t, sftpCfg), rawSFTP(t, sshd, 0), nil},
+		{"sftp-raw-255k-packets", open(t, sftpCfg), rawSFTP(t, sshd, 255<<10), nil},
 	}
 }
 
 // BenchmarkStoreThroughput moves 500 MB (DRCTL_BENCH_MB to change) up and
 // down through Azurite and SFTP, our layer and the raw client side by side,
 // and reports the throughput ratios (target: ours within 1.10 of raw) and
-// our peak RSS growth. Run with `make bench`; one row with
+// our peak RSS growth. One row reaches Azurite across a link of
+// DRCTL_BENCH_LINK_MBPS (100 MB/s by default) instead of loopback. Run with `make bench`; one row with
 // -bench=StoreThroughput/sftp.
 func BenchmarkStoreThroughput(b *testing.B) {
 	mb := 500
@@ -256,6 +265,10 @@ func TestStoreThroughputTiny(t *testing.T) {
 		r := throughput(t, c.store, c.raw, 1<<20, 1)
 		if r.oursUp <= 0 || r.rawUp <= 0 || r.oursDown <= 0 || r.rawDown <= 0 {
 			t.Errorf("%s: %+v", c.name, r)
+		}
+		// Both downloads of the row crossed its link, not loopback.
+		if c.link != nil && c.link.Delivered() < 2<<20 {
+			t.Errorf("%s: its link carried %d bytes from Azurite, less than the two downloads", c.name, c.link.Delivered())
 		}
 	}
 }

@@ -64,9 +64,9 @@ func newRestoreBench(t testing.TB, mb int) *restoreBench {
 		return &backup.StoreConfig{Type: "sftp", Host: s.Host, Port: s.Port, User: s.User, Key: secret.Ref("file:" + s.KeyFile),
 			KnownHosts: s.KnownHosts, Path: s.Base, Recipients: recips, Identity: "env:DRCTL_TEST_IDENTITY"}
 	}
-	// The same SFTP server across a link of linkMBps: over loopback a
+	// The same SFTP server across a link of LinkMBps: over loopback a
 	// restore is bound by the CPU, across a network by the download.
-	slow := sshd.Behind(t, testsuite.SlowLink(t, fmt.Sprintf("%s:%d", sshd.Host, sshd.Port), linkMBps()*1e6))
+	slow := sshd.Behind(t, testsuite.SlowLink(t, fmt.Sprintf("%s:%d", sshd.Host, sshd.Port), testsuite.LinkMBps()*1e6))
 	stores := map[string]*backup.StoreConfig{
 		"azure":     {Type: "azure", Container: "backups", Connection: "env:DRCTL_BENCH_AZURE", Recipients: recips, Identity: "env:DRCTL_TEST_IDENTITY"},
 		"sftp":      sftpCfg(sshd),
@@ -158,15 +158,6 @@ func (b *restoreBench) ours(t testing.TB, store, db string) time.Duration {
 // benchStores are the stores the benchmark restores from, in the order it
 // reports them.
 var benchStores = []string{"azure", "sftp", "sftp-slow"}
-
-// linkMBps is the bandwidth of the sftp-slow row's link, in MB/s:
-// DRCTL_BENCH_LINK_MBPS, 100 by default.
-func linkMBps() float64 {
-	if v, err := strconv.ParseFloat(os.Getenv("DRCTL_BENCH_LINK_MBPS"), 64); err == nil && v > 0 {
-		return v
-	}
-	return 100
-}
 
 // databases names the database each way of a round restores into.
 func databases(suffix string) map[string]string {
