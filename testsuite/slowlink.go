@@ -46,7 +46,7 @@ func SlowLink(t testing.TB, addr string, bytesPerSec float64) *Link {
 	if err != nil {
 		t.Fatal(err)
 	}
-	up, down := &pacer{rate: bytesPerSec}, &pacer{rate: bytesPerSec}
+	up, down := newPacer(bytesPerSec), newPacer(bytesPerSec)
 	var conns sync.WaitGroup
 	t.Cleanup(func() {
 		l.Close()
@@ -97,19 +97,34 @@ type pacer struct {
 	rate    float64   // bytes a second
 	next    time.Time // when the link is free again
 	carried int64     // bytes let through
+	now     func() time.Time
+	sleep   func(time.Duration)
 }
+
+func newPacer(bytesPerSec float64) *pacer {
+	return &pacer{rate: bytesPerSec, now: time.Now, sleep: time.Sleep}
+}
+
+// slack is how far the link may fall behind its schedule and still catch
+// up. A sleep ends late, often by a good part of a millisecond, while a
+// piece of 64 KiB at 100 MB/s is due every 0.66 ms: were each piece timed
+// from when the one before was let through, one connection would get
+// half the rate.
+const slack = 10 * time.Millisecond
 
 func (p *pacer) wait(n int) {
 	p.mu.Lock()
-	now := time.Now()
-	if p.next.Before(now) {
-		p.next = now
+	now := p.now()
+	if earliest := now.Add(-slack); p.next.Before(earliest) {
+		p.next = earliest // an idle link saves up no more than slack
 	}
 	p.next = p.next.Add(time.Duration(float64(n) / p.rate * float64(time.Second)))
 	p.carried += int64(n)
 	until := p.next
 	p.mu.Unlock()
-	time.Sleep(time.Until(until))
+	if d := until.Sub(now); d > 0 {
+		p.sleep(d)
+	}
 }
 
 // Behind is the server as reached through a SlowLink to it: the same
