@@ -38,8 +38,8 @@ func StartAzurite(t testing.TB) *Azurite {
 	// The azblob SDK sends a newer API version than Azurite knows.
 	p := Command(t, bin, "--blobHost", "127.0.0.1", "--blobPort", fmt.Sprint(port),
 		"--location", t.TempDir(), "--skipApiVersionCheck", "--loose", "--silent")
-	WaitPort(t, fmt.Sprintf("127.0.0.1:%d", port), 30*time.Second, p.Output)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	WaitPort(t, addr, 30*time.Second, p.Output)
 	return &Azurite{Proc: p, Endpoint: fmt.Sprintf("http://%s/%s", addr, AzuriteAccount), Addr: addr}
 }
 

@@ -239,8 +239,8 @@ func storeCases(t testing.TB) []storeCase {
 // down through Azurite and SFTP, our layer and the raw client side by side,
 // and reports the throughput ratios (target: ours within 1.10 of raw) and
 // our peak RSS growth. One row reaches Azurite across a link of
-// DRCTL_BENCH_LINK_MBPS (100 MB/s by default) instead of loopback. Run with `make bench`; one row with
-// -bench=StoreThroughput/sftp.
+// DRCTL_BENCH_LINK_MBPS (100 MB/s by default) instead of loopback. Run
+// with `make bench`; one row with -bench=StoreThroughput/sftp.
 func BenchmarkStoreThroughput(b *testing.B) {
 	mb := 500
 	if v := os.Getenv("DRCTL_BENCH_MB"); v != "" {
