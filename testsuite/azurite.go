@@ -19,13 +19,17 @@ const (
 // Azurite is a running Azurite blob service.
 type Azurite struct {
 	*Proc
-	Endpoint string
-	Addr     string // host:port of the endpoint
+	Addr string // host:port it serves on
+}
+
+// Endpoint is the blob endpoint of the development account.
+func (a *Azurite) Endpoint() string {
+	return fmt.Sprintf("http://%s/%s", a.Addr, AzuriteAccount)
 }
 
 // ConnectionString is the connection string of the development account.
 func (a *Azurite) ConnectionString() string {
-	return fmt.Sprintf("DefaultEndpointsProtocol=http;AccountName=%s;AccountKey=%s;BlobEndpoint=%s;", AzuriteAccount, AzuriteKey, a.Endpoint)
+	return fmt.Sprintf("DefaultEndpointsProtocol=http;AccountName=%s;AccountKey=%s;BlobEndpoint=%s;", AzuriteAccount, AzuriteKey, a.Endpoint())
 }
 
 // StartAzurite starts Azurite's blob service on a free loopback port, with
@@ -40,7 +44,7 @@ func StartAzurite(t testing.TB) *Azurite {
 		"--location", t.TempDir(), "--skipApiVersionCheck", "--loose", "--silent")
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	WaitPort(t, addr, 30*time.Second, p.Output)
-	return &Azurite{Proc: p, Endpoint: fmt.Sprintf("http://%s/%s", addr, AzuriteAccount), Addr: addr}
+	return &Azurite{Proc: p, Addr: addr}
 }
 
 // CreateContainer makes a container named name in the development account.

@@ -143,6 +143,5 @@ func (s *SSHServer) Behind(t testing.TB, link *Link) *SSHServer {
 func (a *Azurite) Behind(link *Link) *Azurite {
 	behind := *a
 	behind.Addr = fmt.Sprintf("127.0.0.1:%d", link.Port)
-	behind.Endpoint = fmt.Sprintf("http://%s/%s", behind.Addr, AzuriteAccount)
 	return &behind
 }

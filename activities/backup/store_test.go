@@ -356,7 +356,7 @@ func TestPermissionDenied(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("DRCTL_TEST_SAS", fmt.Sprintf("BlobEndpoint=%s;SharedAccessSignature=%s", az.Endpoint, q.Encode()))
+	t.Setenv("DRCTL_TEST_SAS", fmt.Sprintf("BlobEndpoint=%s;SharedAccessSignature=%s", az.Endpoint(), q.Encode()))
 	ro := open(t, &backup.StoreConfig{Type: "azure", Container: container, Connection: "env:DRCTL_TEST_SAS"})
 	if _, err := ro.Put(context.Background(), "production/x", strings.NewReader("x")); err == nil || !strings.Contains(err.Error(), "permission denied") {
 		t.Errorf("azure read-only SAS: %v", err)
