@@ -647,6 +647,12 @@ func (c *compiler) template(n *yaml.Node, s string, sc scope) any {
 		c.r.at(n, "%s: %v", s, err)
 		return s
 	}
+	if holdsTemplate(v) {
+		// A value is data: were it written into the plan, the interpreter
+		// would read a param's "${{ ... }}" as an expression of its own.
+		// Left for run time, it is evaluated once, as data.
+		return s
+	}
 	if t, ok := v.(time.Time); ok {
 		return t.UTC().Format(time.RFC3339)
 	}
@@ -661,6 +667,7 @@ func (c *compiler) partial(n *yaml.Node, s string) string {
 		return s
 	}
 	var b strings.Builder
+	var kept []string
 	for _, seg := range segs {
 		if !seg.IsExpr {
 			b.WriteString(seg.Text)
@@ -669,6 +676,7 @@ func (c *compiler) partial(n *yaml.Node, s string) string {
 		chains, _ := exprRefs(seg.Text)
 		if !resolvable(chains) {
 			b.WriteString("${{ " + seg.Text + " }}")
+			kept = append(kept, seg.Text)
 			continue
 		}
 		v, err := workflows.EvalExpr(seg.Text, c.vars())
@@ -680,5 +688,36 @@ func (c *compiler) partial(n *yaml.Node, s string) string {
 			fmt.Fprint(&b, v)
 		}
 	}
-	return b.String()
+	// What was substituted is data: if it reads as (or joins the text
+	// around it into) an expression, the whole template waits for run time.
+	out := b.String()
+	got, err := workflows.ParseTemplate(out)
+	var exprs []string
+	for _, seg := range got {
+		if seg.IsExpr {
+			exprs = append(exprs, seg.Text)
+		}
+	}
+	if err != nil || !slices.Equal(exprs, kept) {
+		return s
+	}
+	return out
+}
+
+// holdsTemplate reports whether a resolved value holds text that the
+// interpreter would take for an expression.
+func holdsTemplate(v any) bool {
+	switch t := v.(type) {
+	case string:
+		return workflows.IsTemplate(t)
+	case []any:
+		return slices.ContainsFunc(t, holdsTemplate)
+	case map[string]any:
+		for _, e := range t {
+			if holdsTemplate(e) {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -230,8 +230,9 @@ func (r *runner) runStep(ctx workflow.Context, s Step) error {
 	case s.Uses == "wait" && len(s.With) == 1 && s.With["duration"] != nil:
 		return r.timer(ctx, s)
 	}
+	var changed map[string]any
 	for {
-		err := r.activity(ctx, s)
+		err := r.activity(ctx, s, changed)
 		if err == nil {
 			return nil
 		}
@@ -253,16 +254,17 @@ func (r *runner) runStep(ctx workflow.Context, s Step) error {
 			}
 			switch act.Action {
 			case ActionRetry:
-				// Changed inputs replace only the keys given.
+				// Changed inputs replace only the keys given; they are
+				// data, never evaluated as templates.
 				if len(act.With) > 0 {
-					with := make(map[string]any, len(s.With)+len(act.With))
-					for _, k := range workflow.DeterministicKeys(s.With) {
-						with[k] = s.With[k]
+					merged := make(map[string]any, len(changed)+len(act.With))
+					for _, k := range workflow.DeterministicKeys(changed) {
+						merged[k] = changed[k]
 					}
 					for _, k := range workflow.DeterministicKeys(act.With) {
-						with[k] = act.With[k]
+						merged[k] = act.With[k]
 					}
-					s.With = with
+					changed = merged
 				}
 				continue
 			case ActionSkip:
@@ -322,7 +324,9 @@ func (r *runner) awaitAction(ctx workflow.Context, id string) (ActionInput, erro
 	return act, nil
 }
 
-func (r *runner) activity(ctx workflow.Context, s Step) error {
+// activity runs a step's activity with its inputs resolved, then the
+// operator's changed inputs laid over them.
+func (r *runner) activity(ctx workflow.Context, s Step, changed map[string]any) error {
 	st := r.steps[s.ID]
 	st.State, st.Started, st.Error = StateRunning, workflow.Now(ctx), ""
 	input, err := EvalValue(s.With, r.vars()) //workflowcheck:ignore see ExprOptions
@@ -332,6 +336,9 @@ func (r *runner) activity(ctx workflow.Context, s Step) error {
 	with, _ := input.(map[string]any)
 	if with == nil {
 		with = map[string]any{}
+	}
+	for _, k := range workflow.DeterministicKeys(changed) {
+		with[k] = changed[k]
 	}
 	if len(s.ExpectedErrors) > 0 {
 		with["expected_errors"] = s.ExpectedErrors

@@ -400,3 +400,28 @@ func runResult(t *testing.T, get func(any) error) RunResult {
 	}
 	return res
 }
+
+// An output that an expression blows up fails the step that reads it, and
+// the run ends with on_failure and finally as for any other failure.
+func TestExpressionOverBudgetFailsItsStep(t *testing.T) {
+	h := newHarness(t)
+	h.on("test.Op", echo)
+	cleanup := op("cleanup", nil)
+	res, st := h.run(Plan{
+		Steps: []Step{
+			op("first", map[string]any{"s": "abababab"}),
+			op("bomb", map[string]any{"big": "${{ repeat(repeat(steps.first.outputs.s, 100000), 100000) }}"}),
+			op("never", nil),
+		},
+		Finally: []Step{cleanup},
+	}, "ana")
+	if res.State != StateFailed || res.Failed != "bomb" || !strings.Contains(res.Error, "memory budget") {
+		t.Fatalf("%+v", res)
+	}
+	if got := fmt.Sprint(h.calls); got != "[first cleanup]" {
+		t.Fatalf("ran %s", got)
+	}
+	if got := stateOf(st, "never").State; got != StateNotRun {
+		t.Fatalf("never: %s", got)
+	}
+}

@@ -54,14 +54,21 @@ func IsTemplate(s string) bool { return strings.Contains(s, "${{") }
 // the workflow (workflowcheck cannot see this: expr-lang ranges over maps
 // internally, for lookups only). The builtins that would break that are
 // disabled: now() reads the clock (use run.started_at), and keys(),
-// values() and toPairs() return a map's entries in random order.
+// values() and toPairs() return a map's entries in random order. Each
+// evaluation gets a budget of its own (see budget.go).
 func ExprOptions(vars map[string]any) []expr.Option {
-	return []expr.Option{expr.Env(vars), expr.DisableBuiltin("now"), expr.DisableBuiltin("keys"),
-		expr.DisableBuiltin("values"), expr.DisableBuiltin("toPairs")}
+	return append([]expr.Option{expr.Env(vars), expr.DisableBuiltin("now"), expr.DisableBuiltin("keys"),
+		expr.DisableBuiltin("values"), expr.DisableBuiltin("toPairs")}, new(budget).options()...)
 }
 
-// EvalExpr evaluates one expression against vars.
-func EvalExpr(code string, vars map[string]any) (any, error) {
+// EvalExpr evaluates one expression against vars. Whatever the expression
+// does, it returns an error, never a panic: a step fails, not the worker.
+func EvalExpr(code string, vars map[string]any) (v any, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			v, err = nil, fmt.Errorf("evaluating %q: %v", code, p)
+		}
+	}()
 	prog, err := expr.Compile(code, ExprOptions(vars)...)
 	if err != nil {
 		return nil, err

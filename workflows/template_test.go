@@ -1,7 +1,9 @@
 package workflows
 
 import (
+	"errors"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -48,5 +50,41 @@ func TestParseTemplateErrors(t *testing.T) {
 		if _, err := ParseTemplate(s); err == nil {
 			t.Errorf("%q parsed", s)
 		}
+	}
+}
+
+func TestEvalKeepsToItsBudget(t *testing.T) {
+	vars := map[string]any{"steps": map[string]any{"out": map[string]any{"outputs": map[string]any{"s": strings.Repeat("ab", 100000)}}}}
+	for _, code := range []string{
+		`repeat(repeat("ab", 100000), 100000)`,
+		`repeat(steps.out.outputs.s, 100000)`,
+		`reduce(1..100, #acc + #acc, "abcdefgh")`,
+		`let a = steps.out.outputs.s + steps.out.outputs.s; let b = a + a; let c = b + b; c + c`,
+		`replace(repeat("a", 1000), "a", repeat("b", 10000))`,
+		`toJSON(reduce(1..40, toJSON(#acc), "\"q\""))`,
+		`reduce(1..1000, #acc + len(string(steps.out.outputs.s)), 0)`,
+	} {
+		_, err := EvalExpr(code, vars)
+		if !errors.Is(err, ErrExprBudget) {
+			t.Errorf("%s: %v, want the budget refused", code, err)
+		}
+	}
+	// Ordinary expressions stay within it.
+	for code, want := range map[string]any{
+		`1 + 2 > 2`:                      true,
+		`upper("a" + "b")`:               "AB",
+		`repeat("ab", 3)`:                "ababab",
+		`replace("a-b", "-", "--")`:      "a--b",
+		`len(split("a,b", ","))`:         2,
+		`len(steps.out.outputs.s) + 1`:   200001,
+		`join(map(1..3, string(#)), "")`: "123",
+	} {
+		got, err := EvalExpr(code, vars)
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("%s = %#v, %v; want %#v", code, got, err, want)
+		}
+	}
+	if _, err := EvalExpr(strings.Repeat("1 + ", MaxExprNodes)+"1", vars); err == nil {
+		t.Errorf("an expression of more than %d nodes evaluated", MaxExprNodes)
 	}
 }
