@@ -15,8 +15,8 @@ import (
 
 // Tokens of the API's callers in TestHTTPAPI.
 const (
-	anaToken = "ana-token-0123456789"
-	benToken = "ben-token-0123456789"
+	anaToken = "ana-7c1e9b24f05a8d3e6b92c4f1"
+	benToken = "ben-e52a0f9c83d17b64a2e9f0c5"
 )
 
 // call sends a request to the HTTP API with token (none when empty) and

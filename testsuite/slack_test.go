@@ -21,7 +21,7 @@ import (
 	"github.com/drctl/drctl/workflows"
 )
 
-const signingSecret = "test-signing-secret"
+const signingSecret = "8f14e45fceea167a5a36dedd4bea2543"
 
 // slackWorld is a fake Slack (slacktest with our own handlers recording
 // what drctl sends) and a drctl dev whose Slack app points at it.
@@ -297,6 +297,16 @@ func TestSlackSlashCommand(t *testing.T) {
 	if out := body("U_ERIN"); !strings.Contains(out, "started slack-gate on staging") {
 		t.Fatalf("erin, by email: %s", out)
 	}
+	// The same signed command sent again within Slack's five minutes (a
+	// replay) runs once.
+	replayed := url.Values{"command": {"/drctl"}, "text": {"run slack-gate env=staging"}, "user_id": {"U_ERIN"}, "trigger_id": {"T-replay"}}
+	at := time.Now()
+	if _, out := w.send("/slack/commands", replayed, at, signingSecret, 0); !strings.Contains(out, "started slack-gate") {
+		t.Fatalf("first of a replayed command: %s", out)
+	}
+	if _, out := w.send("/slack/commands", replayed, at, signingSecret, 0); strings.Contains(out, "started") || !strings.Contains(out, "already received") {
+		t.Fatalf("replayed command: %s", out)
+	}
 	out := body("U_BEN")
 	if !strings.Contains(out, "started slack-gate on staging as run e2e-slack-gate-staging-") ||
 		!strings.Contains(out, "its thread: https://example.slack.com/archives/C1/p") {
@@ -312,6 +322,7 @@ func TestSlackSlashCommand(t *testing.T) {
 // the reply.
 func signedCommand(t *testing.T, w *slackWorld, text, user string) string {
 	t.Helper()
-	_, answer := w.send("/slack/commands", url.Values{"command": {"/drctl"}, "text": {text}, "user_id": {user}}, time.Now(), signingSecret, 0)
+	_, answer := w.send("/slack/commands", url.Values{"command": {"/drctl"}, "text": {text}, "user_id": {user},
+		"trigger_id": {fmt.Sprint(time.Now().UnixNano())}}, time.Now(), signingSecret, 0)
 	return answer
 }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"strings"
 )
@@ -55,4 +56,41 @@ func (r Ref) Resolve(context.Context) (string, error) {
 		return "", fmt.Errorf("secret %s: %w", r, err)
 	}
 	return strings.TrimRight(string(b), "\r\n"), nil
+}
+
+// MinEntropyBits is the least a key that signs or authenticates must carry,
+// as estimated from its own characters.
+const MinEntropyBits = 64
+
+// CheckStrength reports why value is too weak to sign or authenticate with:
+// shorter than minLen, or made of too few distinct characters to be
+// guessed hard (an empty value, sixteen times the same letter). The error
+// describes the value without showing it.
+func CheckStrength(value string, minLen int) error {
+	if strings.TrimSpace(value) == "" {
+		return errors.New("is empty")
+	}
+	if len(value) < minLen {
+		return fmt.Errorf("is %d characters; it must be at least %d (e.g. openssl rand -hex 32)", len(value), minLen)
+	}
+	if bits := entropyBits(value); bits < MinEntropyBits {
+		return fmt.Errorf("repeats too few characters to be hard to guess (about %.0f bits, at least %d needed; e.g. openssl rand -hex 32)", bits, MinEntropyBits)
+	}
+	return nil
+}
+
+// entropyBits estimates a string's entropy from its character frequencies.
+func entropyBits(s string) float64 {
+	counts := map[rune]int{}
+	n := 0
+	for _, r := range s {
+		counts[r]++
+		n++
+	}
+	var perChar float64
+	for _, c := range counts {
+		p := float64(c) / float64(n)
+		perChar -= p * math.Log2(p)
+	}
+	return perChar * float64(n)
 }

@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/drctl/drctl/activities/secret"
 	"github.com/drctl/drctl/runbooks"
 	"github.com/drctl/drctl/workflows"
 )
@@ -46,7 +47,7 @@ type caller struct {
 }
 
 // minTokenLength keeps out tokens short enough to guess.
-const minTokenLength = 16
+const minTokenLength = 24
 
 func newAPIHandler(ctx context.Context, cl client.Client, cfg *runbooks.Config) (*apiHandler, error) {
 	h := &apiHandler{cl: cl}
@@ -56,8 +57,8 @@ func newAPIHandler(ctx context.Context, cl client.Client, cfg *runbooks.Config) 
 		if err != nil {
 			return nil, failed("%s: api: user %s: %v", cfg.File, name, err)
 		}
-		if len(tok) < minTokenLength {
-			return nil, failed("%s: api: user %s: the token must be at least %d characters", cfg.File, name, minTokenLength)
+		if err := secret.CheckStrength(tok, minTokenLength); err != nil {
+			return nil, failed("%s: api: user %s: the token (%s) %v", cfg.File, name, cfg.API.Users[name], err)
 		}
 		sum := sha256.Sum256([]byte(tok))
 		if other, ok := seen[sum]; ok {

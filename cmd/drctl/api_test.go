@@ -30,11 +30,15 @@ environments:
 // The API refuses to start with tokens that are easy to guess or shared,
 // and knows each caller by their own token only.
 func TestAPITokens(t *testing.T) {
-	t.Setenv("TOKEN_A", "a-long-enough-token-1")
-	t.Setenv("TOKEN_B", "a-long-enough-token-2")
+	t.Setenv("TOKEN_A", "3f9c2a71b8e04d6a95c1f7e2-1")
+	t.Setenv("TOKEN_B", "3f9c2a71b8e04d6a95c1f7e2-2")
 	t.Setenv("TOKEN_SHORT", "secret")
+	t.Setenv("TOKEN_SAME", strings.Repeat("a", 40))
+	t.Setenv("TOKEN_EMPTY", "")
 	for _, tc := range []struct{ users, want string }{
-		{"{ana: env:TOKEN_SHORT}", "user ana: the token must be at least 16 characters"},
+		{"{ana: env:TOKEN_SHORT}", "user ana: the token (env:TOKEN_SHORT) is 6 characters; it must be at least 24"},
+		{"{ana: env:TOKEN_SAME}", "user ana: the token (env:TOKEN_SAME) repeats too few characters"},
+		{"{ana: env:TOKEN_EMPTY}", "user ana: the token (env:TOKEN_EMPTY) is empty"},
 		{"{ana: env:TOKEN_A, ben: env:TOKEN_A}", "users ana and ben have the same token"},
 		{"{ana: env:TOKEN_MISSING}", "user ana: secret env:TOKEN_MISSING"},
 	} {
@@ -47,8 +51,8 @@ func TestAPITokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	for header, want := range map[string]string{
-		"Bearer a-long-enough-token-1": "ana", "Bearer a-long-enough-token-2": "ben",
-		"Bearer a-long-enough-token-": "", "a-long-enough-token-1": "", "Bearer ": "", "": "",
+		"Bearer 3f9c2a71b8e04d6a95c1f7e2-1": "ana", "Bearer 3f9c2a71b8e04d6a95c1f7e2-2": "ben",
+		"Bearer 3f9c2a71b8e04d6a95c1f7e2-": "", "3f9c2a71b8e04d6a95c1f7e2-1": "", "Bearer ": "", "": "",
 	} {
 		r := httptest.NewRequest("GET", "/api/runs/x", nil)
 		r.Header.Set("Authorization", header)

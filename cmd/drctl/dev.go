@@ -13,7 +13,6 @@ import (
 	"github.com/spf13/cobra"
 	sdkworker "go.temporal.io/sdk/worker"
 
-	"github.com/drctl/drctl/runbooks"
 	"github.com/drctl/drctl/worker"
 	"github.com/drctl/drctl/worker/devserver"
 	"github.com/drctl/drctl/workflows"
@@ -66,9 +65,15 @@ func newDevCmd(g *globals) *cobra.Command {
 				c.uiURL = srv.UIURL
 			}
 			// The Slack endpoint and the HTTP API run when the environments
-			// file has a Slack app or API callers.
+			// file has a Slack app or API callers; if they cannot, nothing
+			// runs: a half-started dev would leave approvers without their
+			// buttons and no one told.
 			errs := make(chan error, 1) // the endpoint's end
-			if cfg, err := runbooks.LoadConfig(g.config); err == nil && serves(cfg) && listen != "" {
+			cfg, err := optionalConfig(g)
+			if err != nil {
+				return err
+			}
+			if cfg != nil && serves(cfg) && listen != "" {
 				cl, err := c.dial(ctx)
 				if err != nil {
 					return err
@@ -79,8 +84,7 @@ func newDevCmd(g *globals) *cobra.Command {
 				select {
 				case <-ready:
 				case err := <-errs:
-					// The server and worker are useful without them.
-					cmd.PrintErrf("slack endpoint and api not started: %v\n", err)
+					return err
 				}
 			}
 			cmd.Println("ready")

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
+	"golang.org/x/net/netutil"
 
 	"github.com/drctl/drctl/runbooks"
 )
@@ -46,6 +47,14 @@ func newServeCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8088", "address to serve on")
 	return cmd
 }
+
+// serveLimits bound each connection to the endpoint: reading a request
+// (Slack's and the API's are a few KiB, sent at once), answering it (a
+// vote waits for the workflow), lying idle, and how many may be open.
+var serveLimits = struct {
+	read, write, idle time.Duration
+	conns             int
+}{read: 10 * time.Second, write: time.Minute, idle: time.Minute, conns: 1024}
 
 // serves tells whether the environments file asks for an endpoint: a
 // Slack app, or callers of the HTTP API.
@@ -80,7 +89,13 @@ func serveHTTP(ctx context.Context, out io.Writer, listen string, cl client.Clie
 	if err != nil {
 		return failed("listening on %s: %v", listen, err)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	// Every connection has a deadline and a size, and there is a cap on
+	// how many are open: slow or half-sent requests cannot hold the
+	// server's memory or its connections for long. No signature is needed
+	// to open a connection, so none of this may wait for one.
+	l = netutil.LimitListener(l, serveLimits.conns)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: serveLimits.read, ReadTimeout: serveLimits.read,
+		WriteTimeout: serveLimits.write, IdleTimeout: serveLimits.idle, MaxHeaderBytes: 32 << 10}
 	fmt.Fprintln(out, strings.ReplaceAll(strings.Join(routes, "\n"), "ADDR", l.Addr().String()))
 	go func() {
 		<-ctx.Done()

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -20,6 +22,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/drctl/drctl/activities/chat"
+	secretpkg "github.com/drctl/drctl/activities/secret"
 	"github.com/drctl/drctl/activities/stepio"
 	"github.com/drctl/drctl/runbooks"
 	"github.com/drctl/drctl/workflows"
@@ -50,6 +53,11 @@ func newSlackHandler(ctx context.Context, cl client.Client, c *conn, cfg *runboo
 	if err != nil {
 		return nil, failed("%v", err)
 	}
+	// Slack's signing secrets are 32 hex characters; anything weaker (an
+	// empty variable above all) would let anyone sign requests.
+	if err := secretpkg.CheckStrength(secret, 32); err != nil {
+		return nil, failed("%s: slack: signing_secret (%s) %v", cfg.File, app.SigningSecret, err)
+	}
 	token, err := app.Token.Resolve(ctx)
 	if err != nil {
 		return nil, failed("%v", err)
@@ -67,9 +75,13 @@ func (h *slackHandler) register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /slack/commands", h.commands)
 }
 
+// maxSlackBody is more than any interaction Slack sends drctl: its
+// messages and forms are small.
+const maxSlackBody = 128 << 10
+
 // verified reads the body and checks its signature and age.
 func (h *slackHandler) verified(w http.ResponseWriter, r *http.Request) (url.Values, bool) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	body, err := readBody(w, r, maxSlackBody)
 	if err != nil {
 		http.Error(w, "cannot read the request", http.StatusBadRequest)
 		return nil, false
@@ -89,8 +101,32 @@ func (h *slackHandler) verified(w http.ResponseWriter, r *http.Request) (url.Val
 		http.Error(w, "bad form", http.StatusBadRequest)
 		return nil, false
 	}
+	// The signature covers the timestamp and the body; together they name
+	// this request, so a copy of it sent again is known as such.
+	sum := sha256.Sum256(append([]byte(r.Header.Get("X-Slack-Request-Timestamp")+":"), body...))
+	form.Set(requestDigest, hex.EncodeToString(sum[:]))
 	return form, true
 }
+
+// readBody reads a body of at most limit bytes into one buffer of the
+// size it announced, not a growing one, so a half-sent body holds no more
+// memory than it declared.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	rd := http.MaxBytesReader(w, r.Body, limit)
+	if r.ContentLength < 0 {
+		return io.ReadAll(rd)
+	}
+	if r.ContentLength > limit {
+		return nil, &http.MaxBytesError{Limit: limit}
+	}
+	body := make([]byte, r.ContentLength)
+	_, err := io.ReadFull(rd, body)
+	return body, err
+}
+
+// requestDigest is the form key verified files the request's digest under;
+// Slack's own keys never start with a dot.
+const requestDigest = ".digest"
 
 // identity is the approver name of a Slack user: from the users map, else
 // the profile's email (identity: email), else the Slack id.
@@ -265,6 +301,12 @@ func (h *slackHandler) commands(w http.ResponseWriter, r *http.Request) {
 	reply := func(text string) {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]string{"response_type": "ephemeral", "text": text})
+	}
+	if !h.once("command|" + form.Get(requestDigest)) {
+		// A signed command sent again (Slack does not retry commands):
+		// it ran once already.
+		reply("this command was already received; it is not run again")
+		return
 	}
 	args := strings.Fields(form.Get("text"))
 	ctx := r.Context()

@@ -49,12 +49,9 @@ func newWorkerCmd(g *globals) *cobra.Command {
 // workerDeps reads the environments file for the activities. A worker
 // without one still runs the steps that need no environment.
 func workerDeps(g *globals) (worker.Deps, error) {
-	if _, err := os.Stat(g.config); errors.Is(err, fs.ErrNotExist) {
-		return worker.Deps{}, nil
-	}
-	cfg, err := runbooks.LoadConfig(g.config)
-	if err != nil {
-		return worker.Deps{}, failed("%v", err)
+	cfg, err := optionalConfig(g)
+	if cfg == nil || err != nil {
+		return worker.Deps{}, err
 	}
 	self, err := os.Executable()
 	if err != nil {
@@ -91,4 +88,16 @@ func workerDeps(g *globals) (worker.Deps, error) {
 				OldSuffix: e.Database.OldSuffix, Instance: e.Instance}, nil
 		},
 	}, nil
+}
+
+// optionalConfig loads the environments file; nil when there is none.
+func optionalConfig(g *globals) (*runbooks.Config, error) {
+	if _, err := os.Stat(g.config); errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	cfg, err := runbooks.LoadConfig(g.config)
+	if err != nil {
+		return nil, failed("%v", err)
+	}
+	return cfg, nil
 }
