@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/drctl/drctl/activities/secret"
+	"github.com/drctl/drctl/internal/childio"
 )
 
 func nonRetryable(kind, format string, args ...any) error {
@@ -28,53 +28,10 @@ func nonRetryable(kind, format string, args ...any) error {
 // its start and its end, where errors are.
 const maxCapture = 64 << 10
 
-// capture keeps the first and last maxCapture/2 bytes written to it.
-type capture struct {
-	head, tail []byte
-	dropped    int64
-}
-
-func (c *capture) Write(p []byte) (int, error) {
-	n := len(p)
-	if room := maxCapture/2 - len(c.head); room > 0 {
-		k := min(room, len(p))
-		c.head = append(c.head, p[:k]...)
-		p = p[k:]
-	}
-	if len(p) > 0 {
-		c.tail = append(c.tail, p...)
-		if over := len(c.tail) - maxCapture/2; over > 0 {
-			c.dropped += int64(over)
-			c.tail = c.tail[over:]
-		}
-	}
-	return n, nil
-}
-
-func (c *capture) String() string {
-	if c.dropped == 0 {
-		return string(c.head) + string(c.tail)
-	}
-	return fmt.Sprintf("%s\n… (%d bytes cut) …\n%s", c.head, c.dropped, c.tail)
-}
-
-// redactor replaces known secret values with a marker.
-type redactor []string
-
-func (r redactor) apply(s string) string {
-	for _, v := range r {
-		// Short values would redact half of any text.
-		if len(v) >= 4 {
-			s = strings.ReplaceAll(s, v, "[redacted]")
-		}
-	}
-	return s
-}
-
 // resolveAll resolves secret references, keeping the values for redaction.
-func resolveAll(ctx context.Context, refs map[string]secret.Ref) (map[string]string, redactor, error) {
+func resolveAll(ctx context.Context, refs map[string]secret.Ref) (map[string]string, childio.Redactor, error) {
 	out := map[string]string{}
-	var values redactor
+	var values childio.Redactor
 	for name, ref := range refs {
 		v, err := ref.Resolve(ctx)
 		if err != nil {
@@ -86,16 +43,6 @@ func resolveAll(ctx context.Context, refs map[string]secret.Ref) (map[string]str
 	return out, values, nil
 }
 
-// baseEnv is what every command gets: enough to find programs, never the
-// worker's own environment, which holds its secrets.
-func baseEnv() []string {
-	env := []string{"PATH=" + os.Getenv("PATH"), "LANG=C.UTF-8"}
-	if h := os.Getenv("HOME"); h != "" {
-		env = append(env, "HOME="+h)
-	}
-	return env
-}
-
 // Exec runs a command as argv (never through a shell: a param holding
 // "; rm -rf /" arrives as one literal argument), with its environment
 // from the step and its secrets from references, a timeout that kills the
@@ -105,7 +52,7 @@ func (o *Ops) Exec(ctx context.Context, in ExecInput) (ExecOutput, error) {
 	return out, err
 }
 
-func runCommand(ctx context.Context, in ExecInput) (ExecOutput, redactor, error) {
+func runCommand(ctx context.Context, in ExecInput) (ExecOutput, childio.Redactor, error) {
 	if len(in.Command) == 0 || in.Command[0] == "" {
 		return ExecOutput{}, nil, nonRetryable("BadInput", "exec needs a command")
 	}
@@ -124,7 +71,8 @@ func runCommand(ctx context.Context, in ExecInput) (ExecOutput, redactor, error)
 	}
 	cmd := exec.CommandContext(ctx, path, in.Command[1:]...)
 	cmd.Dir = in.Dir
-	cmd.Env = baseEnv()
+	// Never the worker's own environment, which holds its secrets.
+	cmd.Env = childio.Env()
 	for _, k := range slices.Sorted(maps.Keys(in.Env)) {
 		cmd.Env = append(cmd.Env, k+"="+in.Env[k])
 	}
@@ -135,7 +83,7 @@ func runCommand(ctx context.Context, in ExecInput) (ExecOutput, redactor, error)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
-	var stdout, stderr capture
+	stdout, stderr := childio.Capture{Max: maxCapture, Redact: redact}, childio.Capture{Max: maxCapture, Redact: redact}
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {
 		return ExecOutput{}, redact, nonRetryable("StartFailed", "starting %s: %v", in.Command[0], err)
@@ -155,7 +103,7 @@ func runCommand(ctx context.Context, in ExecInput) (ExecOutput, redactor, error)
 	}()
 	runErr := cmd.Wait()
 	close(done)
-	out := ExecOutput{Stdout: redact.apply(stdout.String()), Stderr: redact.apply(stderr.String())}
+	out := ExecOutput{Stdout: stdout.String(), Stderr: stderr.String()}
 	if cmd.ProcessState != nil {
 		out.ExitCode = cmd.ProcessState.ExitCode()
 	}

@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/drctl/drctl/internal/childio"
 )
 
 // HTTP makes one request: headers may come from secret references (their
@@ -55,14 +58,18 @@ func (o *Ops) HTTP(ctx context.Context, in HTTPInput) (HTTPOutput, error) {
 	for k, v := range secrets {
 		req.Header.Set(k, v)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	client := *http.DefaultClient
+	if len(secrets) > 0 {
+		client.CheckRedirect = keepSecretsHome
+	}
+	resp, err := client.Do(req)
 	if err != nil {
-		return HTTPOutput{}, fmt.Errorf("%s %s: %s", method, in.URL, redact.apply(err.Error()))
+		return HTTPOutput{}, fmt.Errorf("%s %s: %s", method, in.URL, redact.Apply(err.Error()))
 	}
 	defer resp.Body.Close()
-	var c capture
+	c := childio.Capture{Max: maxCapture, Redact: redact}
 	_, _ = io.Copy(&c, resp.Body)
-	out := HTTPOutput{Status: resp.StatusCode, Body: redact.apply(c.String())}
+	out := HTTPOutput{Status: resp.StatusCode, Body: c.String()}
 	ok := resp.StatusCode >= 200 && resp.StatusCode < 300
 	if len(in.ExpectStatus) > 0 {
 		ok = slices.Contains(in.ExpectStatus, resp.StatusCode)
@@ -74,4 +81,19 @@ func (o *Ops) HTTP(ctx context.Context, in HTTPInput) (HTTPOutput, error) {
 		_ = json.Unmarshal([]byte(out.Body), &out.JSON)
 	}
 	return out, nil
+}
+
+// keepSecretsHome is the redirect policy of a request that carries
+// secrets: Go's client forwards custom headers (a maintenance token) to
+// wherever a server redirects, so a redirect to another host, or from
+// HTTPS to plain HTTP, is refused instead.
+func keepSecretsHome(req *http.Request, via []*http.Request) error {
+	if len(via) >= 10 {
+		return errors.New("stopped after 10 redirects")
+	}
+	first := via[0].URL
+	if req.URL.Host != first.Host || first.Scheme == "https" && req.URL.Scheme != "https" {
+		return fmt.Errorf("redirected to %s://%s, and secret headers are never sent to another host or over plain HTTP: point the step at the address it redirects to", req.URL.Scheme, req.URL.Host)
+	}
+	return nil
 }

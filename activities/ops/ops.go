@@ -15,6 +15,7 @@ import (
 
 	"github.com/drctl/drctl/activities/chat"
 	"github.com/drctl/drctl/activities/stepio"
+	"github.com/drctl/drctl/internal/childio"
 )
 
 // Target is what the ops steps know of an environment.
@@ -248,12 +249,15 @@ func (o *Ops) do(ctx context.Context, method, url string, headers map[string]str
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}
-	resp, err := o.client().Do(req)
+	// Its headers carry the target's token.
+	client := *o.client()
+	client.CheckRedirect = keepSecretsHome
+	resp, err := client.Do(req)
 	if err != nil {
 		return 0, fmt.Errorf("%s %s: %w", method, url, err)
 	}
 	defer resp.Body.Close()
-	var c capture
+	c := childio.Capture{Max: maxCapture}
 	_, _ = io.Copy(&c, resp.Body)
 	if resp.StatusCode >= 300 {
 		err := fmt.Errorf("%s %s answered %d: %s", method, url, resp.StatusCode, lastLines(c.String()))
@@ -262,8 +266,8 @@ func (o *Ops) do(ctx context.Context, method, url string, headers map[string]str
 		}
 		return resp.StatusCode, err
 	}
-	if out != nil && len(c.head) > 0 {
-		if err := json.Unmarshal([]byte(c.String()), out); err != nil {
+	if text := c.String(); out != nil && text != "" {
+		if err := json.Unmarshal([]byte(text), out); err != nil {
 			return resp.StatusCode, fmt.Errorf("%s %s: the answer is not JSON: %w", method, url, err)
 		}
 	}

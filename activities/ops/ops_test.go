@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -429,5 +430,45 @@ func TestWaitUntil(t *testing.T) {
 		Interval: stepio.Duration(10 * time.Millisecond), Deadline: stepio.Duration(100 * time.Millisecond)})
 	if errType(err) != "Deadline" {
 		t.Fatalf("deadline: %v", err)
+	}
+}
+
+// A secret header goes to the host the step names and nowhere else: a
+// redirect to another host is refused, and the other host sees nothing.
+func TestHTTPSecretHeadersStayHome(t *testing.T) {
+	t.Setenv("DRCTL_TEST_KEY", "header-secret-123")
+	var elsewhere atomic.Int32
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		elsewhere.Add(1)
+		if r.Header.Get("X-Maint-Token") != "" {
+			t.Errorf("the other host got the secret header")
+		}
+	}))
+	defer other.Close()
+	home := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/away":
+			http.Redirect(w, r, other.URL+"/x", http.StatusFound)
+		case "/moved":
+			http.Redirect(w, r, "/here", http.StatusFound)
+		default:
+			fmt.Fprint(w, "token seen: ", r.Header.Get("X-Maint-Token") != "")
+		}
+	}))
+	defer home.Close()
+	o := &ops.Ops{}
+	env := activityEnv(o)
+	secretHeaders := map[string]secret.Ref{"X-Maint-Token": "env:DRCTL_TEST_KEY"}
+	_, err := run[ops.HTTPOutput](t, env, o.HTTP, ops.HTTPInput{URL: home.URL + "/away", SecretHeaders: secretHeaders})
+	if err == nil || !strings.Contains(err.Error(), "secret headers are never sent to another host") || elsewhere.Load() != 0 {
+		t.Fatalf("cross-host redirect: %v (other host asked %d times)", err, elsewhere.Load())
+	}
+	out, err := run[ops.HTTPOutput](t, env, o.HTTP, ops.HTTPInput{URL: home.URL + "/moved", SecretHeaders: secretHeaders})
+	if err != nil || out.Body != "token seen: true" {
+		t.Fatalf("same-host redirect: %+v %v", out, err)
+	}
+	// Without secrets a redirect is followed as usual.
+	if _, err := run[ops.HTTPOutput](t, env, o.HTTP, ops.HTTPInput{URL: home.URL + "/away"}); err != nil || elsewhere.Load() != 1 {
+		t.Fatalf("redirect without secrets: %v", err)
 	}
 }

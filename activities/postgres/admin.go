@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/activity"
+
+	"github.com/drctl/drctl/internal/childio"
 )
 
 // CreateInstance creates (or recreates, after a loss) the instance. With
@@ -99,33 +101,32 @@ func noProvider(t *Target) error {
 }
 
 // execAction runs the exec provider's command for an action, as argv with
-// DRCTL_INSTANCE, DRCTL_ENVIRONMENT and env set, and returns its output, capped and with the
-// database password redacted, for an approval gate to show.
+// a child's environment (never the worker's, which holds its secrets) plus
+// DRCTL_INSTANCE, DRCTL_ENVIRONMENT and env, and returns its output, with
+// the database password redacted and then capped, for an approval gate to
+// show.
 func (p *Postgres) execAction(ctx context.Context, t *Target, action, instance string, env ...string) (string, error) {
 	argv := t.Instance.Exec[action]
 	if len(argv) == 0 {
 		return "", nonRetryable("NotConfigured", "environment %s has no %s command (instance.exec.%s)", t.Name, action, action)
 	}
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Env = append(append(cmd.Environ(), "DRCTL_INSTANCE="+instance, "DRCTL_ENVIRONMENT="+t.Name), env...)
+	cmd.Env = childio.Env(append([]string{"DRCTL_INSTANCE=" + instance, "DRCTL_ENVIRONMENT=" + t.Name}, env...)...)
+	var redact childio.Redactor
+	if ep, err := p.endpoint(ctx, t, "", ""); err == nil && ep.cfg.Password != "" {
+		redact = childio.Redactor{ep.cfg.Password}
+	}
+	out := &childio.Capture{Max: maxOutput, Redact: redact}
+	cmd.Stdout, cmd.Stderr = out, out
 	done := make(chan struct{})
 	go heartbeatUntil(ctx, done, func() any { return map[string]any{"phase": action} })
-	out, err := cmd.CombinedOutput()
+	err := cmd.Run()
 	close(done)
-	log := capOutput(p.redact(ctx, t, string(out)))
+	log := out.String()
 	if err != nil {
 		return log, fmt.Errorf("%s of instance %s (%s): %w\n%s", action, instance, strings.Join(argv, " "), err, log)
 	}
 	return log, nil
-}
-
-// redact removes the environment's database password from text.
-func (p *Postgres) redact(ctx context.Context, t *Target, s string) string {
-	ep, err := p.endpoint(ctx, t, "", "")
-	if err != nil || ep.cfg.Password == "" {
-		return s
-	}
-	return strings.ReplaceAll(s, ep.cfg.Password, "[redacted]")
 }
 
 // heartbeatUntil heartbeats details() every few seconds until done is

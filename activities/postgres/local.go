@@ -16,6 +16,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/drctl/drctl/internal/childio"
 	"github.com/drctl/drctl/internal/freeport"
 )
 
@@ -252,8 +253,10 @@ func (l *Local) run(ctx context.Context, prog string, args ...string) (string, e
 	return capOutput(string(out)), err
 }
 
-// asPostgres makes cmd run as the postgres user when we are root.
+// asPostgres makes cmd run as the postgres user when we are root, with a
+// child's environment (never the worker's secrets).
 func asPostgres(cmd *exec.Cmd) error {
+	cmd.Env = childio.Env()
 	if os.Geteuid() != 0 {
 		return nil
 	}
@@ -262,7 +265,7 @@ func asPostgres(cmd *exec.Cmd) error {
 		return err
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid}}
-	cmd.Env = append(os.Environ(), "HOME=/var/lib/postgresql")
+	cmd.Env = append(cmd.Env, "HOME=/var/lib/postgresql")
 	return nil
 }
 

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/drctl/drctl/internal/childio"
 )
 
 // A restore with jobs > 1 loads while it downloads. pg_restore -j needs a
@@ -275,7 +277,7 @@ func writeList(list string) (string, error) {
 // that failed without saying which statement did.
 func runRestore(ctx context.Context, ep *endpoint, db string, stdin io.Reader, args ...string) ([]string, error) {
 	cmd := exec.CommandContext(ctx, "pg_restore", append([]string{"--dbname=" + db, "--no-password"}, args...)...)
-	cmd.Env = append(os.Environ(), ep.toolEnv(db)...)
+	cmd.Env = childio.Env(ep.toolEnv(db)...)
 	cmd.Stdin = stdin
 	stderr := &lineCollector{}
 	cmd.Stderr = stderr

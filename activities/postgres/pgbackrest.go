@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/drctl/drctl/internal/freeport"
@@ -22,6 +23,12 @@ func pgbackrest(ctx context.Context, cfg *PgBackRestConfig, args ...string) ([]b
 	cmd := exec.CommandContext(ctx, "pgbackrest", append(all, args...)...)
 	if err := asPostgres(cmd); err != nil {
 		return nil, err
+	}
+	// pgBackRest's own settings may come from its environment variables.
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "PGBACKREST_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
 	}
 	cmd.Dir = os.TempDir()
 	out, err := cmd.Output()

@@ -565,6 +565,39 @@ func TestExecProvider(t *testing.T) {
 	}
 }
 
+// The exec provider's commands get a child's environment, never the
+// worker's secrets, and the password is redacted before the output is
+// cut, so none of it survives at the cut either.
+func TestExecProviderKeepsSecrets(t *testing.T) {
+	f := newFixture(t)
+	const password = "pa55word-0123456789abcdef"
+	t.Setenv("DRCTL_TEST_EXEC_URL", "postgres://app:"+password+"@127.0.0.1:5432/register")
+	t.Setenv("DRCTL_TEST_WORKER_SECRET", "AGE-SECRET-KEY-1WORKERSECRET")
+	// Head and tail keep 8 KiB each: the password starts 5 bytes before the
+	// head ends, and ends 11 bytes after the tail starts.
+	boundary := `head -c 8187 /dev/zero | tr '\0' x; echo "` + password + `"; head -c 20000 /dev/zero | tr '\0' y; echo "` + password + `"; head -c 8180 /dev/zero | tr '\0' z`
+	f.targets["exec"] = &postgres.Target{Name: "exec", Role: "source", Database: "register", URL: "env:DRCTL_TEST_EXEC_URL",
+		Instance: &postgres.InstanceConfig{Provider: "exec", Exec: map[string][]string{
+			"create": {"sh", "-c", "env | sort"},
+			"reboot": {"sh", "-c", boundary},
+		}}}
+	var out postgres.InstanceOutput
+	f.must(f.pg.CreateInstance, postgres.CreateInstanceInput{Run: runCtx("exec")}, &out)
+	if strings.Contains(out.Log, "WORKERSECRET") || strings.Contains(out.Log, "DRCTL_TEST_EXEC_URL") || !strings.Contains(out.Log, "DRCTL_INSTANCE=main") {
+		t.Fatalf("the provider saw the worker's environment:\n%s", out.Log)
+	}
+	f.must(f.pg.Reboot, postgres.RebootInput{Run: runCtx("exec")}, &out)
+	for i := 0; i+6 <= len(password); i++ {
+		if strings.Contains(out.Log, password[i:i+6]) {
+			t.Fatalf("part of the password (%q) survived the cut:\n…%s…", password[i:i+6], out.Log[8000:8400])
+		}
+	}
+	// The marker is what the cuts go through.
+	if !strings.Contains(out.Log, "xxx[reda\n…") || !strings.Contains(out.Log, "cted]\nzzz") {
+		t.Fatalf("the output was not cut where the password was:\n…%s…\n…%s…", out.Log[8100:8300], out.Log[len(out.Log)-8200:len(out.Log)-8100])
+	}
+}
+
 // TestParallelRestoreCancelled: a restore cancelled while it downloads
 // across a slow link stops the download and returns, rather than wait for
 // the rest of the backup: when it returns, the link has carried only part

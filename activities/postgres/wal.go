@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/drctl/drctl/activities/backup"
+	"github.com/drctl/drctl/internal/childio"
 )
 
 // The WAL archive lives in the store beside the dumps: each segment at
@@ -142,7 +143,7 @@ func (p *Postgres) baseBackup(ctx context.Context, t *Target, in BackupInput, ep
 	}
 	started = started.UTC()
 	cmd := exec.CommandContext(ctx, "pg_basebackup", "-D", "-", "-Ft", "-X", "none", "--checkpoint=fast", "--no-password")
-	cmd.Env = append(os.Environ(), ep.toolEnv("")...)
+	cmd.Env = childio.Env(ep.toolEnv("")...)
 	entry, err := storeOutput(ctx, cmd, "base backup", backup.Writer{Store: s, Recipients: cfg.Recipients}, backup.Entry{
 		Key: baseKey(t.Name, datastore, started), Env: t.Name, Datastore: datastore, Date: started.Format(time.DateOnly),
 		Format: "pg_basebackup-tar", Compression: backup.Zstd, StartedAt: started, Server: version, LSN: startLSN, RowCounts: counts,
