@@ -94,6 +94,15 @@ type Policy struct {
 	Approval *ApprovalPolicy `yaml:"approval"`
 	// OnError is the default on_error of steps (production: pause).
 	OnError string `yaml:"on_error" enum:"abort,continue,pause"`
+	// Retention is the least backup.prune may keep without an approval
+	// gate; on a source without one, every prune is gated.
+	Retention *Retention `yaml:"retention"`
+}
+
+// Retention is how many daily and weekly backups a prune keeps.
+type Retention struct {
+	KeepDaily  int `yaml:"keep_daily"`
+	KeepWeekly int `yaml:"keep_weekly"`
 }
 
 // ApprovalPolicy demands an approval gate before any destructive step.

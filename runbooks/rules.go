@@ -2,6 +2,7 @@ package runbooks
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/drctl/drctl/workflows"
 )
@@ -44,6 +45,10 @@ func (c *compiler) checkEnvironmentRules(p *workflows.Plan) {
 				if required && s.Destructive && !gated && !((t.Restores || t.TargetOnly) && c.env.Role == RoleSource) {
 					c.atPos(s.Pos, "step %q (%s) changes %s, whose policy requires approval, but no approval gate runs before it", s.ID, stepKind(s), c.envName)
 				}
+				c.checkStoreAccess(s, t)
+				if t.StoreAccess == "change" && c.env.Role == RoleSource && !gated && !c.withinRetention(s) {
+					c.atPos(s.Pos, "step %q (%s) may delete more of %s's backups than its retention policy keeps (policy.retention), but no approval gate runs before it", s.ID, s.Uses, c.envName)
+				}
 			}
 		}
 		walk(block)
@@ -59,4 +64,60 @@ func stepKind(s workflows.Step) string {
 
 func (c *compiler) atPos(p workflows.Pos, format string, args ...any) {
 	*c.r.diags = append(*c.r.diags, Diagnostic{File: p.File, Line: p.Line, Col: p.Col, Msg: fmt.Sprintf(format, args...)})
+}
+
+// checkStoreAccess holds a step to the stores it may touch: it reads its
+// own environment's, or a source's when the run restores a target from it;
+// it changes its own environment's only.
+func (c *compiler) checkStoreAccess(s workflows.Step, t StepType) {
+	if t.StoreAccess == "" {
+		return
+	}
+	for _, path := range [][]string{{"env"}, {"source", "env"}, {"copy", "env"}} {
+		v := any(s.With)
+		for _, k := range path {
+			m, _ := v.(map[string]any)
+			v = m[k]
+		}
+		name, ok := v.(string)
+		if !ok || name == c.envName || workflows.IsTemplate(name) {
+			// Names known only at run time are held by the activity.
+			continue
+		}
+		where := strings.Join(path, ".")
+		other, known := c.opts.Config.Environments[name]
+		switch {
+		case !known || other == nil:
+			// The input's own check names an unknown environment.
+		case t.StoreAccess == "change":
+			c.atPos(s.Pos, "step %q (%s) would change the stores of environment %q (%s), but runs on %s: a run changes only its own environment's backups", s.ID, s.Uses, name, where, c.envName)
+		case c.env.Role != RoleTarget || other.Role != RoleSource:
+			c.atPos(s.Pos, "step %q (%s) reads the backups of environment %q (%s), but runs on %s: a run reads its own environment's backups, or a target its source's", s.ID, s.Uses, name, where, c.envName)
+		}
+	}
+}
+
+// withinRetention reports whether a prune keeps at least what the
+// environment's retention policy asks; unknown counts do not.
+func (c *compiler) withinRetention(s workflows.Step) bool {
+	floor := c.env.Policy.Retention
+	if floor == nil {
+		return false
+	}
+	count := func(key string) (int, bool) {
+		switch n := s.With[key].(type) {
+		case nil:
+			return 0, true
+		case int:
+			return n, true
+		case int64:
+			return int(n), true
+		case float64:
+			return int(n), n == float64(int(n))
+		}
+		return 0, false
+	}
+	daily, ok1 := count("keep_daily")
+	weekly, ok2 := count("keep_weekly")
+	return ok1 && ok2 && daily >= floor.KeepDaily && weekly >= floor.KeepWeekly
 }

@@ -31,6 +31,10 @@ type StepType struct {
 	// BacksUp takes a backup of the run's environment: refused on a
 	// `target` environment, whose data is a copy.
 	BacksUp bool
+	// StoreAccess is what the step does to the stores its env inputs name:
+	// "read" (the run's own environment, or a source its target restores
+	// from) or "change" (the run's own environment only).
+	StoreAccess string
 	// Timeout is the default start-to-close timeout; Heartbeat, when set,
 	// is how soon a silent worker is declared dead.
 	Timeout   time.Duration
@@ -90,15 +94,16 @@ var catalogue = []StepType{
 	{Name: "postgres.latest_events", Activity: "postgres.LatestEvents", Summary: "read the newest rows of an events table",
 		Input: typeOf[postgres.LatestEventsInput](), Output: typeOf[postgres.LatestEventsOutput](), Timeout: short},
 	{Name: "backup.latest", Activity: "backup.Latest", Summary: "find the newest complete backup (of a date)",
-		Input: typeOf[backup.LatestInput](), Output: typeOf[backup.Entry](), Timeout: short},
+		Input: typeOf[backup.LatestInput](), Output: typeOf[backup.Entry](), StoreAccess: "read", Timeout: short},
 	{Name: "backup.list", Activity: "backup.List", Summary: "list backups between two dates",
-		Input: typeOf[backup.ListInput](), Output: typeOf[backup.ListOutput](), Timeout: short},
+		Input: typeOf[backup.ListInput](), Output: typeOf[backup.ListOutput](), StoreAccess: "read", Timeout: short},
 	// Pruning deletes old backups only, never the newest verified one, so
-	// unattended nightly runs may prune without a gate.
+	// unattended nightly runs may prune without a gate as long as they keep
+	// what the environment's retention policy asks (see rules.go).
 	{Name: "backup.prune", Activity: "backup.Prune", Summary: "apply retention, never deleting the newest verified backup",
-		Input: typeOf[backup.PruneInput](), Output: typeOf[backup.PruneOutput](), Timeout: time.Hour, Heartbeat: beat},
+		Input: typeOf[backup.PruneInput](), Output: typeOf[backup.PruneOutput](), StoreAccess: "change", Timeout: time.Hour, Heartbeat: beat},
 	{Name: "storage.compare", Activity: "backup.Compare", Summary: "compare two stores object by object",
-		Input: typeOf[backup.CompareInput](), Output: typeOf[backup.CompareOutput](), Timeout: long, Heartbeat: beat},
+		Input: typeOf[backup.CompareInput](), Output: typeOf[backup.CompareOutput](), StoreAccess: "read", Timeout: long, Heartbeat: beat},
 	{Name: "report.write", Activity: "report.Write", Summary: "write the run's evidence: timeline, RTO, RPO",
 		Input: typeOf[report.WriteInput](), Output: typeOf[report.WriteOutput](), Timeout: short},
 }

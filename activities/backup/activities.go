@@ -118,6 +118,10 @@ func (b *Backup) Prune(ctx context.Context, in PruneInput) (PruneOutput, error) 
 	if in.KeepDaily < 1 {
 		return PruneOutput{}, temporal.NewNonRetryableApplicationError("keep_daily must be at least 1", "BadInput", nil)
 	}
+	if in.Run.Env == "" || in.Env != in.Run.Env {
+		return PruneOutput{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+			"a run on %q may not prune the backups of environment %q: a run changes only its own environment's backups", in.Run.Env, in.Env), "OtherEnvironment", nil)
+	}
 	s, err := b.OpenStore(ctx, in.Env, in.Store)
 	if err != nil {
 		return PruneOutput{}, err

@@ -15,6 +15,7 @@ import (
 	sdktest "go.temporal.io/sdk/testsuite"
 
 	"github.com/drctl/drctl/activities/backup"
+	"github.com/drctl/drctl/activities/stepio"
 )
 
 // testActivityEnv runs b's activities as Temporal would (with heartbeats).
@@ -122,7 +123,12 @@ func TestPruneKeepsNewestAndVerified(t *testing.T) {
 	b := &backup.Backup{Stores: func(string, string) (*backup.StoreConfig, error) { return cfg, nil }}
 	env := testActivityEnv(t, b)
 	var out backup.PruneOutput
-	run(t, env, b.Prune, backup.PruneInput{Env: "production", Datastore: "register", KeepDaily: 7, KeepWeekly: 2}, &out)
+	// A staging run may not prune production's backups.
+	if _, err := env.ExecuteActivity(b.Prune, backup.PruneInput{Env: "production", Datastore: "register", KeepDaily: 1,
+		Run: stepio.RunContext{Env: "staging", ID: "r0"}}); err == nil || !strings.Contains(err.Error(), "may not prune the backups of environment \"production\"") {
+		t.Fatalf("a staging run pruning production: %v", err)
+	}
+	run(t, env, b.Prune, backup.PruneInput{Env: "production", Datastore: "register", KeepDaily: 7, KeepWeekly: 2, Run: stepio.RunContext{Env: "production", ID: "r1"}}, &out)
 	var left backup.ListOutput
 	run(t, env, b.List, backup.ListInput{Env: "production"}, &left)
 	keys := map[string]bool{}
@@ -141,7 +147,7 @@ func TestPruneKeepsNewestAndVerified(t *testing.T) {
 		t.Fatalf("kept %d (%d by the output), deleted %d: %v", left.Count, out.Kept, len(out.Deleted), keys)
 	}
 	// Pruning again changes nothing.
-	run(t, env, b.Prune, backup.PruneInput{Env: "production", Datastore: "register", KeepDaily: 7, KeepWeekly: 2}, &out)
+	run(t, env, b.Prune, backup.PruneInput{Env: "production", Datastore: "register", KeepDaily: 7, KeepWeekly: 2, Run: stepio.RunContext{Env: "production", ID: "r1"}}, &out)
 	if len(out.Deleted) != 0 {
 		t.Fatalf("second prune deleted %v", out.Deleted)
 	}

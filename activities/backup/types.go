@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/drctl/drctl/activities/secret"
+	"github.com/drctl/drctl/activities/stepio"
 )
 
 // StoreConfig configures one store of an environment.
@@ -110,6 +111,9 @@ type PruneInput struct {
 	Store      string `json:"store,omitempty"`
 	KeepDaily  int    `json:"keep_daily" drctl:"required"`
 	KeepWeekly int    `json:"keep_weekly,omitempty"`
+	// Run is set by the interpreter: a run prunes its own environment's
+	// backups only.
+	Run stepio.RunContext `json:"run" drctl:"internal"`
 }
 
 // PruneOutput lists what was deleted and how many backups remain.
