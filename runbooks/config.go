@@ -210,6 +210,9 @@ func ParseConfig(file string, src []byte) (*Config, Diagnostics) {
 			if st == nil {
 				r.at(valueOf(env.Node, "stores"), "environment %q: store %q is empty", name, storeName)
 			}
+			if !identRE.MatchString(storeName) {
+				r.at(keyOf(valueOf(env.Node, "stores"), storeName), "environment %q: store name %q must be letters, digits, - and _", name, storeName)
+			}
 		}
 	}
 	return cfg, diags

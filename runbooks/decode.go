@@ -21,7 +21,8 @@ import (
 // Node.Decode reports neither unknown nor duplicate keys and its type errors
 // carry no column. Keys are the fields' yaml tag, else their json tag; the
 // tag drctl:"required" marks a field that must be present, enum:"a,b" lists
-// its allowed values, format:"date" asks for yyyy-mm-dd. A struct field
+// its allowed values, format:"date" asks for yyyy-mm-dd, format:"name" for
+// a name that may become a path, a key or an identifier (stepio.NameProblem). A struct field
 // named Node of type *yaml.Node receives the struct's own mapping node.
 
 var (
@@ -369,6 +370,11 @@ func checkScalarRules(n *yaml.Node, f fieldInfo) string {
 func checkTextRules(s string, f fieldInfo) string {
 	if len(f.enum) > 0 && !slices.Contains(f.enum, s) {
 		return fmt.Sprintf("%q is not one of %s%s", s, strings.Join(f.enum, ", "), didYouMean(s, f.enum))
+	}
+	if f.format == "name" {
+		if msg := stepio.NameProblem(stepio.NameKind(f.key), s); msg != "" {
+			return msg
+		}
 	}
 	if f.format == "date" && s != "" {
 		if _, err := time.Parse(time.DateOnly, s); err != nil || !dateRE.MatchString(s) {

@@ -12,6 +12,8 @@ import (
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
+
+	"github.com/drctl/drctl/activities/stepio"
 )
 
 // DefaultStore is the store backups go to and come from when a step names
@@ -48,6 +50,9 @@ func (b *Backup) OpenStore(ctx context.Context, env, store string) (Store, error
 // Latest finds the newest complete backup of a datastore (on a date), by
 // its recorded stop time; never by modification time or a pointer file.
 func (b *Backup) Latest(ctx context.Context, in LatestInput) (Entry, error) {
+	if err := stepio.CheckInput(in); err != nil {
+		return Entry{}, err
+	}
 	s, err := b.OpenStore(ctx, in.Env, in.Store)
 	if err != nil {
 		return Entry{}, err
@@ -85,6 +90,9 @@ func (b *Backup) Latest(ctx context.Context, in LatestInput) (Entry, error) {
 
 // List lists the complete backups between two dates, oldest first.
 func (b *Backup) List(ctx context.Context, in ListInput) (ListOutput, error) {
+	if err := stepio.CheckInput(in); err != nil {
+		return ListOutput{}, err
+	}
 	s, err := b.OpenStore(ctx, in.Env, in.Store)
 	if err != nil {
 		return ListOutput{}, err
@@ -115,6 +123,9 @@ func ListStore(ctx context.Context, s Store, in ListInput) (ListOutput, error) {
 // each of the last KeepWeekly ISO weeks, and deletes the rest. The newest
 // backup, and the newest verified one, are never deleted.
 func (b *Backup) Prune(ctx context.Context, in PruneInput) (PruneOutput, error) {
+	if err := stepio.CheckInput(in); err != nil {
+		return PruneOutput{}, err
+	}
 	if in.KeepDaily < 1 {
 		return PruneOutput{}, temporal.NewNonRetryableApplicationError("keep_daily must be at least 1", "BadInput", nil)
 	}
@@ -188,6 +199,9 @@ func retained(all []Entry, daily, weekly int) map[string]bool {
 // Compare compares two locations object by object: what the copy misses,
 // what it has extra, and what differs in size or content.
 func (b *Backup) Compare(ctx context.Context, in CompareInput) (CompareOutput, error) {
+	if err := stepio.CheckInput(in); err != nil {
+		return CompareOutput{}, err
+	}
 	src, err := b.OpenStore(ctx, in.Source.Env, in.Source.Store)
 	if err != nil {
 		return CompareOutput{}, err

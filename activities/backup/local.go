@@ -15,8 +15,12 @@ import (
 	"strings"
 )
 
-// local is a folder on this host.
-type local struct{ root string }
+// local is a folder on this host, opened as an os.Root: no key, however
+// written, and no symlink inside the folder reaches outside it.
+type local struct {
+	dir  string
+	root *os.Root
+}
 
 func openLocal(cfg *StoreConfig) (Store, error) {
 	if cfg.Path == "" {
@@ -32,13 +36,18 @@ func openLocal(cfg *StoreConfig) (Store, error) {
 	if !st.IsDir() {
 		return nil, fmt.Errorf("local store %s is not a folder", cfg.Path)
 	}
-	return &local{root: cfg.Path}, nil
+	root, err := os.OpenRoot(cfg.Path)
+	if err != nil {
+		return nil, fmt.Errorf("local store %s: %w", cfg.Path, err)
+	}
+	return &local{dir: cfg.Path, root: root}, nil
 }
 
-func (l *local) String() string { return "file://" + l.root }
-func (l *local) Close() error   { return nil }
+func (l *local) String() string { return "file://" + l.dir }
+func (l *local) Close() error   { return l.root.Close() }
 
-func (l *local) path(key string) string { return filepath.Join(l.root, filepath.FromSlash(key)) }
+// name is a key as a name inside the root.
+func name(key string) string { return filepath.FromSlash(key) }
 
 // tmpPrefix marks objects being written; listings never show them.
 const tmpPrefix = ".part-"
@@ -50,12 +59,11 @@ func tmpName(p string) string {
 }
 
 func (l *local) Put(_ context.Context, key string, r io.Reader) (int64, error) {
-	final := l.path(key)
-	if err := os.MkdirAll(filepath.Dir(final), 0o750); err != nil {
+	if err := l.root.MkdirAll(name(path.Dir(key)), 0o750); err != nil {
 		return 0, fmt.Errorf("creating the folder of %s: %w", key, err)
 	}
-	tmp := filepath.FromSlash(tmpName(filepath.ToSlash(final)))
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
+	tmp := name(tmpName(key))
+	f, err := l.root.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
 	if err != nil {
 		return 0, fmt.Errorf("writing %s: %w", key, err)
 	}
@@ -67,17 +75,17 @@ func (l *local) Put(_ context.Context, key string, r io.Reader) (int64, error) {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp, final)
+		err = l.root.Rename(tmp, name(key))
 	}
 	if err != nil {
-		os.Remove(tmp)
+		l.root.Remove(tmp)
 		return n, fmt.Errorf("writing %s: %w", key, err)
 	}
 	return n, nil
 }
 
 func (l *local) Get(_ context.Context, key string) (io.ReadCloser, error) {
-	f, err := os.Open(l.path(key))
+	f, err := l.root.Open(name(key))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%s in %s: %w", key, l, ErrNotFound)
 	}
@@ -86,16 +94,11 @@ func (l *local) Get(_ context.Context, key string) (io.ReadCloser, error) {
 
 func (l *local) List(_ context.Context, prefix string) ([]Object, error) {
 	var out []Object
-	err := filepath.WalkDir(l.root, func(p string, d fs.DirEntry, err error) error {
+	err := fs.WalkDir(l.root.FS(), ".", func(key string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		if d.IsDir() || strings.HasPrefix(d.Name(), tmpPrefix) {
-			return nil
-		}
-		rel, _ := filepath.Rel(l.root, p)
-		key := filepath.ToSlash(rel)
-		if !strings.HasPrefix(key, prefix) {
+		if d.IsDir() || strings.HasPrefix(d.Name(), tmpPrefix) || !strings.HasPrefix(key, prefix) {
 			return nil
 		}
 		info, err := d.Info()
@@ -113,7 +116,7 @@ func (l *local) List(_ context.Context, prefix string) ([]Object, error) {
 }
 
 func (l *local) Delete(_ context.Context, key string) error {
-	err := os.Remove(l.path(key))
+	err := l.root.Remove(name(key))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}

@@ -39,15 +39,24 @@ func Open(ctx context.Context, cfg *StoreConfig) (Store, error) {
 	if cfg == nil {
 		return nil, errors.New("no store configured")
 	}
+	var (
+		s   Store
+		err error
+	)
 	switch cfg.Type {
 	case "local":
-		return openLocal(cfg)
+		s, err = openLocal(cfg)
 	case "sftp":
-		return openSFTP(ctx, cfg)
+		s, err = openSFTP(ctx, cfg)
 	case "azure":
-		return openAzure(ctx, cfg)
+		s, err = openAzure(ctx, cfg)
+	default:
+		return nil, fmt.Errorf("unknown store type %q", cfg.Type)
 	}
-	return nil, fmt.Errorf("unknown store type %q", cfg.Type)
+	if err != nil {
+		return nil, err
+	}
+	return confined{s}, nil
 }
 
 // countingReader counts the bytes read through it.

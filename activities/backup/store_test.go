@@ -509,3 +509,59 @@ func TestAbandonedReadStops(t *testing.T) {
 		t.Errorf("a read that failed an eighth in went on to read %d MiB of 64", n>>20)
 	}
 }
+
+// No key leaves its store: "../" and absolute keys are refused by every
+// kind of store, for every operation, and nothing is written outside.
+func TestKeysStayBelowTheirRoot(t *testing.T) {
+	outside := t.TempDir()
+	for _, f := range stores(t) {
+		t.Run(f.name, func(t *testing.T) {
+			s := open(t, f.cfg)
+			ctx := context.Background()
+			for _, key := range []string{"../x", "production/../../x", "../../../../" + outside + "/ESCAPED", "/etc/x", "a//b", "a/./b", `a\..\b`} {
+				if _, err := s.Put(ctx, key, strings.NewReader("x")); err == nil || !strings.Contains(err.Error(), "keys stay below the store's root") {
+					t.Errorf("Put %q: %v", key, err)
+				}
+				if _, err := s.Get(ctx, key); err == nil || errors.Is(err, backup.ErrNotFound) {
+					t.Errorf("Get %q: %v", key, err)
+				}
+				if err := s.Delete(ctx, key); err == nil {
+					t.Errorf("Delete %q succeeded", key)
+				}
+			}
+			if _, err := s.List(ctx, "../"); err == nil {
+				t.Error("List ../ succeeded")
+			}
+			if _, err := s.List(ctx, "production/"); err != nil {
+				t.Errorf("List production/: %v", err)
+			}
+			// The activities refuse such names before any key is made.
+			b := &backup.Backup{Stores: func(string, string) (*backup.StoreConfig, error) { return f.cfg, nil }}
+			env := testActivityEnv(t, b)
+			for _, in := range []any{
+				backup.LatestInput{Env: "../../tmp", Datastore: "register"},
+				backup.ListInput{Env: "production", Datastore: "../../../../tmp/ESCAPED"},
+				backup.PruneInput{Env: "production", Datastore: "register", Store: "../x", KeepDaily: 1},
+				backup.CompareInput{Source: backup.Location{Env: "production", Store: "images", Prefix: "a"}, Copy: backup.Location{Env: "..", Store: "b"}},
+			} {
+				var fn any
+				switch in.(type) {
+				case backup.LatestInput:
+					fn = b.Latest
+				case backup.ListInput:
+					fn = b.List
+				case backup.PruneInput:
+					fn = b.Prune
+				default:
+					fn = b.Compare
+				}
+				if _, err := env.ExecuteActivity(fn, in); err == nil || !strings.Contains(err.Error(), "is refused: names are") {
+					t.Errorf("%+v: %v", in, err)
+				}
+			}
+		})
+	}
+	if entries, _ := os.ReadDir(outside); len(entries) != 0 {
+		t.Fatalf("written outside every store: %v", entries)
+	}
+}

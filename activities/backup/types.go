@@ -83,17 +83,17 @@ func TotalRows(counts map[string]int64) int64 {
 // LatestInput picks the newest complete backup of a datastore, optionally on
 // a given date.
 type LatestInput struct {
-	Env       string `json:"env" drctl:"required"`
-	Datastore string `json:"datastore" drctl:"required"`
-	Store     string `json:"store,omitempty"`
+	Env       string `json:"env" drctl:"required" format:"name"`
+	Datastore string `json:"datastore" drctl:"required" format:"name"`
+	Store     string `json:"store,omitempty" format:"name"`
 	Date      string `json:"date,omitempty" format:"date"`
 }
 
 // ListInput lists backups between two dates (inclusive).
 type ListInput struct {
-	Env       string `json:"env" drctl:"required"`
-	Datastore string `json:"datastore,omitempty"`
-	Store     string `json:"store,omitempty"`
+	Env       string `json:"env" drctl:"required" format:"name"`
+	Datastore string `json:"datastore,omitempty" format:"name"`
+	Store     string `json:"store,omitempty" format:"name"`
 	From      string `json:"from,omitempty" format:"date"`
 	To        string `json:"to,omitempty" format:"date"`
 }
@@ -106,9 +106,9 @@ type ListOutput struct {
 
 // PruneInput applies retention; the newest verified backup is never deleted.
 type PruneInput struct {
-	Env        string `json:"env" drctl:"required"`
-	Datastore  string `json:"datastore" drctl:"required"`
-	Store      string `json:"store,omitempty"`
+	Env        string `json:"env" drctl:"required" format:"name"`
+	Datastore  string `json:"datastore" drctl:"required" format:"name"`
+	Store      string `json:"store,omitempty" format:"name"`
 	KeepDaily  int    `json:"keep_daily" drctl:"required"`
 	KeepWeekly int    `json:"keep_weekly,omitempty"`
 	// Run is set by the interpreter: a run prunes its own environment's
@@ -124,8 +124,8 @@ type PruneOutput struct {
 
 // Location is a prefix in one of an environment's stores.
 type Location struct {
-	Env    string `json:"env" drctl:"required"`
-	Store  string `json:"store" drctl:"required"`
+	Env    string `json:"env" drctl:"required" format:"name"`
+	Store  string `json:"store" drctl:"required" format:"name"`
 	Prefix string `json:"prefix,omitempty"`
 }
 

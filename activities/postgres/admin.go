@@ -9,6 +9,7 @@ import (
 
 	"go.temporal.io/sdk/activity"
 
+	"github.com/drctl/drctl/activities/stepio"
 	"github.com/drctl/drctl/internal/childio"
 )
 
@@ -16,6 +17,9 @@ import (
 // the local provider it makes a cluster; with exec it runs the configured
 // create command. An instance that is already there is left as it is.
 func (p *Postgres) CreateInstance(ctx context.Context, in CreateInstanceInput) (InstanceOutput, error) {
+	if err := stepio.CheckInput(in); err != nil {
+		return InstanceOutput{}, err
+	}
 	t, err := p.target(in.Run.Env)
 	if err != nil {
 		return InstanceOutput{}, err
@@ -41,6 +45,9 @@ func (p *Postgres) CreateInstance(ctx context.Context, in CreateInstanceInput) (
 
 // Reboot restarts the instance.
 func (p *Postgres) Reboot(ctx context.Context, in RebootInput) (InstanceOutput, error) {
+	if err := stepio.CheckInput(in); err != nil {
+		return InstanceOutput{}, err
+	}
 	t, err := p.target(in.Run.Env)
 	if err != nil {
 		return InstanceOutput{}, err
@@ -69,6 +76,9 @@ func (p *Postgres) Reboot(ctx context.Context, in RebootInput) (InstanceOutput, 
 // Failover points the application at another instance: the exec
 // provider's failover command does it (a DNS switch, a service binding).
 func (p *Postgres) Failover(ctx context.Context, in FailoverInput) (InstanceOutput, error) {
+	if err := stepio.CheckInput(in); err != nil {
+		return InstanceOutput{}, err
+	}
 	t, err := p.target(in.Run.Env)
 	if err != nil {
 		return InstanceOutput{}, err
@@ -150,6 +160,9 @@ func heartbeatUntil(ctx context.Context, done <-chan struct{}, details func() an
 // stops new connections, ends the open ones, renames, and lets connections
 // in again. Renaming what was already renamed says so and succeeds.
 func (p *Postgres) Rename(ctx context.Context, in RenameInput) (RenameOutput, error) {
+	if err := stepio.CheckInput(in); err != nil {
+		return RenameOutput{}, err
+	}
 	t, err := p.target(in.Run.Env)
 	if err != nil {
 		return RenameOutput{}, err
@@ -220,6 +233,9 @@ const createdMarker = "drctl:"
 // with the environment's old suffix) or one drctl created. Dropping what is
 // gone already succeeds.
 func (p *Postgres) Drop(ctx context.Context, in DropInput) (DropOutput, error) {
+	if err := stepio.CheckInput(in); err != nil {
+		return DropOutput{}, err
+	}
 	t, err := p.target(in.Run.Env)
 	if err != nil {
 		return DropOutput{}, err

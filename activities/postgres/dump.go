@@ -74,6 +74,9 @@ func (p *progress) Read(b []byte) (int, error) {
 // An empty database is refused unless allow_empty is set: backups that
 // silently held nothing must not happen again.
 func (p *Postgres) Backup(ctx context.Context, in BackupInput) (BackupOutput, error) {
+	if err := stepio.CheckInput(in); err != nil {
+		return BackupOutput{}, err
+	}
 	t, err := p.target(in.Run.Env)
 	if err != nil {
 		return BackupOutput{}, err
@@ -180,6 +183,9 @@ func restoreMarker(key string) string { return createdMarker + " restore of " + 
 // matching expected_errors are tolerated up to their max; any other fails
 // the step, named.
 func (p *Postgres) Restore(ctx context.Context, in RestoreInput) (RestoreOutput, error) {
+	if err := stepio.CheckInput(in); err != nil {
+		return RestoreOutput{}, err
+	}
 	t, err := p.target(in.Run.Env)
 	if err != nil {
 		return RestoreOutput{}, err

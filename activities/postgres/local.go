@@ -16,6 +16,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/drctl/drctl/activities/stepio"
 	"github.com/drctl/drctl/internal/childio"
 	"github.com/drctl/drctl/internal/freeport"
 )
@@ -64,8 +65,76 @@ func (l *Local) URL(database string) string {
 	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", l.Port, database)
 }
 
+// madeMark is the file drctl writes first into every instance folder it
+// makes: drctl removes a folder only where it finds this mark (or its
+// record), never one it found there.
+const madeMark = ".drctl-made"
+
+// makeInstanceDir makes the folder of a new instance below baseDir and
+// marks it as drctl's. A folder drctl left half-made (marked, without a
+// record) is made again; any other folder of that name is refused.
+func makeInstanceDir(baseDir, name, createdBy string) (string, error) {
+	if err := checkInstanceName(name); err != nil {
+		return "", err
+	}
+	// The base folder is root's, but the postgres user must pass through
+	// it to reach its own instance folder.
+	if err := os.MkdirAll(baseDir, 0o711); err != nil {
+		return "", err
+	}
+	dir := filepath.Join(baseDir, name)
+	err := os.Mkdir(dir, 0o700)
+	if errors.Is(err, fs.ErrExist) {
+		if !madeByDrctl(dir) {
+			return "", nonRetryable("NotOurs", "%s exists and drctl did not make it: move it away, or name another instance", dir)
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			return "", err
+		}
+		err = os.Mkdir(dir, 0o700)
+	}
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(filepath.Join(dir, madeMark), []byte(createdBy+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	return dir, nil
+}
+
+// checkInstanceName refuses a name that is empty or not a plain name: it
+// becomes a folder.
+func checkInstanceName(name string) error {
+	if name == "" {
+		return nonRetryable("BadName", "instance name \"\" is refused: an instance needs a name")
+	}
+	return stepio.CheckName("instance", name)
+}
+
+// madeByDrctl reports whether dir carries drctl's mark or record.
+func madeByDrctl(dir string) bool {
+	for _, f := range []string{madeMark, localRecord} {
+		if st, err := os.Lstat(filepath.Join(dir, f)); err == nil && st.Mode().IsRegular() {
+			return true
+		}
+	}
+	return false
+}
+
+// removeInstanceDir removes an instance folder drctl made, and refuses
+// any other.
+func removeInstanceDir(dir string) error {
+	if !madeByDrctl(dir) {
+		return nonRetryable("NotOurs", "%s was not made by drctl: it is left as it is", dir)
+	}
+	return os.RemoveAll(dir)
+}
+
 // OpenLocal reads an instance's record; ok is false when there is none.
 func OpenLocal(baseDir, name string) (*Local, bool, error) {
+	if err := checkInstanceName(name); err != nil {
+		return nil, false, err
+	}
 	dir := filepath.Join(baseDir, name)
 	b, err := os.ReadFile(filepath.Join(dir, localRecord))
 	if errors.Is(err, fs.ErrNotExist) {
@@ -102,20 +171,16 @@ func CreateLocal(ctx context.Context, baseDir, name string, port int, settings m
 			return nil, false, err
 		}
 	}
-	l := &Local{Name: name, Dir: filepath.Join(baseDir, name), Port: port, Settings: settings, CreatedBy: createdBy, PortPicked: picked, bin: bin}
-	// The base folder is root's, but the postgres user must pass through
-	// it to reach its own instance folder.
-	if err := os.MkdirAll(baseDir, 0o711); err != nil {
+	dir, err := makeInstanceDir(baseDir, name, createdBy)
+	if err != nil {
 		return nil, false, err
 	}
-	if err := os.Mkdir(l.Dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-		return nil, false, err
-	}
+	l := &Local{Name: name, Dir: dir, Port: port, Settings: settings, CreatedBy: createdBy, PortPicked: picked, bin: bin}
 	if err := chownToPostgres(l.Dir); err != nil {
 		return nil, false, err
 	}
 	if out, err := l.run(ctx, "initdb", "-D", l.dataDir(), "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C"); err != nil {
-		os.RemoveAll(l.Dir)
+		removeInstanceDir(l.Dir)
 		return nil, false, fmt.Errorf("initdb for instance %s: %w\n%s", name, err, out)
 	}
 	if err := l.writeConf(); err != nil {
@@ -232,7 +297,7 @@ func (l *Local) Destroy(ctx context.Context) error {
 	if err := l.Stop(ctx); err != nil {
 		return err
 	}
-	return os.RemoveAll(l.Dir)
+	return removeInstanceDir(l.Dir)
 }
 
 // run runs one of Postgres's programs, as the postgres user when root.

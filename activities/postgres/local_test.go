@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -95,4 +98,55 @@ func occupy(t *testing.T, port int) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
+}
+
+// An instance name never becomes a path outside the instances' folder, and
+// drctl never takes over, nor removes, a folder it did not make.
+func TestLocalInstanceNamesAndFolders(t *testing.T) {
+	ctx := context.Background()
+	base := testsuite.PostgresBase(t)
+	victim := filepath.Join(filepath.Dir(base), "victimdir")
+	if err := os.MkdirAll(victim, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(victim, "keep"), []byte("mine"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"../victimdir", "..", "a/b", "-D", ""} {
+		if _, _, err := postgres.CreateLocal(ctx, base, name, 0, nil, "test"); err == nil || !strings.Contains(err.Error(), "is refused") {
+			t.Errorf("instance %q: %v", name, err)
+		}
+	}
+	// A folder of the instance's name that drctl did not make is refused,
+	// left as it was, and never removed.
+	found := filepath.Join(base, "found")
+	if err := os.MkdirAll(found, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(found, "keep"), []byte("mine"), 0o644)
+	if _, _, err := postgres.CreateLocal(ctx, base, "found", 0, nil, "test"); err == nil || !strings.Contains(err.Error(), "drctl did not make it") {
+		t.Fatalf("a folder drctl did not make: %v", err)
+	}
+	for _, f := range []string{filepath.Join(victim, "keep"), filepath.Join(found, "keep")} {
+		if b, err := os.ReadFile(f); err != nil || string(b) != "mine" {
+			t.Fatalf("%s: %q %v", f, b, err)
+		}
+	}
+	if st, _ := os.Stat(found); st.Sys().(*syscall.Stat_t).Uid != uint32(os.Geteuid()) {
+		t.Fatalf("%s changed hands", found)
+	}
+	// One drctl left half-made (its mark, no record) is made again.
+	half := filepath.Join(base, "half")
+	os.MkdirAll(filepath.Join(half, "data"), 0o700)
+	os.WriteFile(filepath.Join(half, ".drctl-made"), []byte("earlier run\n"), 0o600)
+	l, created, err := postgres.CreateLocal(ctx, base, "half", 0, nil, "test")
+	if err != nil || !created {
+		t.Fatalf("a half-made instance: %v", err)
+	}
+	if err := l.Destroy(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(half); !os.IsNotExist(err) {
+		t.Fatalf("destroyed instance still there: %v", err)
+	}
 }

@@ -123,10 +123,11 @@ func (p *Postgres) pitrPgBackRest(ctx context.Context, t *Target, in PITRInput) 
 	if err != nil {
 		return out, err
 	}
-	l := &Local{Name: in.Instance, Dir: filepath.Join(t.Instance.DataDir, in.Instance), Port: port, PortPicked: true, CreatedBy: in.Run.ID}
-	if err := os.MkdirAll(t.Instance.DataDir, 0o711); err != nil {
+	dir, err := makeInstanceDir(t.Instance.DataDir, in.Instance, in.Run.ID)
+	if err != nil {
 		return out, err
 	}
+	l := &Local{Name: in.Instance, Dir: dir, Port: port, PortPicked: true, CreatedBy: in.Run.ID}
 	if err := os.MkdirAll(l.dataDir(), 0o700); err != nil {
 		return out, err
 	}

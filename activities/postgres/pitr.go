@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/activity"
 
 	"github.com/drctl/drctl/activities/backup"
+	"github.com/drctl/drctl/activities/stepio"
 	"github.com/drctl/drctl/internal/freeport"
 )
 
@@ -25,6 +26,9 @@ import (
 // target before the oldest base backup's end, or after the newest archived
 // WAL, is refused before anything is touched.
 func (p *Postgres) PITR(ctx context.Context, in PITRInput) (PITROutput, error) {
+	if err := stepio.CheckInput(in); err != nil {
+		return PITROutput{}, err
+	}
 	t, err := p.target(in.Run.Env)
 	if err != nil {
 		return PITROutput{}, err
@@ -241,10 +245,11 @@ func (p *Postgres) unpackBase(ctx context.Context, t *Target, s backup.Store, ba
 	if err != nil {
 		return nil, err
 	}
-	l := &Local{Name: in.Instance, Dir: filepath.Join(t.Instance.DataDir, in.Instance), Port: port, PortPicked: true, CreatedBy: in.Run.ID}
-	if err := os.MkdirAll(t.Instance.DataDir, 0o711); err != nil {
+	dir, err := makeInstanceDir(t.Instance.DataDir, in.Instance, in.Run.ID)
+	if err != nil {
 		return nil, err
 	}
+	l := &Local{Name: in.Instance, Dir: dir, Port: port, PortPicked: true, CreatedBy: in.Run.ID}
 	if err := os.MkdirAll(l.dataDir(), 0o700); err != nil {
 		return nil, err
 	}

@@ -6,6 +6,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"go.temporal.io/sdk/temporal"
+
+	"github.com/drctl/drctl/activities/stepio"
 )
 
 func nonRetryableDetails(kind string, details any, format string, args ...any) error {
@@ -35,6 +37,9 @@ func scrubExpr(action, column string) (string, error) {
 // Scrub replaces personal data, all rules in one transaction: either every
 // column is scrubbed or none is. It never runs on a source environment.
 func (p *Postgres) Scrub(ctx context.Context, in ScrubInput) (ScrubOutput, error) {
+	if err := stepio.CheckInput(in); err != nil {
+		return ScrubOutput{}, err
+	}
 	t, err := p.target(in.Run.Env)
 	if err != nil {
 		return ScrubOutput{}, err
@@ -79,6 +84,9 @@ func (p *Postgres) Scrub(ctx context.Context, in ScrubInput) (ScrubOutput, error
 // PromoteAccounts makes the named test accounts administrators, with the
 // names passed as parameters, never spliced into SQL.
 func (p *Postgres) PromoteAccounts(ctx context.Context, in PromoteAccountsInput) (PromoteAccountsOutput, error) {
+	if err := stepio.CheckInput(in); err != nil {
+		return PromoteAccountsOutput{}, err
+	}
 	t, err := p.target(in.Run.Env)
 	if err != nil {
 		return PromoteAccountsOutput{}, err

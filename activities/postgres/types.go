@@ -37,7 +37,7 @@ type PgBackRestConfig struct {
 
 // CreateInstanceInput recreates (or creates) an instance.
 type CreateInstanceInput struct {
-	Instance string            `json:"instance,omitempty"`
+	Instance string            `json:"instance,omitempty" format:"name"`
 	Version  string            `json:"version,omitempty"`
 	Settings map[string]string `json:"settings,omitempty"`
 	Run      RunContext        `json:"run" drctl:"internal"`
@@ -54,22 +54,22 @@ type InstanceOutput struct {
 
 // RebootInput restarts an instance.
 type RebootInput struct {
-	Instance string     `json:"instance,omitempty"`
+	Instance string     `json:"instance,omitempty" format:"name"`
 	Run      RunContext `json:"run" drctl:"internal"`
 }
 
 // FailoverInput moves the application to another instance.
 type FailoverInput struct {
-	Instance string     `json:"instance,omitempty"`
-	To       string     `json:"to,omitempty"`
+	Instance string     `json:"instance,omitempty" format:"name"`
+	To       string     `json:"to,omitempty" format:"name"`
 	Run      RunContext `json:"run" drctl:"internal"`
 }
 
 // RenameInput renames a database, e.g. the damaged one to "<name>-old".
 type RenameInput struct {
-	Database string     `json:"database" drctl:"required"`
-	NewName  string     `json:"new_name" drctl:"required"`
-	Instance string     `json:"instance,omitempty"`
+	Database string     `json:"database" drctl:"required" format:"name"`
+	NewName  string     `json:"new_name" drctl:"required" format:"name"`
+	Instance string     `json:"instance,omitempty" format:"name"`
 	Run      RunContext `json:"run" drctl:"internal"`
 }
 
@@ -85,8 +85,8 @@ type RenameOutput struct {
 // DropInput drops a database that carries the "old" suffix or that the run
 // created.
 type DropInput struct {
-	Database string     `json:"database" drctl:"required"`
-	Instance string     `json:"instance,omitempty"`
+	Database string     `json:"database" drctl:"required" format:"name"`
+	Instance string     `json:"instance,omitempty" format:"name"`
 	Run      RunContext `json:"run" drctl:"internal"`
 }
 
@@ -99,9 +99,9 @@ type DropOutput struct {
 
 // BackupInput dumps a database into the environment's backup store.
 type BackupInput struct {
-	Database   string `json:"database" drctl:"required"`
-	Datastore  string `json:"datastore,omitempty"`
-	Store      string `json:"store,omitempty"`
+	Database   string `json:"database" drctl:"required" format:"name"`
+	Datastore  string `json:"datastore,omitempty" format:"name"`
+	Store      string `json:"store,omitempty" format:"name"`
 	AllowEmpty bool   `json:"allow_empty,omitempty"`
 	// Base takes a physical base backup of the whole instance
 	// (pg_basebackup) for point-in-time recovery, instead of a dump.
@@ -129,9 +129,9 @@ type RestoreInput struct {
 	// From names the environment whose backup store holds it; default: the
 	// run's environment.
 	From     string `json:"from,omitempty"`
-	Store    string `json:"store,omitempty"`
-	Database string `json:"database" drctl:"required"`
-	Instance string `json:"instance,omitempty"`
+	Store    string `json:"store,omitempty" format:"name"`
+	Database string `json:"database" drctl:"required" format:"name"`
+	Instance string `json:"instance,omitempty" format:"name"`
 	// Jobs > 1 restores in parallel: while the dump downloads to a file in
 	// the worker's TMPDIR, that many loaders load the tables' data from it,
 	// then pg_restore -j builds the indexes (see parallel.go).
@@ -162,9 +162,9 @@ type PITRInput struct {
 	// Target is the recovery target in UTC (the compiler converted it).
 	Target   time.Time  `json:"target" drctl:"required"`
 	From     string     `json:"from,omitempty"`
-	Store    string     `json:"store,omitempty"`
-	Instance string     `json:"instance" drctl:"required"`
-	Database string     `json:"database,omitempty"`
+	Store    string     `json:"store,omitempty" format:"name"`
+	Instance string     `json:"instance" drctl:"required" format:"name"`
+	Database string     `json:"database,omitempty" format:"name"`
 	Backend  string     `json:"backend,omitempty" enum:"native,pgbackrest"`
 	Promote  *bool      `json:"promote,omitempty"`
 	Run      RunContext `json:"run" drctl:"internal"`
@@ -195,8 +195,8 @@ type EventCheck struct {
 
 // VerifyInput checks that restored data is real and recent.
 type VerifyInput struct {
-	Database string `json:"database" drctl:"required"`
-	Instance string `json:"instance,omitempty"`
+	Database string `json:"database" drctl:"required" format:"name"`
+	Instance string `json:"instance,omitempty" format:"name"`
 	// Expected row counts per table, e.g. ${{ steps.latest.outputs.row_counts }}.
 	Expected  map[string]int64 `json:"expected,omitempty"`
 	Tolerance float64          `json:"tolerance,omitempty"`
@@ -208,7 +208,7 @@ type VerifyInput struct {
 	// pass is recorded in its metadata, which retention respects.
 	Backup string     `json:"backup,omitempty"`
 	From   string     `json:"from,omitempty"`
-	Store  string     `json:"store,omitempty"`
+	Store  string     `json:"store,omitempty" format:"name"`
 	Run    RunContext `json:"run" drctl:"internal"`
 }
 
@@ -239,7 +239,7 @@ type ScrubRule struct {
 
 // ScrubInput scrubs personal data in one transaction.
 type ScrubInput struct {
-	Database string      `json:"database" drctl:"required"`
+	Database string      `json:"database" drctl:"required" format:"name"`
 	Rules    []ScrubRule `json:"rules" drctl:"required"`
 	Run      RunContext  `json:"run" drctl:"internal"`
 }
@@ -252,7 +252,7 @@ type ScrubOutput struct {
 
 // PromoteAccountsInput makes named test accounts administrators.
 type PromoteAccountsInput struct {
-	Database    string     `json:"database" drctl:"required"`
+	Database    string     `json:"database" drctl:"required" format:"name"`
 	Table       string     `json:"table" drctl:"required"`
 	MatchColumn string     `json:"match_column" drctl:"required"`
 	Accounts    []string   `json:"accounts" drctl:"required"`
@@ -269,7 +269,7 @@ type PromoteAccountsOutput struct {
 
 // LatestEventsInput reads the newest rows of an events table.
 type LatestEventsInput struct {
-	Database string     `json:"database" drctl:"required"`
+	Database string     `json:"database" drctl:"required" format:"name"`
 	Table    string     `json:"table" drctl:"required"`
 	OrderBy  string     `json:"order_by" drctl:"required"`
 	Columns  []string   `json:"columns,omitempty"`

@@ -20,6 +20,9 @@ import (
 // named schema objects present. Every check is in the output; a failure
 // names what failed.
 func (p *Postgres) Verify(ctx context.Context, in VerifyInput) (VerifyOutput, error) {
+	if err := stepio.CheckInput(in); err != nil {
+		return VerifyOutput{}, err
+	}
 	t, err := p.target(in.Run.Env)
 	if err != nil {
 		return VerifyOutput{}, err
@@ -132,6 +135,9 @@ func firstLine(err error) string {
 
 // LatestEvents reads the newest rows of an events table.
 func (p *Postgres) LatestEvents(ctx context.Context, in LatestEventsInput) (LatestEventsOutput, error) {
+	if err := stepio.CheckInput(in); err != nil {
+		return LatestEventsOutput{}, err
+	}
 	t, err := p.target(in.Run.Env)
 	if err != nil {
 		return LatestEventsOutput{}, err
