@@ -37,7 +37,7 @@ func StartPostgres(t testing.TB, base string, name string, settings map[string]s
 	for k, v := range settings {
 		all[k] = v
 	}
-	l, _, err := postgres.CreateLocal(context.Background(), base, name, 0, all, "test")
+	l, _, err := postgres.CreateLocal(context.Background(), base, name, 0, all, "test", "")
 	if err != nil {
 		t.Fatal(err)
 	}

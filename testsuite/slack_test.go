@@ -326,3 +326,20 @@ func signedCommand(t *testing.T, w *slackWorld, text, user string) string {
 		"trigger_id": {fmt.Sprint(time.Now().UnixNano())}}, time.Now(), signingSecret, 0)
 	return answer
 }
+
+// drctl dev refuses to start when the Slack app it would serve has an
+// empty signing secret, instead of starting without it (or with it).
+func TestDevRefusesAnEmptySigningSecret(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "drctl.yaml")
+	os.WriteFile(cfg, []byte(`slack: {signing_secret: env:DRCTL_TEST_SIGNING, token: env:DRCTL_TEST_SLACK}
+environments:
+  staging: {role: target, database: {name: register, url: "env:DRCTL_TEST_UNUSED"}}
+`), 0o644)
+	env := []string{"DRCTL_CONFIG=" + cfg, "DRCTL_TEST_SIGNING=", "DRCTL_TEST_SLACK=xoxb-test-token"}
+	code, out := Run(t, env, "dev", "--db", filepath.Join(dir, "temporal.db"), "--port", "0", "--ui-port", "-1",
+		"--listen", fmt.Sprintf("127.0.0.1:%d", FreePort(t)))
+	if code == 0 || !strings.Contains(out, "signing_secret (env:DRCTL_TEST_SIGNING) is empty") || strings.Contains(out, "ready") {
+		t.Fatalf("drctl dev with an empty signing secret: exit %d\n%s", code, out)
+	}
+}

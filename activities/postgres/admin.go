@@ -31,7 +31,7 @@ func (p *Postgres) CreateInstance(ctx context.Context, in CreateInstanceInput) (
 		if name == MainInstance {
 			port = t.Instance.Port
 		}
-		l, created, err := CreateLocal(ctx, t.Instance.DataDir, name, port, in.Settings, in.Run.ID)
+		l, created, err := CreateLocal(ctx, t.Instance.DataDir, name, port, in.Settings, in.Run.ID, p.superuserPassword(ctx, t))
 		if err != nil {
 			return InstanceOutput{}, err
 		}
@@ -108,6 +108,17 @@ func provider(t *Target) string {
 
 func noProvider(t *Target) error {
 	return nonRetryable("NoProvider", "environment %s has no instance provider (instance.provider: local or exec)", t.Name)
+}
+
+// superuserPassword is the password the environment's URL gives the
+// postgres user, so a recreated instance answers the URL the application
+// and drctl already have; "" (a generated one) when it gives none.
+func (p *Postgres) superuserPassword(ctx context.Context, t *Target) string {
+	ep, err := p.endpoint(ctx, t, "", "")
+	if err != nil || ep.cfg.User != "postgres" {
+		return ""
+	}
+	return ep.cfg.Password
 }
 
 // execAction runs the exec provider's command for an action, as argv with

@@ -95,6 +95,13 @@ func (p *Postgres) endpoint(ctx context.Context, t *Target, instance, database s
 		cfg.Host, cfg.Port = l.Host(), uint16(l.Port)
 		cfg.TLSConfig, sslmode = nil, "disable"
 	}
+	if cfg.Password == "" && cfg.User == "postgres" && t.Instance != nil && t.Instance.Provider == "local" && t.Instance.DataDir != "" {
+		// A URL without a password reaches a local instance with the one
+		// drctl generated for it.
+		if l, ok, _ := OpenLocal(t.Instance.DataDir, instanceName(instance)); ok {
+			cfg.Password = l.Password()
+		}
+	}
 	if database != "" {
 		cfg.Database = database
 	}

@@ -3,10 +3,13 @@ package postgres
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/user"
@@ -16,6 +19,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/drctl/drctl/activities/secret"
 	"github.com/drctl/drctl/activities/stepio"
 	"github.com/drctl/drctl/internal/childio"
 	"github.com/drctl/drctl/internal/freeport"
@@ -42,8 +46,18 @@ type Local struct {
 	// PortPicked is set when drctl chose the port, which it may then move
 	// if another program takes it before the cluster binds it.
 	PortPicked bool `json:"port_picked,omitempty"`
-	bin        string
+	// PasswordFile holds the superuser's password: connections over TCP
+	// must give it (scram-sha-256), the socket in the instance's folder
+	// takes only the postgres user (peer). Instances made by older drctl,
+	// which trusted loopback, have none.
+	PasswordFile string `json:"password_file,omitempty"`
+	bin          string
+	password     string
 }
+
+// passwordFile is the name of the file, in the instance's folder, that
+// holds the superuser's password (0600, the postgres user's).
+const passwordFile = ".drctl-password"
 
 // BinDir is where Postgres's server programs are: `pg_config --bindir`.
 func BinDir() (string, error) {
@@ -60,9 +74,55 @@ func (l *Local) logFile() string { return filepath.Join(l.Dir, "postgres.log") }
 // Host is where the cluster listens.
 func (l *Local) Host() string { return "127.0.0.1" }
 
-// URL is a superuser connection to the cluster (trust on loopback only).
+// URL is a superuser connection to the cluster, password included: it is
+// a secret, as the file it comes from is.
 func (l *Local) URL(database string) string {
-	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", l.Port, database)
+	user := url.User("postgres")
+	if pw := l.Password(); pw != "" {
+		user = url.UserPassword("postgres", pw)
+	}
+	u := url.URL{Scheme: "postgres", User: user, Host: fmt.Sprintf("127.0.0.1:%d", l.Port), Path: "/" + database, RawQuery: "sslmode=disable"}
+	return u.String()
+}
+
+// PasswordRef is the secret reference of the superuser's password, for an
+// environments file; "" for an instance without one.
+func (l *Local) PasswordRef() secret.Ref {
+	if l.PasswordFile == "" {
+		return ""
+	}
+	return secret.Ref("file:" + l.PasswordFile)
+}
+
+// Password is the superuser's password, "" for an instance without one.
+func (l *Local) Password() string {
+	if l.password == "" && l.PasswordFile != "" {
+		if b, err := os.ReadFile(l.PasswordFile); err == nil {
+			l.password = strings.TrimSpace(string(b))
+		}
+	}
+	return l.password
+}
+
+// setPassword writes the superuser's password where the postgres user
+// (initdb --pwfile) and drctl read it, and no one else.
+func (l *Local) setPassword(pw string) error {
+	if pw == "" {
+		b := make([]byte, 24)
+		if _, err := rand.Read(b); err != nil {
+			return err
+		}
+		pw = hex.EncodeToString(b)
+	}
+	file := filepath.Join(l.Dir, passwordFile)
+	if err := os.WriteFile(file, []byte(pw+"\n"), 0o600); err != nil {
+		return err
+	}
+	if err := chownToPostgres(file); err != nil {
+		return err
+	}
+	l.PasswordFile, l.password = file, pw
+	return nil
 }
 
 // madeMark is the file drctl writes first into every instance folder it
@@ -152,9 +212,10 @@ func OpenLocal(baseDir, name string) (*Local, bool, error) {
 }
 
 // CreateLocal makes a new cluster (initdb) and starts it. Port 0 picks a
-// free port. An instance that already exists is returned as it is: running
-// create twice is safe.
-func CreateLocal(ctx context.Context, baseDir, name string, port int, settings map[string]string, createdBy string) (*Local, bool, error) {
+// free port. The superuser's password is password, or a generated one when
+// that is "" (see Local.PasswordRef). An instance that already exists is
+// returned as it is: running create twice is safe.
+func CreateLocal(ctx context.Context, baseDir, name string, port int, settings map[string]string, createdBy, password string) (*Local, bool, error) {
 	if l, ok, err := OpenLocal(baseDir, name); err != nil || ok {
 		if ok {
 			err = l.Start(ctx)
@@ -179,7 +240,11 @@ func CreateLocal(ctx context.Context, baseDir, name string, port int, settings m
 	if err := chownToPostgres(l.Dir); err != nil {
 		return nil, false, err
 	}
-	if out, err := l.run(ctx, "initdb", "-D", l.dataDir(), "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C"); err != nil {
+	if err := l.setPassword(password); err != nil {
+		return nil, false, err
+	}
+	if out, err := l.run(ctx, "initdb", "-D", l.dataDir(), "-U", "postgres", "--auth-host=scram-sha-256", "--auth-local=peer",
+		"--pwfile="+l.PasswordFile, "--no-sync", "-E", "UTF8", "--locale=C"); err != nil {
 		removeInstanceDir(l.Dir)
 		return nil, false, fmt.Errorf("initdb for instance %s: %w\n%s", name, err, out)
 	}

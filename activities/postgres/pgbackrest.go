@@ -128,6 +128,12 @@ func (p *Postgres) pitrPgBackRest(ctx context.Context, t *Target, in PITRInput) 
 		return out, err
 	}
 	l := &Local{Name: in.Instance, Dir: dir, Port: port, PortPicked: true, CreatedBy: in.Run.ID}
+	// The copy keeps the source's roles and passwords.
+	if pw := p.superuserPassword(ctx, t); pw != "" {
+		if err := l.setPassword(pw); err != nil {
+			return out, err
+		}
+	}
 	if err := os.MkdirAll(l.dataDir(), 0o700); err != nil {
 		return out, err
 	}

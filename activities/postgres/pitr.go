@@ -250,6 +250,12 @@ func (p *Postgres) unpackBase(ctx context.Context, t *Target, s backup.Store, ba
 		return nil, err
 	}
 	l := &Local{Name: in.Instance, Dir: dir, Port: port, PortPicked: true, CreatedBy: in.Run.ID}
+	// The copy keeps the source's roles and passwords.
+	if pw := p.superuserPassword(ctx, t); pw != "" {
+		if err := l.setPassword(pw); err != nil {
+			return nil, err
+		}
+	}
 	if err := os.MkdirAll(l.dataDir(), 0o700); err != nil {
 		return nil, err
 	}
