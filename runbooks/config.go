@@ -133,6 +133,30 @@ func (e *Environment) Settings(name string) map[string]any {
 		"board": board}
 }
 
+// StoreSecretEnv names the variables that the stores' env: references
+// read, sorted: what drctl's WAL commands, run by a Postgres server, need
+// of the worker's environment.
+func (c *Config) StoreSecretEnv() []string {
+	var names []string
+	for _, e := range c.Environments {
+		if e == nil {
+			continue
+		}
+		for _, st := range e.Stores {
+			if st == nil {
+				continue
+			}
+			for _, ref := range []secret.Ref{st.Connection, st.Key, st.Identity} {
+				if name, ok := strings.CutPrefix(string(ref), "env:"); ok {
+					names = append(names, name)
+				}
+			}
+		}
+	}
+	slices.Sort(names)
+	return slices.Compact(names)
+}
+
 // Environment returns the named environment, or an error that names the
 // file.
 func (c *Config) Environment(name string) (*Environment, error) {

@@ -37,7 +37,9 @@ func StartPostgres(t testing.TB, base string, name string, settings map[string]s
 	for k, v := range settings {
 		all[k] = v
 	}
-	l, _, err := postgres.CreateLocal(context.Background(), base, name, 0, all, "test", "")
+	l, _, err := postgres.CreateLocal(context.Background(), base, name, postgres.LocalOptions{Settings: all, CreatedBy: "test",
+		// The tests' WAL commands read their stores' secrets from DRCTL_ variables.
+		ServerEnv: []string{"DRCTL_*"}})
 	if err != nil {
 		t.Fatal(err)
 	}

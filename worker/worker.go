@@ -43,6 +43,9 @@ type Deps struct {
 	// WALCommand runs drctl with the same environments file, for
 	// recovered instances to fetch WAL with.
 	WALCommand []string
+	// ServerEnv names the worker's variables that local instances' servers
+	// get, for those WAL commands.
+	ServerEnv []string
 }
 
 // Register registers the interpreter and every activity struct. Each struct
@@ -55,7 +58,7 @@ func Register(r worker.Registry, d Deps) {
 		prefix string
 		acts   any
 	}{
-		{"postgres.", &postgres.Postgres{Targets: d.Targets, Stores: d.Stores, WALCommand: d.WALCommand}},
+		{"postgres.", &postgres.Postgres{Targets: d.Targets, Stores: d.Stores, WALCommand: d.WALCommand, ServerEnv: d.ServerEnv}},
 		{"backup.", &backup.Backup{Stores: d.Stores}},
 		{"ops.", &ops.Ops{Targets: d.OpsTargets, Slack: talk.Post}},
 		{"chat.", talk},

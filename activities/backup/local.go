@@ -15,12 +15,10 @@ import (
 	"strings"
 )
 
-// local is a folder on this host, opened as an os.Root: no key, however
-// written, and no symlink inside the folder reaches outside it.
-type local struct {
-	dir  string
-	root *os.Root
-}
+// local is a folder on this host, opened as an os.Root for each operation:
+// no key, however written, and no symlink inside the folder reaches
+// outside it.
+type local struct{ dir string }
 
 func openLocal(cfg *StoreConfig) (Store, error) {
 	if cfg.Path == "" {
@@ -36,15 +34,20 @@ func openLocal(cfg *StoreConfig) (Store, error) {
 	if !st.IsDir() {
 		return nil, fmt.Errorf("local store %s is not a folder", cfg.Path)
 	}
-	root, err := os.OpenRoot(cfg.Path)
-	if err != nil {
-		return nil, fmt.Errorf("local store %s: %w", cfg.Path, err)
-	}
-	return &local{dir: cfg.Path, root: root}, nil
+	return &local{dir: cfg.Path}, nil
 }
 
 func (l *local) String() string { return "file://" + l.dir }
-func (l *local) Close() error   { return l.root.Close() }
+func (l *local) Close() error   { return nil }
+
+// open opens the folder; each operation closes what it opened.
+func (l *local) open() (*os.Root, error) {
+	root, err := os.OpenRoot(l.dir)
+	if err != nil {
+		return nil, fmt.Errorf("local store %s: %w", l.dir, err)
+	}
+	return root, nil
+}
 
 // name is a key as a name inside the root.
 func name(key string) string { return filepath.FromSlash(key) }
@@ -59,11 +62,16 @@ func tmpName(p string) string {
 }
 
 func (l *local) Put(_ context.Context, key string, r io.Reader) (int64, error) {
-	if err := l.root.MkdirAll(name(path.Dir(key)), 0o750); err != nil {
+	root, err := l.open()
+	if err != nil {
+		return 0, err
+	}
+	defer root.Close()
+	if err := root.MkdirAll(name(path.Dir(key)), 0o750); err != nil {
 		return 0, fmt.Errorf("creating the folder of %s: %w", key, err)
 	}
 	tmp := name(tmpName(key))
-	f, err := l.root.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
+	f, err := root.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
 	if err != nil {
 		return 0, fmt.Errorf("writing %s: %w", key, err)
 	}
@@ -75,17 +83,23 @@ func (l *local) Put(_ context.Context, key string, r io.Reader) (int64, error) {
 		err = cerr
 	}
 	if err == nil {
-		err = l.root.Rename(tmp, name(key))
+		err = root.Rename(tmp, name(key))
 	}
 	if err != nil {
-		l.root.Remove(tmp)
+		root.Remove(tmp)
 		return n, fmt.Errorf("writing %s: %w", key, err)
 	}
 	return n, nil
 }
 
 func (l *local) Get(_ context.Context, key string) (io.ReadCloser, error) {
-	f, err := l.root.Open(name(key))
+	root, err := l.open()
+	if err != nil {
+		return nil, err
+	}
+	// An open file outlives the root it was opened through.
+	defer root.Close()
+	f, err := root.Open(name(key))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%s in %s: %w", key, l, ErrNotFound)
 	}
@@ -93,8 +107,13 @@ func (l *local) Get(_ context.Context, key string) (io.ReadCloser, error) {
 }
 
 func (l *local) List(_ context.Context, prefix string) ([]Object, error) {
+	root, err := l.open()
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
 	var out []Object
-	err := fs.WalkDir(l.root.FS(), ".", func(key string, d fs.DirEntry, err error) error {
+	err = fs.WalkDir(root.FS(), ".", func(key string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -116,7 +135,12 @@ func (l *local) List(_ context.Context, prefix string) ([]Object, error) {
 }
 
 func (l *local) Delete(_ context.Context, key string) error {
-	err := l.root.Remove(name(key))
+	root, err := l.open()
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	err = root.Remove(name(key))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}

@@ -31,7 +31,8 @@ func (p *Postgres) CreateInstance(ctx context.Context, in CreateInstanceInput) (
 		if name == MainInstance {
 			port = t.Instance.Port
 		}
-		l, created, err := CreateLocal(ctx, t.Instance.DataDir, name, port, in.Settings, in.Run.ID, p.superuserPassword(ctx, t))
+		l, created, err := CreateLocal(ctx, t.Instance.DataDir, name, LocalOptions{Port: port, Settings: in.Settings, CreatedBy: in.Run.ID,
+			Password: p.superuserPassword(ctx, t), ServerEnv: p.ServerEnv})
 		if err != nil {
 			return InstanceOutput{}, err
 		}

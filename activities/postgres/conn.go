@@ -39,6 +39,9 @@ type Postgres struct {
 	// ([/usr/local/bin/drctl --config /etc/drctl/drctl.yaml]); recovered
 	// instances fetch archived WAL through its wal-fetch.
 	WALCommand []string
+	// ServerEnv names the worker's variables that the local instances'
+	// servers get: those their WAL commands' secret references read.
+	ServerEnv []string
 }
 
 func nonRetryable(kind, format string, args ...any) error {

@@ -62,6 +62,8 @@ func newFixture(t testing.TB) *fixture {
 			return nil, fmt.Errorf("no environment %s", env)
 		},
 		Stores: func(env, store string) (*backup.StoreConfig, error) { return f.store, nil },
+		// The recovered instances' WAL commands read the store's identity.
+		ServerEnv: []string{"DRCTL_*"},
 	}
 	var s sdktest.WorkflowTestSuite
 	s.SetLogger(log.NewStructuredLogger(slog.New(slog.DiscardHandler)))

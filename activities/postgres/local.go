@@ -51,8 +51,26 @@ type Local struct {
 	// takes only the postgres user (peer). Instances made by older drctl,
 	// which trusted loopback, have none.
 	PasswordFile string `json:"password_file,omitempty"`
-	bin          string
-	password     string
+	// ServerEnv names the worker's variables the server starts with,
+	// besides a child's own: those that the secret references of its
+	// archive and restore commands (drctl itself) read; "NAME_*" names a
+	// prefix. Names only; the values are read at each start and never
+	// written down.
+	ServerEnv []string `json:"server_env,omitempty"`
+	bin       string
+	password  string
+}
+
+// LocalOptions are how CreateLocal makes an instance.
+type LocalOptions struct {
+	// Port 0 picks a free port.
+	Port     int
+	Settings map[string]string
+	// CreatedBy is the run (or tool) that makes it.
+	CreatedBy string
+	// Password is the superuser's; "" generates one.
+	Password  string
+	ServerEnv []string
 }
 
 // passwordFile is the name of the file, in the instance's folder, that
@@ -211,11 +229,10 @@ func OpenLocal(baseDir, name string) (*Local, bool, error) {
 	return &l, true, nil
 }
 
-// CreateLocal makes a new cluster (initdb) and starts it. Port 0 picks a
-// free port. The superuser's password is password, or a generated one when
-// that is "" (see Local.PasswordRef). An instance that already exists is
-// returned as it is: running create twice is safe.
-func CreateLocal(ctx context.Context, baseDir, name string, port int, settings map[string]string, createdBy, password string) (*Local, bool, error) {
+// CreateLocal makes a new cluster (initdb) and starts it. An instance that
+// already exists is returned as it is: running create twice is safe.
+func CreateLocal(ctx context.Context, baseDir, name string, o LocalOptions) (*Local, bool, error) {
+	port := o.Port
 	if l, ok, err := OpenLocal(baseDir, name); err != nil || ok {
 		if ok {
 			err = l.Start(ctx)
@@ -232,15 +249,16 @@ func CreateLocal(ctx context.Context, baseDir, name string, port int, settings m
 			return nil, false, err
 		}
 	}
-	dir, err := makeInstanceDir(baseDir, name, createdBy)
+	dir, err := makeInstanceDir(baseDir, name, o.CreatedBy)
 	if err != nil {
 		return nil, false, err
 	}
-	l := &Local{Name: name, Dir: dir, Port: port, Settings: settings, CreatedBy: createdBy, PortPicked: picked, bin: bin}
+	l := &Local{Name: name, Dir: dir, Port: port, Settings: o.Settings, CreatedBy: o.CreatedBy, PortPicked: picked,
+		ServerEnv: o.ServerEnv, bin: bin}
 	if err := chownToPostgres(l.Dir); err != nil {
 		return nil, false, err
 	}
-	if err := l.setPassword(password); err != nil {
+	if err := l.setPassword(o.Password); err != nil {
 		return nil, false, err
 	}
 	if out, err := l.run(ctx, "initdb", "-D", l.dataDir(), "-U", "postgres", "--auth-host=scram-sha-256", "--auth-local=peer",
@@ -301,7 +319,7 @@ func (l *Local) Start(ctx context.Context) error {
 	}
 	for attempt := 1; ; attempt++ {
 		before := logSize(l.logFile())
-		out, err := l.run(ctx, "pg_ctl", "-D", l.dataDir(), "-l", l.logFile(), "-w", "-t", "120", "start")
+		out, err := l.runWith(ctx, l.serverEnv(), "pg_ctl", "-D", l.dataDir(), "-l", l.logFile(), "-w", "-t", "120", "start")
 		if err == nil {
 			return nil
 		}
@@ -365,8 +383,28 @@ func (l *Local) Destroy(ctx context.Context) error {
 	return removeInstanceDir(l.Dir)
 }
 
+// serverEnv is what of the worker's environment the server gets.
+func (l *Local) serverEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		for _, want := range l.ServerEnv {
+			if prefix, ok := strings.CutSuffix(want, "*"); ok && strings.HasPrefix(k, prefix) || k == want {
+				env = append(env, kv)
+				break
+			}
+		}
+	}
+	return env
+}
+
 // run runs one of Postgres's programs, as the postgres user when root.
 func (l *Local) run(ctx context.Context, prog string, args ...string) (string, error) {
+	return l.runWith(ctx, nil, prog, args...)
+}
+
+// runWith is run with extra variables in the program's environment.
+func (l *Local) runWith(ctx context.Context, extra []string, prog string, args ...string) (string, error) {
 	if l.bin == "" {
 		bin, err := BinDir()
 		if err != nil {
@@ -378,6 +416,7 @@ func (l *Local) run(ctx context.Context, prog string, args ...string) (string, e
 	if err := asPostgres(cmd); err != nil {
 		return "", err
 	}
+	cmd.Env = append(cmd.Env, extra...)
 	cmd.Dir = l.Dir
 	out, err := cmd.CombinedOutput()
 	return capOutput(string(out)), err

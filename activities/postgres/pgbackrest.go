@@ -127,7 +127,7 @@ func (p *Postgres) pitrPgBackRest(ctx context.Context, t *Target, in PITRInput) 
 	if err != nil {
 		return out, err
 	}
-	l := &Local{Name: in.Instance, Dir: dir, Port: port, PortPicked: true, CreatedBy: in.Run.ID}
+	l := &Local{Name: in.Instance, Dir: dir, Port: port, PortPicked: true, CreatedBy: in.Run.ID, ServerEnv: p.ServerEnv}
 	// The copy keeps the source's roles and passwords.
 	if pw := p.superuserPassword(ctx, t); pw != "" {
 		if err := l.setPassword(pw); err != nil {

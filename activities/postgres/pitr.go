@@ -249,7 +249,7 @@ func (p *Postgres) unpackBase(ctx context.Context, t *Target, s backup.Store, ba
 	if err != nil {
 		return nil, err
 	}
-	l := &Local{Name: in.Instance, Dir: dir, Port: port, PortPicked: true, CreatedBy: in.Run.ID}
+	l := &Local{Name: in.Instance, Dir: dir, Port: port, PortPicked: true, CreatedBy: in.Run.ID, ServerEnv: p.ServerEnv}
 	// The copy keeps the source's roles and passwords.
 	if pw := p.superuserPassword(ctx, t); pw != "" {
 		if err := l.setPassword(pw); err != nil {

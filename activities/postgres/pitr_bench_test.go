@@ -213,7 +213,8 @@ func (b *pitrBench) raw(t testing.TB, name string) time.Duration {
 	conf.Close()
 	asPostgresCmd(t, filepath.Join(bin, "pg_ctl"), "-D", data, "-l", filepath.Join(dir, "postgres.log"), "-w", "-t", "3600", "start")
 	defer asPostgresCmd(t, filepath.Join(bin, "pg_ctl"), "-D", data, "-m", "immediate", "stop")
-	l := &postgres.Local{Port: port}
+	// A copy of production: its superuser logs in with production's password.
+	l := &postgres.Local{Port: port, PasswordFile: b.f.prod.PasswordFile}
 	c, err := pgx.Connect(context.Background(), l.URL("postgres"))
 	if err != nil {
 		t.Fatal(err)

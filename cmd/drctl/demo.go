@@ -107,11 +107,11 @@ func runDemo(ctx context.Context, w io.Writer, dir string, uiPort int, keep bool
 
 	say("▶ creating production and staging Postgres clusters in %s", dir)
 	settings := map[string]string{"fsync": "off", "synchronous_commit": "off"}
-	prod, _, err := postgres.CreateLocal(ctx, paths["production"], postgres.MainInstance, 0, settings, "demo", "")
+	prod, _, err := postgres.CreateLocal(ctx, paths["production"], postgres.MainInstance, postgres.LocalOptions{Settings: settings, CreatedBy: "demo"})
 	if err != nil {
 		return failed("%v", err)
 	}
-	stg, _, err := postgres.CreateLocal(ctx, paths["staging"], postgres.MainInstance, 0, settings, "demo", "")
+	stg, _, err := postgres.CreateLocal(ctx, paths["staging"], postgres.MainInstance, postgres.LocalOptions{Settings: settings, CreatedBy: "demo"})
 	if err != nil {
 		return failed("%v", err)
 	}

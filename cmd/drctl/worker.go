@@ -63,6 +63,7 @@ func workerDeps(g *globals) (worker.Deps, error) {
 	}
 	return worker.Deps{
 		WALCommand: []string{self, "--config", configPath},
+		ServerEnv:  cfg.StoreSecretEnv(),
 		Stores:     cfg.Store,
 		ChatTargets: func(env string) (*chat.Target, error) {
 			e, err := cfg.Environment(env)
