@@ -350,3 +350,32 @@ func TestDrillSchedule(t *testing.T) {
 		t.Fatalf("drill on production: exit %d\n%s", code, out)
 	}
 }
+
+// TestExpressionBombFailsOnlyItsStep runs a step whose input would build
+// 20 GB from an earlier step's output: that step fails on its budget, the
+// run ends as any failed run does, and drctl dev stays up, before and
+// after a restart that replays the run.
+func TestExpressionBombFailsOnlyItsStep(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "temporal.db")
+	dev := StartDev(t, db, 0)
+	id := runFile(t, dev.Env(), "testsuite/testdata/bomb.yaml")
+	waitState(t, dev.Env(), id, "cleanup", workflows.StateSucceeded)
+	st := status(t, dev.Env(), id)
+	var bomb workflows.StepStatus
+	for _, s := range st.Steps {
+		if s.ID == "bomb" {
+			bomb = s
+		}
+	}
+	if st.State != workflows.StateFailed || bomb.State != workflows.StateFailed || !strings.Contains(bomb.Error, "memory budget") {
+		t.Fatalf("after the bomb: %+v", st)
+	}
+	dev.Stop()
+	dev = StartDev(t, db, 0)
+	if st := status(t, dev.Env(), id); st.State != workflows.StateFailed {
+		t.Fatalf("after a restart: %+v", st)
+	}
+	// The restarted server still runs work.
+	next := runPlan(t, dev.Env())
+	waitState(t, dev.Env(), next, "gate", workflows.StateWaiting)
+}

@@ -68,6 +68,7 @@ environments:
     policy:
       approval: {required: true, quorum: 1, allow_initiator: false, approvers: ["group:oncall"]}
       on_error: abort
+      retention: {keep_daily: 14, keep_weekly: 8}
     vars: {events_table: events, events_column: created_at}
   staging:
     role: target

@@ -84,7 +84,7 @@ func newDevCmd(g *globals) *cobra.Command {
 				select {
 				case <-ready:
 				case err := <-errs:
-					return err
+					return failed("the Slack endpoint and the HTTP API of %s cannot start, so nothing does: %v\n(fix the environments file, or run without them: --listen '')", cfg.File, err)
 				}
 			}
 			cmd.Println("ready")
