@@ -654,7 +654,7 @@ func (c *compiler) template(n *yaml.Node, s string, sc scope) any {
 		return s
 	}
 	if t, ok := v.(time.Time); ok {
-		return t.UTC().Format(time.RFC3339)
+		return t.UTC().Format(time.RFC3339Nano)
 	}
 	return v
 }
@@ -684,9 +684,7 @@ func (c *compiler) partial(n *yaml.Node, s string) string {
 			c.r.at(n, "%s: %v", seg.Text, err)
 			return s
 		}
-		if v != nil {
-			fmt.Fprint(&b, v)
-		}
+		b.WriteString(workflows.Text(v))
 	}
 	// What was substituted is data: if it reads as (or joins the text
 	// around it into) an expression, the whole template waits for run time.

@@ -204,7 +204,10 @@ func ParseConfig(file string, src []byte) (*Config, Diagnostics) {
 	for _, name := range slices.Sorted(maps.Keys(cfg.Environments)) {
 		env := cfg.Environments[name]
 		if env == nil {
-			r.at(keyOf(cfg.Node, "environments"), "environment %q is empty", name)
+			// A mapping that failed to decode has had its problems told.
+			if n := resolve(valueOf(valueOf(cfg.Node, "environments"), name)); isNull(n) || n.Kind == yaml.MappingNode && len(n.Content) == 0 {
+				r.at(keyOf(valueOf(cfg.Node, "environments"), name), "environment %q is empty", name)
+			}
 			continue
 		}
 		if !identRE.MatchString(name) {

@@ -28,8 +28,7 @@ import (
 var (
 	nodeType      = reflect.TypeFor[*yaml.Node]()
 	refType       = reflect.TypeFor[secret.Ref]()
-	durationType  = reflect.TypeFor[stepio.Duration]()
-	pDurationType = reflect.TypeFor[workflows.Duration]()
+	durationType  = reflect.TypeFor[workflows.Duration]()
 	timeType      = reflect.TypeFor[time.Time]()
 	dateRE        = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
 )
@@ -272,7 +271,7 @@ func typeName(t reflect.Type) string {
 	switch t {
 	case refType:
 		return "a secret reference"
-	case durationType, pDurationType:
+	case durationType:
 		return "a duration"
 	case timeType:
 		return "a timestamp"
@@ -300,7 +299,7 @@ func typeName(t reflect.Type) string {
 // Convert) to t, or says why it cannot.
 func scalarValue(n *yaml.Node, t reflect.Type) (any, string) {
 	switch t {
-	case refType, durationType, pDurationType, timeType:
+	case refType, durationType, timeType:
 		if n.Tag != "!!str" {
 			return nil, fmt.Sprintf("must be %s, not %s", typeName(t), kindName(n))
 		}
@@ -346,8 +345,8 @@ func parseSpecial(s string, t reflect.Type) (any, error) {
 	switch t {
 	case refType:
 		return secret.Ref(s), secret.Ref(s).Check()
-	case durationType, pDurationType:
-		d, err := stepio.ParseDuration(s)
+	case durationType:
+		d, err := workflows.ParseDuration(s)
 		return int64(d), err
 	case timeType:
 		ts, err := time.Parse(time.RFC3339, s)

@@ -1,6 +1,7 @@
 package runbooks
 
 import (
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -60,5 +61,32 @@ func TestExpressionBombRefusedAtPlanTime(t *testing.T) {
 	_, diags := Compile("data.yaml", []byte(src), Options{Config: cfg, Env: "staging", Params: map[string]string{"p": "ab"}})
 	if !strings.Contains(diags.Lines(), "data.yaml:10:") || !strings.Contains(diags.Lines(), "memory budget") {
 		t.Fatalf("diagnostics: %s", diags.Lines())
+	}
+}
+
+// A failure time keeps its fraction of a second: recovery stops at the
+// moment given, not the second before it.
+func TestTimestampKeepsFractions(t *testing.T) {
+	cfg, err := LoadConfig("../drctl.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile("library/data-loss-pitr.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, diags := Compile("data-loss-pitr.yaml", src, Options{Config: cfg, Env: "production",
+		Params: map[string]string{"failure_time": "2026-11-20 21:40:05.250 America/New_York"}})
+	if len(diags) > 0 {
+		t.Fatal(diags.Lines())
+	}
+	got := ""
+	for _, p := range plan.Params {
+		if p.Name == "failure_time" {
+			got, _ = p.Value.(string)
+		}
+	}
+	if got != "2026-11-21T02:40:05.25Z" {
+		t.Fatalf("failure_time is %q", got)
 	}
 }

@@ -109,7 +109,7 @@ func (c *compiler) inputValue(n *yaml.Node, t reflect.Type, f fieldInfo, sc scop
 		return nil
 	}
 	switch t {
-	case refType, durationType, pDurationType, timeType:
+	case refType, durationType, timeType:
 		return n.Value
 	}
 	return v
@@ -148,7 +148,7 @@ func resolvedValue(v any, t reflect.Type, f fieldInfo) (any, string) {
 		return nil, ""
 	}
 	switch t {
-	case refType, durationType, pDurationType, timeType:
+	case refType, durationType, timeType:
 		s, ok := v.(string)
 		if !ok {
 			return nil, fmt.Sprintf("must be %s, but the expression gives %v", typeName(t), v)

@@ -11,7 +11,6 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/drctl/drctl/activities/stepio"
 	"github.com/drctl/drctl/workflows"
 )
 
@@ -99,7 +98,7 @@ func (c *compiler) parseParam(p *paramSrc, s, zone string) (any, string, error) 
 		}
 		return s, "", nil
 	case "duration":
-		d, err := stepio.ParseDuration(s)
+		d, err := workflows.ParseDuration(s)
 		if err != nil {
 			return nil, "", err
 		}
@@ -114,7 +113,7 @@ func (c *compiler) parseParam(p *paramSrc, s, zone string) (any, string, error) 
 		if err != nil {
 			return nil, "", err
 		}
-		return t.Format(time.RFC3339), s, nil
+		return t.Format(time.RFC3339Nano), s, nil
 	case "environment":
 		if c.opts.Config != nil {
 			if _, ok := c.opts.Config.Environments[s]; !ok {

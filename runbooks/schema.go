@@ -101,7 +101,7 @@ func typeSchema(t reflect.Type, f fieldInfo) map[string]any {
 	switch t {
 	case refType:
 		return obj("type", "string", "pattern", "^(env|file):.+$", "description", "a secret reference: env:NAME or file:/path")
-	case durationType, pDurationType:
+	case durationType:
 		return orTemplate(obj("type", "string", "pattern", durationPattern))
 	case timeType:
 		return obj("type", "string", "description", "an RFC 3339 timestamp, e.g. "+time.RFC3339)

@@ -23,6 +23,7 @@ var errAborted = errors.New("aborted")
 // cooperative thread, so no locking is needed).
 type runner struct {
 	in     RunInput
+	id     string // the run's id, as expressions read run.id
 	status Status
 	steps  map[string]*StepStatus
 	gates  map[string]*GateStatus
@@ -46,7 +47,7 @@ func Runbook(ctx workflow.Context, in RunInput) (RunResult, error) {
 			fmt.Sprintf("plan format version %d; this worker runs version %d", in.Plan.Version, PlanVersion), "PlanVersion", nil)
 	}
 	r := &runner{in: in, steps: map[string]*StepStatus{}, gates: map[string]*GateStatus{}, actions: map[string]ActionInput{},
-		started: workflow.Now(ctx)}
+		started: workflow.Now(ctx), id: workflow.GetInfo(ctx).WorkflowExecution.ID}
 	p := in.Plan
 	r.status = Status{Runbook: p.Runbook, Environment: p.Environment, PlanHash: p.Hash, Initiator: in.Initiator,
 		Incident: in.Incident, State: StateRunning, Targets: p.Targets}
@@ -185,7 +186,7 @@ func (r *runner) vars() map[string]any {
 		}
 		steps[st.ID] = map[string]any{"outputs": st.Outputs, "outcome": outcome}
 	}
-	run := map[string]any{"id": "", "initiator": r.in.Initiator, "incident": r.in.Incident,
+	run := map[string]any{"id": r.id, "initiator": r.in.Initiator, "incident": r.in.Incident,
 		"started_at": r.started.UTC().Format(time.RFC3339)}
 	return map[string]any{"params": params, "env": r.in.Plan.Env, "steps": steps, "run": run}
 }
@@ -430,10 +431,10 @@ func (r *runner) gate(ctx workflow.Context, s Step) error {
 	show := ""
 	if a.Show != "" {
 		v, _ := EvalString(a.Show, vars) //workflowcheck:ignore see ExprOptions
-		show = fmt.Sprint(v)
+		show = ShowText(v)
 	}
 	now := workflow.Now(ctx)
-	g := &GateStatus{Step: s.ID, Prompt: fmt.Sprint(prompt), Show: show, Users: a.Users, Quorum: a.Quorum,
+	g := &GateStatus{Step: s.ID, Prompt: Text(prompt), Show: show, Users: a.Users, Quorum: a.Quorum,
 		AllowInitiator: a.AllowInitiator, Open: true, Deadline: now.Add(time.Duration(a.Timeout))}
 	r.gates[s.ID] = g
 	st.State, st.Started = StateWaiting, now
@@ -482,10 +483,16 @@ func approvals(g *GateStatus) int {
 func (r *runner) timer(ctx workflow.Context, s Step) error {
 	st := r.steps[s.ID]
 	st.State, st.Started = StateRunning, workflow.Now(ctx)
-	text, _ := s.With["duration"].(string)
-	d, err := time.ParseDuration(text)
+	// The duration may be a run-time template, read as the compiler reads
+	// a literal one.
+	v, err := EvalValue(s.With["duration"], r.vars()) //workflowcheck:ignore see ExprOptions
 	if err != nil {
-		return r.fail(ctx, st, s, fmt.Errorf("wait: duration %q: %w", text, err))
+		return r.fail(ctx, st, s, fmt.Errorf("wait: duration: %w", err))
+	}
+	text, _ := v.(string)
+	d, err := ParseDuration(text)
+	if err != nil {
+		return r.fail(ctx, st, s, fmt.Errorf("wait: duration: %w", err))
 	}
 	r.event(ctx, s.ID, "started", "", "wait "+d.String())
 	if err := workflow.Sleep(ctx, d); err != nil {

@@ -425,3 +425,30 @@ func TestExpressionOverBudgetFailsItsStep(t *testing.T) {
 		t.Fatalf("never: %s", got)
 	}
 }
+
+// run.id is the run's id; a wait's duration is read as the compiler reads
+// it ("2d"), also when it comes from an earlier step at run time.
+func TestRunIDAndWaitDurations(t *testing.T) {
+	h := newHarness(t)
+	h.on("test.Op", echo)
+	wait := func(id string, d any) Step {
+		return Step{ID: id, Uses: "wait", Activity: "ops.Wait", With: map[string]any{"duration": d}, Retry: Retry{Attempts: 1}}
+	}
+	res, st := h.run(Plan{Steps: []Step{
+		op("first", map[string]any{"reason": "(run ${{ run.id }})", "hours": "36h"}),
+		wait("days", "2d"),
+		wait("templated", "${{ steps.first.outputs.hours }}"),
+	}}, "ana")
+	if res.State != StateSucceeded {
+		t.Fatalf("%+v", res)
+	}
+	if got := stateOf(st, "first").Outputs["reason"]; got != "(run default-test-workflow-id)" {
+		t.Errorf("run.id reads as %q", got)
+	}
+	if got := stateOf(st, "days").Outputs["waited"]; got != "48h0m0s" {
+		t.Errorf("2d waited %v", got)
+	}
+	if got := stateOf(st, "templated").Outputs["waited"]; got != "36h0m0s" {
+		t.Errorf("a templated wait waited %v", got)
+	}
+}

@@ -6,6 +6,8 @@ package workflows
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -125,21 +127,48 @@ type Pos struct {
 
 func (p Pos) String() string { return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col) }
 
-// Duration is a time.Duration written as text ("15m") in plans.
+// Duration is a time.Duration written as text ("90s", "2h", "3d") in plans
+// and step inputs alike: one type, so what the compiler accepts the
+// interpreter and the activities read the same way.
 type Duration time.Duration
+
+// ParseDuration accepts Go durations plus a whole number of days ("3d");
+// negative durations are refused.
+func ParseDuration(s string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("invalid duration %q", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("invalid duration %q (use e.g. 90s, 15m, 2h, 3d)", s)
+	}
+	if d < 0 {
+		return 0, fmt.Errorf("invalid duration %q: must not be negative", s)
+	}
+	return d, nil
+}
 
 func (d Duration) String() string { return time.Duration(d).String() }
 
 // MarshalJSON writes the duration as text.
 func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
 
-// UnmarshalJSON reads the text written by MarshalJSON.
+// UnmarshalJSON reads text ("15m", "3d") or a number of nanoseconds.
 func (d *Duration) UnmarshalJSON(b []byte) error {
 	var s string
 	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("plan duration must be text: %s", b)
+		var n int64
+		if err := json.Unmarshal(b, &n); err != nil {
+			return fmt.Errorf("duration must be text such as \"15m\": %s", b)
+		}
+		*d = Duration(n)
+		return nil
 	}
-	v, err := time.ParseDuration(s)
+	v, err := ParseDuration(s)
 	*d = Duration(v)
 	return err
 }

@@ -1,8 +1,10 @@
 package workflows
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/expr-lang/expr"
 	"go.temporal.io/sdk/workflow"
@@ -97,11 +99,42 @@ func EvalString(s string, vars map[string]any) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		if v != nil {
-			fmt.Fprint(&b, v)
-		}
+		b.WriteString(Text(v))
 	}
 	return b.String(), nil
+}
+
+// Text is how a value reads inside text: a string as it is, nothing for
+// null, anything else as JSON (14609152, not 1.4609152e+07; {"a":1}, not
+// map[a:1]).
+func Text(v any) string {
+	switch t := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return t
+	case time.Time:
+		return t.UTC().Format(time.RFC3339Nano)
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(b)
+}
+
+// ShowText is how a gate shows a value to its approvers: an object as one
+// "key: value" line per key, in key order; anything else as Text.
+func ShowText(v any) string {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return Text(v)
+	}
+	var b strings.Builder
+	for _, k := range workflow.DeterministicKeys(m) {
+		fmt.Fprintf(&b, "%s: %s\n", k, Text(m[k]))
+	}
+	return strings.TrimSuffix(b.String(), "\n")
 }
 
 // EvalValue resolves every template string inside a JSON-shaped value.

@@ -88,3 +88,17 @@ func TestEvalKeepsToItsBudget(t *testing.T) {
 		t.Errorf("an expression of more than %d nodes evaluated", MaxExprNodes)
 	}
 }
+
+// Values inside text read as JSON, and a gate shows an object as key: value
+// lines: no Go maps, no float notation.
+func TestValuesAsText(t *testing.T) {
+	out := map[string]any{"plain_size": 1.4609152e+07, "tables": []any{"users", "events"}, "n": map[string]any{"r": 320.0}}
+	vars := map[string]any{"steps": map[string]any{"plan": map[string]any{"outputs": out}}}
+	got, err := EvalString("size ${{ steps.plan.outputs.plain_size }}, ${{ steps.plan.outputs.n }}", vars)
+	if err != nil || got != `size 14609152, {"r":320}` {
+		t.Fatalf("%q %v", got, err)
+	}
+	if s := ShowText(out); s != "n: {\"r\":320}\nplain_size: 14609152\ntables: [\"users\",\"events\"]" {
+		t.Fatalf("show:\n%s", s)
+	}
+}

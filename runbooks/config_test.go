@@ -1,0 +1,18 @@
+package runbooks
+
+import "testing"
+
+// A mistake inside an environment is told where it is, once; only an
+// environment with nothing in it is called empty.
+func TestConfigProblemsAreToldWhereTheyAre(t *testing.T) {
+	for src, want := range map[string]string{
+		"environments:\n  production:\n    role: source\n    database: {name: register, url: env:X}\n    pipeline:\n      provider: github\n      repositry: a/b\n": `drctl.yaml:7:7: unknown field "repositry" in environments.production.pipeline; did you mean "repository"?`,
+		"environments:\n  production:\n": `drctl.yaml:2:3: environment "production" is empty`,
+		"environments:\n  production:\n    role: source\n    database: {name: register, url: env:X}\n    stores:\n      ../up: {type: local, path: /tmp}\n": `drctl.yaml:6:7: environment "production": store name "../up" must be letters, digits, - and _`,
+	} {
+		_, diags := ParseConfig("drctl.yaml", []byte(src))
+		if got := diags.Lines(); got != want+"\n" && got != want {
+			t.Errorf("%s\ngot  %q\nwant %q", src, got, want)
+		}
+	}
+}
