@@ -26,11 +26,11 @@ import (
 // named Node of type *yaml.Node receives the struct's own mapping node.
 
 var (
-	nodeType      = reflect.TypeFor[*yaml.Node]()
-	refType       = reflect.TypeFor[secret.Ref]()
-	durationType  = reflect.TypeFor[workflows.Duration]()
-	timeType      = reflect.TypeFor[time.Time]()
-	dateRE        = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
+	nodeType     = reflect.TypeFor[*yaml.Node]()
+	refType      = reflect.TypeFor[secret.Ref]()
+	durationType = reflect.TypeFor[workflows.Duration]()
+	timeType     = reflect.TypeFor[time.Time]()
+	dateRE       = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
 )
 
 type fieldInfo struct {
