@@ -7,13 +7,14 @@ import (
 	"testing"
 )
 
-// TestDemo runs `drctl demo`: the shipped nightly-backup and
-// nightly-restore runbooks end to end on real Postgres clusters and the
-// embedded server, ending with an empty backup refused.
+// TestDemo runs `drctl demo`, from outside the repository (its runbooks
+// are the binary's own): the shipped nightly-backup and nightly-restore
+// runbooks end to end on real Postgres clusters and the embedded server,
+// ending with an empty backup refused.
 func TestDemo(t *testing.T) {
 	Need(t, "pg_config", "apt-get install -y postgresql-15")
 	dir := filepath.Join(PostgresBase(t), "demo")
-	code, out := Run(t, nil, "demo", "--dir", dir, "--ui-port", "-1")
+	code, out := RunIn(t, t.TempDir(), nil, "demo", "--dir", dir, "--ui-port", "-1")
 	if code != 0 {
 		t.Fatalf("drctl demo: exit %d\n%s", code, out)
 	}

@@ -140,13 +140,20 @@ func (w *lockedWriter) Write(b []byte) (int, error) {
 	return w.p.out.Write(b)
 }
 
-// Run runs the binary to completion and returns its exit code and output.
+// Run runs the binary to completion in the repository's root and returns
+// its exit code and output.
 func Run(t testing.TB, env []string, args ...string) (int, string) {
+	t.Helper()
+	return RunIn(t, Root(), env, args...)
+}
+
+// RunIn is Run in another folder.
+func RunIn(t testing.TB, dir string, env []string, args ...string) (int, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, Binary(t), args...)
-	cmd.Dir = Root()
+	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
 	out, err := cmd.CombinedOutput()
 	if ee, ok := err.(*exec.ExitError); ok {

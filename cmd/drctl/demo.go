@@ -173,8 +173,9 @@ func runDemo(ctx context.Context, w io.Writer, dir string, uiPort int, keep bool
 	}
 	defer wk.Stop()
 
+	// The runbooks are the binary's own: the demo runs from any folder.
 	runbook := func(file, env string) (workflows.Status, error) {
-		src, err := os.ReadFile(file)
+		src, err := runbooks.Library.ReadFile(file)
 		if err != nil {
 			return workflows.Status{}, err
 		}
@@ -199,11 +200,11 @@ func runDemo(ctx context.Context, w io.Writer, dir string, uiPort int, keep bool
 	}
 
 	say("\n▶ nightly-backup on production: dump, encrypt, store twice (local and off-site), prune")
-	if _, err := runbook("runbooks/library/nightly-backup.yaml", "production"); err != nil {
+	if _, err := runbook("library/nightly-backup.yaml", "production"); err != nil {
 		return failed("nightly backup: %v", err)
 	}
 	say("\n▶ nightly-restore into staging: newest off-site backup → fresh database → verify → scrub → swap → report")
-	st, err := runbook("runbooks/library/nightly-restore.yaml", "staging")
+	st, err := runbook("library/nightly-restore.yaml", "staging")
 	if err != nil {
 		return failed("nightly restore: %v", err)
 	}
@@ -234,7 +235,7 @@ func runDemo(ctx context.Context, w io.Writer, dir string, uiPort int, keep bool
 	if err := emptyProduction(ctx, prod); err != nil {
 		return err
 	}
-	_, err = runbook("runbooks/library/nightly-backup.yaml", "production")
+	_, err = runbook("library/nightly-backup.yaml", "production")
 	if err == nil {
 		return failed("the backup of an empty database was not refused")
 	}

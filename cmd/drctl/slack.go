@@ -11,7 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
+	"path"
 	"slices"
 	"strings"
 	"sync"
@@ -363,15 +363,16 @@ func (h *slackHandler) slashRun(ctx context.Context, user, slackID, name string,
 	if !slices.Contains(allowed, "*") && !slices.Contains(allowed, user) && !slices.Contains(allowed, slackID) {
 		return fmt.Sprintf("%s may not start runbooks on %s from Slack", user, env)
 	}
-	dir := h.cfg.Slack.Runbooks
+	// Runbooks come from the configured folder, else the binary's library.
+	dir, read := h.cfg.Slack.Runbooks, os.ReadFile
 	if dir == "" {
-		dir = filepath.Join("runbooks", "library")
+		dir, read = "library", runbooks.Library.ReadFile
 	}
-	if strings.ContainsAny(name, `/\`) {
+	if stepio.NameProblem("runbook", name) != "" {
 		return "a runbook is named by its file name in " + dir
 	}
-	file := filepath.Join(dir, name+".yaml")
-	src, err := os.ReadFile(file)
+	file := path.Join(dir, name+".yaml")
+	src, err := read(file)
 	if err != nil {
 		return fmt.Sprintf("no runbook %s in %s", name, dir)
 	}
