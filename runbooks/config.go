@@ -115,7 +115,7 @@ type ApprovalPolicy struct {
 }
 
 // envKeys are what expressions may read as env.*; vars.* is free-form.
-var envKeys = []string{"name", "role", "database", "old_suffix", "channel", "vars"}
+var envKeys = []string{"name", "role", "database", "old_suffix", "channel", "pipeline", "maintenance", "vars"}
 
 // Settings returns what expressions read as env.*: nothing secret.
 func (e *Environment) Settings(name string) map[string]any {
@@ -129,8 +129,51 @@ func (e *Environment) Settings(name string) map[string]any {
 	}
 	return map[string]any{"name": name, "role": e.Role, "database": e.Database.Name,
 		"old_suffix": e.Database.OldSuffix, "channel": channel, "vars": vars,
+		// Whether a pipeline and a maintenance switch are configured, so a
+		// runbook may skip those steps where there are none:
+		// if: ${{ env.pipeline }}.
+		"pipeline": e.Pipeline != nil, "maintenance": e.Maintenance != nil,
 		// board asks the interpreter to keep a status board in Slack.
 		"board": board}
+}
+
+// gap is a setting an environment's section lacks.
+type gap struct{ section, msg string }
+
+// gaps lists what the pipeline, maintenance and instance sections lack
+// for their provider: told when the file is read, not when a step needs
+// it in the middle of an incident.
+func (e *Environment) gaps() []gap {
+	var out []gap
+	need := func(section, provider string, missing ...string) {
+		for i := 0; i+1 < len(missing); i += 2 {
+			if missing[i+1] == "" {
+				out = append(out, gap{section, fmt.Sprintf("%s: provider %s needs %s", section, provider, missing[i])})
+			}
+		}
+	}
+	if p := e.Pipeline; p != nil {
+		switch p.Provider {
+		case "github", "gitlab":
+			need("pipeline", p.Provider, "repository", p.Repository, "token", string(p.Token))
+		case "webhook":
+			need("pipeline", p.Provider, "url", p.URL, "hmac_key", string(p.HMACKey))
+		}
+	}
+	if m := e.Maintenance; m != nil {
+		switch m.Provider {
+		case "http":
+			need("maintenance", m.Provider, "url", m.URL)
+		case "file":
+			need("maintenance", m.Provider, "file", m.File)
+		case "exec":
+			need("maintenance", m.Provider, "enable", strings.Join(m.Enable, " "), "disable", strings.Join(m.Disable, " "))
+		}
+	}
+	if i := e.Instance; i != nil && i.Provider == "local" {
+		need("instance", i.Provider, "data_dir", i.DataDir)
+	}
+	return out
 }
 
 // StoreSecretEnv names the variables that the stores' env: references
@@ -232,6 +275,9 @@ func ParseConfig(file string, src []byte) (*Config, Diagnostics) {
 		}
 		if env.Role == RoleSource && env.Policy.OnError == "" {
 			env.Policy.OnError = "pause"
+		}
+		for _, gap := range env.gaps() {
+			r.at(valueOf(env.Node, gap.section), "environment %q: %s", name, gap.msg)
 		}
 		for storeName, st := range env.Stores {
 			if st == nil {

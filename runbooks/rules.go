@@ -46,6 +46,9 @@ func (c *compiler) checkEnvironmentRules(p *workflows.Plan) {
 					c.atPos(s.Pos, "step %q (%s) changes %s, whose policy requires approval, but no approval gate runs before it", s.ID, stepKind(s), c.envName)
 				}
 				c.checkStoreAccess(s, t)
+				if s.If != "false" && c.env.lacks(t.Needs) {
+					c.atPos(s.Pos, "step %q (%s) needs environment %q's %s: section, which %s does not give it", s.ID, s.Uses, c.envName, t.Needs, c.opts.Config.File)
+				}
 				if t.StoreAccess == "change" && c.env.Role == RoleSource && !gated && !c.withinRetention(s) {
 					c.atPos(s.Pos, "step %q (%s) may delete more of %s's backups than its retention policy keeps (policy.retention), but no approval gate runs before it", s.ID, s.Uses, c.envName)
 				}
@@ -120,4 +123,17 @@ func (c *compiler) withinRetention(s workflows.Step) bool {
 	daily, ok1 := count("keep_daily")
 	weekly, ok2 := count("keep_weekly")
 	return ok1 && ok2 && daily >= floor.KeepDaily && weekly >= floor.KeepWeekly
+}
+
+// lacks reports whether the environment has no section of that name.
+func (e *Environment) lacks(section string) bool {
+	switch section {
+	case "pipeline":
+		return e.Pipeline == nil
+	case "maintenance":
+		return e.Maintenance == nil
+	case "instance":
+		return e.Instance == nil
+	}
+	return false
 }

@@ -35,6 +35,9 @@ type StepType struct {
 	// "read" (the run's own environment, or a source its target restores
 	// from) or "change" (the run's own environment only).
 	StoreAccess string
+	// Needs names the environment's section the step cannot run without
+	// ("pipeline", "maintenance", "instance"): a plan-time error if absent.
+	Needs string
 	// Timeout is the default start-to-close timeout; Heartbeat, when set,
 	// is how soon a silent worker is declared dead.
 	Timeout   time.Duration
@@ -52,13 +55,13 @@ const (
 // catalogue is the explicit table of step types, in documentation order.
 var catalogue = []StepType{
 	{Name: "pipeline.freeze", Activity: "ops.Freeze", Summary: "freeze the deploy pipeline, recording what was changed",
-		Input: typeOf[ops.FreezeInput](), Output: typeOf[ops.FreezeOutput](), Timeout: short},
+		Input: typeOf[ops.FreezeInput](), Output: typeOf[ops.FreezeOutput](), Needs: "pipeline", Timeout: short},
 	{Name: "pipeline.unfreeze", Activity: "ops.Unfreeze", Summary: "restore the deploy pipeline exactly as freeze found it",
-		Input: typeOf[ops.UnfreezeInput](), Output: typeOf[ops.UnfreezeOutput](), Timeout: short},
+		Input: typeOf[ops.UnfreezeInput](), Output: typeOf[ops.UnfreezeOutput](), Needs: "pipeline", Timeout: short},
 	{Name: "maintenance.enable", Activity: "ops.MaintenanceEnable", Summary: "switch on maintenance mode and wait until it shows",
-		Input: typeOf[ops.MaintenanceInput](), Output: typeOf[ops.MaintenanceOutput](), Timeout: short},
+		Input: typeOf[ops.MaintenanceInput](), Output: typeOf[ops.MaintenanceOutput](), Needs: "maintenance", Timeout: short},
 	{Name: "maintenance.disable", Activity: "ops.MaintenanceDisable", Summary: "switch off maintenance mode and wait until the app is healthy",
-		Input: typeOf[ops.MaintenanceInput](), Output: typeOf[ops.MaintenanceOutput](), Timeout: short},
+		Input: typeOf[ops.MaintenanceInput](), Output: typeOf[ops.MaintenanceOutput](), Needs: "maintenance", Timeout: short},
 	{Name: "slack.post", Activity: "chat.Post", Summary: "post a message to the run's Slack thread",
 		Input: typeOf[chat.PostInput](), Output: typeOf[chat.PostOutput](), Timeout: short},
 	{Name: "notify", Activity: "ops.Notify", Summary: "tell the people involved: console, timeline and Slack",
@@ -70,11 +73,11 @@ var catalogue = []StepType{
 	{Name: "wait", Activity: "ops.Wait", Summary: "wait for a duration, or until a check passes",
 		Input: typeOf[ops.WaitInput](), Output: typeOf[ops.WaitOutput](), Timeout: 24 * time.Hour, Heartbeat: beat},
 	{Name: "postgres.create_instance", Activity: "postgres.CreateInstance", Summary: "create or recreate the Postgres instance",
-		Input: typeOf[postgres.CreateInstanceInput](), Output: typeOf[postgres.InstanceOutput](), Destructive: true, Timeout: time.Hour, Heartbeat: beat},
+		Input: typeOf[postgres.CreateInstanceInput](), Output: typeOf[postgres.InstanceOutput](), Destructive: true, Needs: "instance", Timeout: time.Hour, Heartbeat: beat},
 	{Name: "postgres.reboot", Activity: "postgres.Reboot", Summary: "restart the Postgres instance",
-		Input: typeOf[postgres.RebootInput](), Output: typeOf[postgres.InstanceOutput](), Destructive: true, Timeout: short, Heartbeat: beat},
+		Input: typeOf[postgres.RebootInput](), Output: typeOf[postgres.InstanceOutput](), Destructive: true, Needs: "instance", Timeout: short, Heartbeat: beat},
 	{Name: "postgres.failover", Activity: "postgres.Failover", Summary: "point the application at another instance",
-		Input: typeOf[postgres.FailoverInput](), Output: typeOf[postgres.InstanceOutput](), Destructive: true, Timeout: time.Hour, Heartbeat: beat},
+		Input: typeOf[postgres.FailoverInput](), Output: typeOf[postgres.InstanceOutput](), Destructive: true, Needs: "instance", Timeout: time.Hour, Heartbeat: beat},
 	{Name: "postgres.rename", Activity: "postgres.Rename", Summary: "rename a database, e.g. the damaged one to <name>-old",
 		Input: typeOf[postgres.RenameInput](), Output: typeOf[postgres.RenameOutput](), Destructive: true, Timeout: short},
 	{Name: "postgres.drop", Activity: "postgres.Drop", Summary: "drop an -old database or one the run created",
