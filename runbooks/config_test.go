@@ -9,7 +9,7 @@ func TestConfigProblemsAreToldWhereTheyAre(t *testing.T) {
 		"environments:\n  production:\n    role: source\n    database: {name: register, url: env:X}\n    pipeline:\n      provider: github\n      repositry: a/b\n": `drctl.yaml:7:7: unknown field "repositry" in environments.production.pipeline; did you mean "repository"?`,
 		"environments:\n  production:\n": `drctl.yaml:2:3: environment "production" is empty`,
 		"environments:\n  production:\n    role: source\n    database: {name: register, url: env:X}\n    pipeline: {provider: webhook, url: https://ci.example.org/freeze}\n": `drctl.yaml:5:15: environment "production": pipeline: provider webhook needs hmac_key`,
-		"environments:\n  production:\n    role: source\n    database: {name: register, url: env:X}\n    stores:\n      ../up: {type: local, path: /tmp}\n": `drctl.yaml:6:7: environment "production": store name "../up" must be letters, digits, - and _`,
+		"environments:\n  production:\n    role: source\n    database: {name: register, url: env:X}\n    stores:\n      ../up: {type: local, path: /tmp}\n":                   `drctl.yaml:6:7: environment "production": store name "../up" must be letters, digits, - and _`,
 	} {
 		_, diags := ParseConfig("drctl.yaml", []byte(src))
 		if got := diags.Lines(); got != want+"\n" && got != want {
