@@ -394,7 +394,7 @@ func (c *compiler) step(s *stepSrc, sc *scope, inParallel bool, onError string) 
 			c.r.at(valueOf(s.Node, "uses"), "unknown step type %q%s", s.Uses, didYouMean(s.Uses, stepTypeNames()))
 			break
 		}
-		st.Uses, st.Activity, output = t.Name, t.Activity, t.Output
+		st.Uses, st.Activity, st.Check, output = t.Name, t.Activity, t.Check, t.Output
 		st.Destructive = st.Destructive || t.Destructive
 		if st.Timeout == 0 {
 			st.Timeout = workflows.Duration(t.Timeout)

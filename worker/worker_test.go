@@ -38,7 +38,7 @@ func callEach(ctx workflow.Context, names []string) (map[string]string, error) {
 }
 
 // TestCatalogueIsRegistered walks the whole step catalogue: every step type
-// must name an activity the worker registers.
+// must name an activity, and a check, the worker registers.
 func TestCatalogueIsRegistered(t *testing.T) {
 	var s testsuite.WorkflowTestSuite
 	s.SetLogger(log.NewStructuredLogger(slog.New(slog.DiscardHandler)))
@@ -50,6 +50,9 @@ func TestCatalogueIsRegistered(t *testing.T) {
 	var names []string
 	for _, st := range runbooks.Catalogue() {
 		names = append(names, st.Activity)
+		if st.Check != "" {
+			names = append(names, st.Check)
+		}
 	}
 	env.ExecuteWorkflow(callEach, names)
 	var got map[string]string
@@ -60,8 +63,10 @@ func TestCatalogueIsRegistered(t *testing.T) {
 		// Called with no inputs, a registered activity fails on its own
 		// terms (no environment, not implemented); only a missing one
 		// fails as not registered.
-		if typ := got[st.Activity]; typ == "ActivityNotRegisteredError" || strings.Contains(typ, "not registered") {
-			t.Errorf("step type %s names activity %s, which the worker does not register", st.Name, st.Activity)
+		for _, name := range []string{st.Activity, st.Check} {
+			if typ := got[name]; name != "" && (typ == "ActivityNotRegisteredError" || strings.Contains(typ, "not registered")) {
+				t.Errorf("step type %s names activity %s, which the worker does not register", st.Name, name)
+			}
 		}
 	}
 }

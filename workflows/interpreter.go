@@ -35,6 +35,8 @@ type runner struct {
 	thread string
 	// boardWarned keeps a Slack outage to one warning in the timeline.
 	boardWarned bool
+	// checked holds the steps whose check has passed.
+	checked map[string]bool
 }
 
 // Runbook is the interpreter: it runs any compiled plan, then its on_failure
@@ -47,7 +49,7 @@ func Runbook(ctx workflow.Context, in RunInput) (RunResult, error) {
 			fmt.Sprintf("plan format version %d; this worker runs version %d", in.Plan.Version, PlanVersion), "PlanVersion", nil)
 	}
 	r := &runner{in: in, steps: map[string]*StepStatus{}, gates: map[string]*GateStatus{}, actions: map[string]ActionInput{},
-		started: workflow.Now(ctx), id: workflow.GetInfo(ctx).WorkflowExecution.ID}
+		started: workflow.Now(ctx), id: workflow.GetInfo(ctx).WorkflowExecution.ID, checked: map[string]bool{}}
 	p := in.Plan
 	r.status = Status{Runbook: p.Runbook, Environment: p.Environment, PlanHash: p.Hash, Initiator: in.Initiator,
 		Incident: in.Incident, State: StateRunning, Targets: p.Targets}
@@ -60,6 +62,12 @@ func Runbook(ctx workflow.Context, in RunInput) (RunResult, error) {
 	r.event(ctx, "", "started", in.Initiator, fmt.Sprintf("%s on %s (plan %s)", p.Runbook, p.Environment, short(p.Hash)))
 	r.board(ctx, "")
 
+	if workflow.GetVersion(ctx, "preflight", workflow.DefaultVersion, 1) >= 1 {
+		problems := r.preflight(ctx)
+		if len(problems) > 0 || in.CheckOnly {
+			return r.refuse(ctx, problems)
+		}
+	}
 	err := r.block(ctx, p.Steps)
 	result := RunResult{State: StateSucceeded}
 	cleanup := ctx
@@ -330,29 +338,17 @@ func (r *runner) awaitAction(ctx workflow.Context, id string) (ActionInput, erro
 func (r *runner) activity(ctx workflow.Context, s Step, changed map[string]any) error {
 	st := r.steps[s.ID]
 	st.State, st.Started, st.Error = StateRunning, workflow.Now(ctx), ""
-	input, err := EvalValue(s.With, r.vars()) //workflowcheck:ignore see ExprOptions
+	with, err := r.inputs(ctx, s, changed)
 	if err != nil {
-		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("resolving inputs: %v", err), "BadInput", nil)
+		return err
 	}
-	with, _ := input.(map[string]any)
-	if with == nil {
-		with = map[string]any{}
-	}
-	for _, k := range workflow.DeterministicKeys(changed) {
-		with[k] = changed[k]
-	}
-	if len(s.ExpectedErrors) > 0 {
-		with["expected_errors"] = s.ExpectedErrors
-	}
-	// Which environment a step acts on comes from the plan, never from a
-	// runbook's inputs.
-	with["run"] = r.runContext(ctx)
-	switch s.Uses {
-	case "report.write":
-		// The evidence is the run itself, which only the workflow knows.
-		with["run_status"] = r.snapshot()
-	case "slack.post", "notify":
-		with["thread"] = r.thread
+	// A step whose inputs were not known before the run is checked now,
+	// before it changes anything.
+	if s.Check != "" && !r.checked[s.ID] && workflow.GetVersion(ctx, "preflight", workflow.DefaultVersion, 1) >= 1 {
+		if err := r.check(ctx, s, with).Get(ctx, nil); err != nil {
+			return temporal.NewNonRetryableApplicationError("refused before it changed anything: "+reason(err), "Refused", nil)
+		}
+		r.checked[s.ID] = true
 	}
 	attempts := max(s.Retry.Attempts, 1)
 	opts := workflow.ActivityOptions{
@@ -385,6 +381,36 @@ func (r *runner) activity(ctx workflow.Context, s Step, changed map[string]any) 
 		r.event(ctx, s.ID, "warning", "", w)
 	}
 	return nil
+}
+
+// inputs resolves a step's inputs, then lays the operator's changed
+// inputs over them and adds what only the run knows.
+func (r *runner) inputs(ctx workflow.Context, s Step, changed map[string]any) (map[string]any, error) {
+	input, err := EvalValue(s.With, r.vars()) //workflowcheck:ignore see ExprOptions
+	if err != nil {
+		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("resolving inputs: %v", err), "BadInput", nil)
+	}
+	with, _ := input.(map[string]any)
+	if with == nil {
+		with = map[string]any{}
+	}
+	for _, k := range workflow.DeterministicKeys(changed) {
+		with[k] = changed[k]
+	}
+	if len(s.ExpectedErrors) > 0 {
+		with["expected_errors"] = s.ExpectedErrors
+	}
+	// Which environment a step acts on comes from the plan, never from a
+	// runbook's inputs.
+	with["run"] = r.runContext(ctx)
+	switch s.Uses {
+	case "report.write":
+		// The evidence is the run itself, which only the workflow knows.
+		with["run_status"] = r.snapshot()
+	case "slack.post", "notify":
+		with["thread"] = r.thread
+	}
+	return with, nil
 }
 
 // parallel runs the block's steps at most Limit at a time and waits for all
@@ -431,10 +457,11 @@ func (r *runner) gate(ctx workflow.Context, s Step) error {
 	show := ""
 	if a.Show != "" {
 		v, _ := EvalString(a.Show, vars) //workflowcheck:ignore see ExprOptions
-		show = ShowText(v)
+		show = ShowText(v) //workflowcheck:ignore JSON of a value: sorted keys, no clock, no I/O
 	}
 	now := workflow.Now(ctx)
-	g := &GateStatus{Step: s.ID, Prompt: Text(prompt), Show: show, Users: a.Users, Quorum: a.Quorum,
+	promptText := Text(prompt) //workflowcheck:ignore as above
+	g := &GateStatus{Step: s.ID, Prompt: promptText, Show: show, Users: a.Users, Quorum: a.Quorum,
 		AllowInitiator: a.AllowInitiator, Open: true, Deadline: now.Add(time.Duration(a.Timeout))}
 	r.gates[s.ID] = g
 	st.State, st.Started = StateWaiting, now

@@ -452,3 +452,83 @@ func TestRunIDAndWaitDurations(t *testing.T) {
 		t.Errorf("a templated wait waited %v", got)
 	}
 }
+
+// Every check whose inputs are known runs before the first step; any
+// failure refuses the run with all of them listed, and no step, not even
+// finally, runs. A step whose inputs come from an earlier step is checked
+// just before it runs.
+func TestPreflightRefusesBeforeAnyStep(t *testing.T) {
+	checked := func(bad ...string) func(context.Context, map[string]any) (map[string]any, error) {
+		return func(_ context.Context, in map[string]any) (map[string]any, error) {
+			for _, b := range bad {
+				if in["id"] == b {
+					return nil, temporal.NewNonRetryableApplicationError(b+" cannot succeed", "Test", nil)
+				}
+			}
+			return map[string]any{"checked": fmt.Sprint(in["id"], " ok")}, nil
+		}
+	}
+	withCheck := func(s Step) Step { s.Check = "test.Check"; return s }
+	plan := func() Plan {
+		return Plan{
+			Steps: []Step{
+				op("freeze", nil),
+				withCheck(op("set_aside", nil)),
+				{ID: "both", Parallel: &Parallel{Steps: []Step{withCheck(op("recover", nil)), op("other", nil)}}},
+				withCheck(op("later", map[string]any{"from": "${{ steps.freeze.outputs.id }}"})),
+			},
+			Finally: []Step{op("unfreeze", nil)},
+		}
+	}
+
+	h := newHarness(t)
+	h.on("test.Op", echo)
+	h.on("test.Check", checked("set_aside", "recover"))
+	res, st := h.run(plan(), "ana")
+	if res.State != StateRefused || !strings.Contains(res.Error, "set_aside cannot succeed") || !strings.Contains(res.Error, "recover cannot succeed") {
+		t.Fatalf("%+v", res)
+	}
+	// Only the checks ran: no step, and no clean-up of what was never done.
+	if got := fmt.Sprint(h.calls); got != "[set_aside recover]" && got != "[recover set_aside]" {
+		t.Fatalf("ran %s", got)
+	}
+	if stateOf(st, "freeze").State != StateNotRun || stateOf(st, "unfreeze").State != StateNotRun {
+		t.Fatalf("steps after a refusal: %+v", st.Steps)
+	}
+
+	// All pass: the run goes on, and "later", whose input came from
+	// "freeze", is checked just before it runs.
+	h = newHarness(t)
+	h.on("test.Op", echo)
+	h.on("test.Check", checked())
+	res, _ = h.run(plan(), "ana")
+	if res.State != StateSucceeded {
+		t.Fatalf("%+v", res)
+	}
+	if got := fmt.Sprint(h.calls); !strings.HasSuffix(got, "freeze set_aside recover other later later unfreeze]") {
+		t.Fatalf("ran %s", got)
+	}
+
+	// A check that fails for a step checked at run time fails that step.
+	h = newHarness(t)
+	h.on("test.Op", echo)
+	h.on("test.Check", checked("later"))
+	res, _ = h.run(plan(), "ana")
+	if res.State != StateFailed || res.Failed != "later" || !strings.Contains(res.Error, "refused before it changed anything") {
+		t.Fatalf("%+v", res)
+	}
+
+	// Check only: the checks, and nothing else.
+	h = newHarness(t)
+	h.on("test.Op", echo)
+	h.on("test.Check", checked())
+	p := plan()
+	p.Version = PlanVersion
+	h.env.ExecuteWorkflow(Runbook, RunInput{Plan: p, Initiator: "ana", CheckOnly: true})
+	if res := runResult(t, h.env.GetWorkflowResult); res.State != StateChecked {
+		t.Fatalf("check only: %+v", res)
+	}
+	if got := fmt.Sprint(h.calls); got != "[set_aside recover]" && got != "[recover set_aside]" {
+		t.Fatalf("check only ran %s", got)
+	}
+}

@@ -60,8 +60,12 @@ type Step struct {
 	Name string `json:"name,omitempty"`
 	// Uses is the step type ("postgres.rename"); Activity the registered
 	// activity name it runs ("postgres.Rename").
-	Uses     string         `json:"uses,omitempty"`
-	Activity string         `json:"activity,omitempty"`
+	Uses     string `json:"uses,omitempty"`
+	Activity string `json:"activity,omitempty"`
+	// Check is the activity that checks, changing nothing, whether the
+	// step can succeed: run before the first step for every step whose
+	// inputs are known by then, else just before the step.
+	Check    string         `json:"check,omitempty"`
 	With     map[string]any `json:"with,omitempty"`
 	Approval *Approval      `json:"approval,omitempty"`
 	Parallel *Parallel      `json:"parallel,omitempty"`

@@ -25,6 +25,11 @@ const (
 	StateNotRun = "not-run"
 	// StateCancelled ends a run that was cancelled (after its clean-up).
 	StateCancelled = "cancelled"
+	// StateRefused ends a run whose checks failed before its first step:
+	// nothing was changed. StateChecked ends a check-only run whose
+	// checks all passed.
+	StateRefused = "refused"
+	StateChecked = "checked"
 )
 
 // RunInput starts a run of a plan.
@@ -34,6 +39,8 @@ type RunInput struct {
 	Incident  string `json:"incident,omitempty"`
 	// URL is the run's page in the Temporal Web UI, for chat posts.
 	URL string `json:"url,omitempty"`
+	// CheckOnly runs the preflight checks alone (drctl plan --check).
+	CheckOnly bool `json:"check_only,omitempty"`
 }
 
 // RunResult is how a run ended.

@@ -83,6 +83,34 @@ func pgbackrestWindow(ctx context.Context, cfg *PgBackRestConfig) (backups []pgb
 	return backups, newestWAL, nil
 }
 
+// pgbrChoose picks the newest pgBackRest backup that ended before target
+// (here rather than by pgBackRest, whose own choice reads the target in
+// whole seconds), refusing a target outside what the backups and the
+// archive cover.
+func pgbrChoose(ctx context.Context, cfg *PgBackRestConfig, target time.Time) (*pgbrBackup, error) {
+	backups, newestWAL, err := pgbackrestWindow(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	var set *pgbrBackup
+	for i := range backups {
+		if !time.Unix(backups[i].Timestamp.Stop, 0).After(target) {
+			set = &backups[i]
+		}
+	}
+	if set == nil {
+		return nil, nonRetryable("TargetTooEarly", "the recovery target %s is before the end of the oldest pgBackRest backup (%s): no recovery can reach it",
+			target.Format(time.RFC3339Nano), time.Unix(backups[0].Timestamp.Stop, 0).UTC().Format(time.RFC3339))
+	}
+	// The archive's times are whole seconds: allow the second the newest
+	// segment was written in.
+	if target.After(newestWAL.Add(time.Second)) {
+		return nil, nonRetryable("TargetTooLate", "the recovery target %s is after the newest archived WAL (archived %s)",
+			target.Format(time.RFC3339Nano), newestWAL.Format(time.RFC3339))
+	}
+	return set, nil
+}
+
 // pitrPgBackRest recovers a new instance with pgBackRest's own restore
 // (--type=time, pausing at the target), then checks and promotes it as the
 // native backend does.
@@ -92,28 +120,9 @@ func (p *Postgres) pitrPgBackRest(ctx context.Context, t *Target, in PITRInput) 
 		return PITROutput{}, nonRetryable("NotConfigured", "environment %s has no pgBackRest stanza (instance.pgbackrest)", t.Name)
 	}
 	target := in.Target.UTC()
-	backups, newestWAL, err := pgbackrestWindow(ctx, cfg)
+	set, err := pgbrChoose(ctx, cfg, target)
 	if err != nil {
 		return PITROutput{}, err
-	}
-	// The newest backup that ended before the target, chosen here rather
-	// than by pgBackRest, whose own choice reads the target in whole
-	// seconds.
-	var set *pgbrBackup
-	for i := range backups {
-		if !time.Unix(backups[i].Timestamp.Stop, 0).After(target) {
-			set = &backups[i]
-		}
-	}
-	if set == nil {
-		return PITROutput{}, nonRetryable("TargetTooEarly", "the recovery target %s is before the end of the oldest pgBackRest backup (%s): no recovery can reach it",
-			target.Format(time.RFC3339), time.Unix(backups[0].Timestamp.Stop, 0).UTC().Format(time.RFC3339))
-	}
-	// The archive's times are whole seconds: allow the second the newest
-	// segment was written in.
-	if target.After(newestWAL.Add(time.Second)) {
-		return PITROutput{}, nonRetryable("TargetTooLate", "the recovery target %s is after the newest archived WAL (archived %s)",
-			target.Format(time.RFC3339), newestWAL.Format(time.RFC3339))
 	}
 	out := PITROutput{Instance: in.Instance, BaseBackup: "pgbackrest:" + cfg.Stanza + "/" + set.Label}
 	if done, err := p.resumeRecovery(ctx, t, in, &out); done || err != nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/drctl/drctl/activities/backup"
 	"github.com/drctl/drctl/activities/postgres"
+	"github.com/drctl/drctl/activities/stepio"
 	"github.com/drctl/drctl/runbooks"
 	"github.com/drctl/drctl/testsuite"
 )
@@ -240,13 +241,33 @@ func TestPITROutsideTheWindow(t *testing.T) {
 		{base.StartedAt.Add(-time.Hour), "TargetTooEarly"},
 		{time.Now().Add(time.Hour), "TargetTooLate"},
 	} {
-		err := f.run(f.pg.PITR, postgres.PITRInput{Target: tc.target, Instance: "never", Database: "register", Run: runCtx("production")}, nil)
-		if errType(err) != tc.kind {
+		in := postgres.PITRInput{Target: tc.target, Instance: "never", Database: "register", Run: runCtx("production")}
+		// The run's check refuses it before any step, as the step itself
+		// would.
+		if err := f.run(f.pg.CheckPITR, in, nil); errType(err) != tc.kind {
+			t.Errorf("check of target %s: %v, want %s", tc.target, err, tc.kind)
+		}
+		if err := f.run(f.pg.PITR, in, nil); errType(err) != tc.kind {
 			t.Errorf("target %s: %v, want %s", tc.target, err, tc.kind)
 		}
 	}
 	if _, ok, _ := postgres.OpenLocal(f.targets["production"].Instance.DataDir, "never"); ok {
 		t.Fatal("a refused recovery created an instance")
+	}
+	// A target inside the window passes, naming the base backup; an
+	// instance name another run took does not.
+	mid := dbNow(t, f.prod)
+	sql(t, f.prod, "register", "insert into users (email, name) values ('after@example.org', 'After')")
+	switchAndWaitArchived(t, f.prod)
+	var out stepio.CheckOutput
+	in := postgres.PITRInput{Target: mid, Instance: "never", Database: "register", Run: runCtx("production")}
+	f.must(f.pg.CheckPITR, in, &out)
+	if !strings.Contains(out.Checked, base.Key) {
+		t.Fatalf("check: %+v", out)
+	}
+	in.Instance = postgres.MainInstance
+	if err := f.run(f.pg.CheckPITR, in, nil); errType(err) != "Exists" {
+		t.Fatalf("recovering onto the live instance: %v", err)
 	}
 }
 

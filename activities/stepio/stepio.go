@@ -37,3 +37,9 @@ type RunContext struct {
 	Env string `json:"env"`
 	ID  string `json:"id"`
 }
+
+// CheckOutput is what a step's preflight check found: what it checked,
+// in a sentence for the timeline and the report.
+type CheckOutput struct {
+	Checked string `json:"checked"`
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/client"
 
 	"github.com/drctl/drctl/runbooks"
 	"github.com/drctl/drctl/workflows"
@@ -65,12 +67,23 @@ func printDiagnostics(err error, stderr io.Writer) error {
 }
 
 func newPlanCmd(g *globals) *cobra.Command {
-	var f planFlags
-	var asJSON bool
+	var (
+		f      planFlags
+		c      conn
+		asJSON bool
+		check  bool
+	)
 	cmd := &cobra.Command{
-		Use:   "plan FILE --env NAME [--param name=value]...",
-		Short: "compile a runbook for an environment and show the resolved steps",
-		Args:  cobra.ExactArgs(1),
+		Use:   "plan FILE --env NAME [--param name=value]... [--check]",
+		Short: "compile a runbook for an environment and show the resolved steps; --check also runs their checks",
+		Long: `plan compiles a runbook for an environment and shows the resolved steps.
+
+With --check, a worker also runs the read-only check of every step whose
+inputs are known now (a point-in-time target inside the archive, a database
+to set aside, a backup to restore, the provider's command), exactly as a run
+does before its first step, and changes nothing. Exit 0: every check passed;
+1: refused, with every problem.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			plan, err := f.compile(g, args[0], cmd.ErrOrStderr())
 			if err != nil {
@@ -79,15 +92,56 @@ func newPlanCmd(g *globals) *cobra.Command {
 			if asJSON {
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
-				return enc.Encode(plan)
+				if err := enc.Encode(plan); err != nil || !check {
+					return err
+				}
+			} else {
+				printPlan(cmd.OutOrStdout(), plan)
 			}
-			printPlan(cmd.OutOrStdout(), plan)
-			return nil
+			if !check {
+				return nil
+			}
+			return checkPlan(cmd.Context(), cmd.OutOrStdout(), &c, plan)
 		},
 	}
 	f.register(cmd)
+	c.register(cmd)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the plan as JSON")
+	cmd.Flags().BoolVar(&check, "check", false, "run every step's check on a worker, changing nothing")
 	return cmd
+}
+
+// checkPlan runs the plan's checks alone, as a run of its own that ends
+// after them, and prints what each found.
+func checkPlan(ctx context.Context, out io.Writer, c *conn, plan *workflows.Plan) error {
+	cl, err := c.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	id := "check-" + runID(plan)
+	in := workflows.RunInput{Plan: *plan, Initiator: whoami(), CheckOnly: true}
+	run, err := cl.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: c.queue,
+		TypedSearchAttributes: workflows.SearchAttributes(in)}, workflows.WorkflowName, in)
+	if err != nil {
+		return failed("starting the checks: %v", err)
+	}
+	runErr := run.Get(ctx, nil)
+	st, _, err := queryStatus(ctx, cl, id)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "\nchecks:")
+	for _, e := range st.Timeline {
+		if e.Kind == "checked" || e.Kind == "check failed" {
+			fmt.Fprintf(out, "  %-12s %-20s %s\n", e.Kind, e.Step, e.Message)
+		}
+	}
+	if runErr != nil || st.State != workflows.StateChecked {
+		return failed("refused: a run of this plan would change nothing and stop (%s)", id)
+	}
+	fmt.Fprintln(out, "every check passed; nothing was changed")
+	return nil
 }
 
 // printPlan draws the plan as a table an operator can check before running.

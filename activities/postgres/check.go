@@ -1,0 +1,132 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+
+	"github.com/drctl/drctl/activities/stepio"
+)
+
+// The checks below are the steps' preflight: each reads the world a step
+// is about to change and says whether the step can succeed, changing
+// nothing. A run does them all before its first step, so a recovery that
+// cannot finish is refused while everything is as it was.
+
+// CheckPITR is postgres.pitr's check: the target lies inside what the base
+// backups and the WAL archive cover, and the new instance's name is free
+// (or this run's own, to resume).
+func (p *Postgres) CheckPITR(ctx context.Context, in PITRInput) (stepio.CheckOutput, error) {
+	if err := stepio.CheckInput(in); err != nil {
+		return stepio.CheckOutput{}, err
+	}
+	t, err := p.target(in.Run.Env)
+	if err != nil {
+		return stepio.CheckOutput{}, err
+	}
+	target := in.Target.UTC()
+	switch {
+	case provider(t) == "exec":
+		return checkCommand(t, "pitr")
+	case provider(t) != "local" || t.Instance.DataDir == "":
+		return stepio.CheckOutput{}, nonRetryable("NotSupported", "environment %s: point-in-time recovery needs instance.provider local (with a data_dir) or exec (with a pitr command)", t.Name)
+	}
+	if l, ok, err := OpenLocal(t.Instance.DataDir, in.Instance); err != nil {
+		return stepio.CheckOutput{}, err
+	} else if ok && l.CreatedBy != in.Run.ID {
+		return stepio.CheckOutput{}, nonRetryable("Exists", "instance %s already exists and this run did not create it: name a new instance to recover into", in.Instance)
+	}
+	if in.Backend == "pgbackrest" {
+		if t.Instance.PgBackRest == nil {
+			return stepio.CheckOutput{}, nonRetryable("NotConfigured", "environment %s has no pgBackRest stanza (instance.pgbackrest)", t.Name)
+		}
+		set, err := pgbrChoose(ctx, t.Instance.PgBackRest, target)
+		if err != nil {
+			return stepio.CheckOutput{}, err
+		}
+		return stepio.CheckOutput{Checked: fmt.Sprintf("%s is inside the archive: from pgBackRest backup %s", target.Format("2006-01-02 15:04:05.999 UTC"), set.Label)}, nil
+	}
+	from := in.From
+	if from == "" {
+		from = t.Name
+	}
+	s, _, err := p.store(ctx, from, in.Store)
+	if err != nil {
+		return stepio.CheckOutput{}, err
+	}
+	defer s.Close()
+	base, err := chooseBase(ctx, s, from, target)
+	if err != nil {
+		return stepio.CheckOutput{}, err
+	}
+	return stepio.CheckOutput{Checked: fmt.Sprintf("%s is inside the archive: from base backup %s", target.Format("2006-01-02 15:04:05.999 UTC"), base.Key)}, nil
+}
+
+// CheckRename is postgres.rename's check: the database is there and the
+// new name is free, or the rename was done already.
+func (p *Postgres) CheckRename(ctx context.Context, in RenameInput) (stepio.CheckOutput, error) {
+	if err := stepio.CheckInput(in); err != nil {
+		return stepio.CheckOutput{}, err
+	}
+	t, err := p.target(in.Run.Env)
+	if err != nil {
+		return stepio.CheckOutput{}, err
+	}
+	c, _, err := p.admin(ctx, t, in.Instance)
+	if err != nil {
+		return stepio.CheckOutput{}, err
+	}
+	defer c.Close(context.WithoutCancel(ctx))
+	from, err := dbExists(ctx, c, in.Database)
+	if err != nil {
+		return stepio.CheckOutput{}, err
+	}
+	to, err := dbExists(ctx, c, in.NewName)
+	if err != nil {
+		return stepio.CheckOutput{}, err
+	}
+	switch {
+	case !from && to:
+		return stepio.CheckOutput{Checked: fmt.Sprintf("%s was renamed to %s already", in.Database, in.NewName)}, nil
+	case from && to:
+		return stepio.CheckOutput{}, nonRetryable("Conflict", "cannot rename %s to %s: both exist; drop or rename %s first", in.Database, in.NewName, in.NewName)
+	case !from:
+		return stepio.CheckOutput{}, nonRetryable("NotFound", "database %s does not exist (nor does %s)", in.Database, in.NewName)
+	}
+	return stepio.CheckOutput{Checked: fmt.Sprintf("%s is there and %s is free", in.Database, in.NewName)}, nil
+}
+
+// CheckCreateInstance is postgres.create_instance's check: the provider
+// can run (Postgres's programs, or the configured command, are there).
+func (p *Postgres) CheckCreateInstance(ctx context.Context, in CreateInstanceInput) (stepio.CheckOutput, error) {
+	if err := stepio.CheckInput(in); err != nil {
+		return stepio.CheckOutput{}, err
+	}
+	t, err := p.target(in.Run.Env)
+	if err != nil {
+		return stepio.CheckOutput{}, err
+	}
+	switch provider(t) {
+	case "exec":
+		return checkCommand(t, "create")
+	case "local":
+		if _, err := BinDir(); err != nil {
+			return stepio.CheckOutput{}, nonRetryable("NotInstalled", "%v", err)
+		}
+		return stepio.CheckOutput{Checked: "Postgres's programs are installed"}, nil
+	}
+	return stepio.CheckOutput{}, noProvider(t)
+}
+
+// checkCommand checks that an exec provider's action is configured and
+// its program found.
+func checkCommand(t *Target, action string) (stepio.CheckOutput, error) {
+	argv := t.Instance.Exec[action]
+	if len(argv) == 0 {
+		return stepio.CheckOutput{}, nonRetryable("NotConfigured", "environment %s has no %s command (instance.exec.%s)", t.Name, action, action)
+	}
+	if _, err := exec.LookPath(argv[0]); err != nil {
+		return stepio.CheckOutput{}, nonRetryable("NotFound", "environment %s: the %s command %q is not found on this worker", t.Name, action, argv[0])
+	}
+	return stepio.CheckOutput{Checked: fmt.Sprintf("%s is there", argv[0])}, nil
+}

@@ -1,0 +1,111 @@
+package workflows
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+)
+
+// preflight runs, side by side, the check of every step whose inputs are
+// known before the run starts (no run-time expression in them, no
+// condition): a PITR target inside the archive, a database to rename
+// there, a backup to restore. It returns every failure, one line each;
+// nothing has been changed when it returns.
+func (r *runner) preflight(ctx workflow.Context) []string {
+	var todo []Step
+	var collect func([]Step)
+	collect = func(steps []Step) {
+		for _, s := range steps {
+			switch {
+			case s.Parallel != nil && s.If == "":
+				collect(s.Parallel.Steps)
+			case s.Check != "" && s.If == "" && !hasTemplate(s.With):
+				todo = append(todo, s)
+			}
+		}
+	}
+	collect(r.in.Plan.Steps)
+	if len(todo) == 0 {
+		return nil
+	}
+	futures := make([]workflow.Future, len(todo))
+	for i, s := range todo {
+		with, err := r.inputs(ctx, s, nil)
+		if err != nil {
+			f, set := workflow.NewFuture(ctx)
+			set.SetError(err)
+			futures[i] = f
+			continue
+		}
+		futures[i] = r.check(ctx, s, with)
+	}
+	var problems []string
+	for i, s := range todo {
+		var out struct {
+			Checked string `json:"checked"`
+		}
+		if err := futures[i].Get(ctx, &out); err != nil {
+			msg := fmt.Sprintf("%s (%s, %s): %s", s.ID, s.Uses, s.Pos, reason(err))
+			problems = append(problems, msg)
+			r.event(ctx, s.ID, "check failed", "", reason(err))
+			continue
+		}
+		r.checked[s.ID] = true
+		r.event(ctx, s.ID, "checked", "", out.Checked)
+	}
+	return problems
+}
+
+// check starts a step's check activity with the step's inputs.
+func (r *runner) check(ctx workflow.Context, s Step, with map[string]any) workflow.Future {
+	opts := workflow.ActivityOptions{
+		ActivityID:          s.ID + ".check",
+		StartToCloseTimeout: 2 * time.Minute,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 2, InitialInterval: time.Second},
+	}
+	return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), s.Check, with)
+}
+
+// refuse ends a run after its checks, before its first step: refused with
+// every problem, or, for a check-only run that found none, checked.
+func (r *runner) refuse(ctx workflow.Context, problems []string) (RunResult, error) {
+	p := r.in.Plan
+	r.markNotRun(p.Steps)
+	r.markNotRun(p.OnFailure)
+	r.markNotRun(p.Finally)
+	if len(problems) == 0 {
+		r.status.State = StateChecked
+		r.event(ctx, "", "ended", "", StateChecked)
+		return RunResult{State: StateChecked}, nil
+	}
+	msg := "refused before any step, nothing changed:\n" + strings.Join(problems, "\n")
+	r.status.State = StateRefused
+	r.event(ctx, "", StateRefused, "", msg)
+	r.board(ctx, fmt.Sprintf(":no_entry: %s on %s %s", p.Runbook, p.Environment, msg))
+	result := RunResult{State: StateRefused, Error: msg}
+	return result, temporal.NewNonRetryableApplicationError(msg, "RunFailed", nil, result)
+}
+
+// hasTemplate reports whether a plan value still holds an expression.
+func hasTemplate(v any) bool {
+	switch t := v.(type) {
+	case string:
+		return IsTemplate(t)
+	case []any:
+		for _, e := range t {
+			if hasTemplate(e) {
+				return true
+			}
+		}
+	case map[string]any:
+		for _, k := range workflow.DeterministicKeys(t) {
+			if hasTemplate(t[k]) {
+				return true
+			}
+		}
+	}
+	return false
+}
