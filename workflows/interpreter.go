@@ -457,7 +457,7 @@ func (r *runner) gate(ctx workflow.Context, s Step) error {
 	show := ""
 	if a.Show != "" {
 		v, _ := EvalString(a.Show, vars) //workflowcheck:ignore see ExprOptions
-		show = ShowText(v) //workflowcheck:ignore JSON of a value: sorted keys, no clock, no I/O
+		show = ShowText(v)               //workflowcheck:ignore JSON of a value: sorted keys, no clock, no I/O
 	}
 	now := workflow.Now(ctx)
 	promptText := Text(prompt) //workflowcheck:ignore as above
