@@ -80,7 +80,7 @@ var catalogue = []StepType{
 	{Name: "postgres.reboot", Activity: "postgres.Reboot", Summary: "restart the Postgres instance",
 		Input: typeOf[postgres.RebootInput](), Output: typeOf[postgres.InstanceOutput](), Destructive: true, Needs: "instance", Timeout: short, Heartbeat: beat},
 	{Name: "postgres.failover", Activity: "postgres.Failover", Summary: "point the application at another instance",
-		Input: typeOf[postgres.FailoverInput](), Output: typeOf[postgres.InstanceOutput](), Destructive: true, Needs: "instance", Timeout: time.Hour, Heartbeat: beat},
+		Input: typeOf[postgres.FailoverInput](), Output: typeOf[postgres.InstanceOutput](), Destructive: true, Check: "postgres.CheckFailover", Needs: "instance", Timeout: time.Hour, Heartbeat: beat},
 	{Name: "postgres.rename", Activity: "postgres.Rename", Summary: "rename a database, e.g. the damaged one to <name>-old",
 		Input: typeOf[postgres.RenameInput](), Output: typeOf[postgres.RenameOutput](), Destructive: true, Check: "postgres.CheckRename", Timeout: short},
 	{Name: "postgres.drop", Activity: "postgres.Drop", Summary: "drop an -old database or one the run created",

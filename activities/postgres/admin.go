@@ -75,7 +75,9 @@ func (p *Postgres) Reboot(ctx context.Context, in RebootInput) (InstanceOutput, 
 }
 
 // Failover points the application at another instance: the exec
-// provider's failover command does it (a DNS switch, a service binding).
+// provider's failover command does it (a DNS switch, a service binding);
+// with local instances, the recovered one takes the main instance's place
+// (failover.go).
 func (p *Postgres) Failover(ctx context.Context, in FailoverInput) (InstanceOutput, error) {
 	if err := stepio.CheckInput(in); err != nil {
 		return InstanceOutput{}, err
@@ -84,12 +86,17 @@ func (p *Postgres) Failover(ctx context.Context, in FailoverInput) (InstanceOutp
 	if err != nil {
 		return InstanceOutput{}, err
 	}
-	if provider(t) != "exec" {
-		return InstanceOutput{}, nonRetryable("NotSupported",
-			"environment %s: failover needs the exec provider's failover command; with local instances, point the application at %s yourself and skip this step", t.Name, in.To)
+	switch provider(t) {
+	case "local":
+		if in.To == "" || in.To == MainInstance {
+			return InstanceOutput{}, nonRetryable("BadInput", "failover needs the instance to move to (to:), other than %s", MainInstance)
+		}
+		return p.failoverLocal(ctx, t, in.To)
+	case "exec":
+		log, err := p.execAction(ctx, t, "failover", in.To)
+		return InstanceOutput{Instance: in.To, Log: log}, err
 	}
-	log, err := p.execAction(ctx, t, "failover", in.To)
-	return InstanceOutput{Instance: in.To, Log: log}, err
+	return InstanceOutput{}, noProvider(t)
 }
 
 // instanceName is the instance a step names, or the environment's own.
@@ -263,7 +270,12 @@ func (p *Postgres) Drop(ctx context.Context, in DropInput) (DropOutput, error) {
 		return out, err
 	}
 	if !exists {
-		out.AlreadyGone = true
+		// After a local failover the damaged database went with the
+		// damaged cluster, kept whole as instance main-old.
+		if out.Dropped, err = p.dropSetAside(ctx, t, in.Database); err != nil {
+			return out, fmt.Errorf("removing the cluster set aside by failover: %w", err)
+		}
+		out.AlreadyGone = !out.Dropped
 		return out, nil
 	}
 	comment, err := dbComment(ctx, c, in.Database)

@@ -130,3 +130,29 @@ func checkCommand(t *Target, action string) (stepio.CheckOutput, error) {
 	}
 	return stepio.CheckOutput{Checked: fmt.Sprintf("%s is there", argv[0])}, nil
 }
+
+// CheckFailover is postgres.failover's check: the provider can move the
+// application, and, with local instances, no earlier damaged cluster
+// still waits to be dropped where this one would be kept.
+func (p *Postgres) CheckFailover(ctx context.Context, in FailoverInput) (stepio.CheckOutput, error) {
+	if err := stepio.CheckInput(in); err != nil {
+		return stepio.CheckOutput{}, err
+	}
+	t, err := p.target(in.Run.Env)
+	if err != nil {
+		return stepio.CheckOutput{}, err
+	}
+	switch provider(t) {
+	case "exec":
+		return checkCommand(t, "failover")
+	case "local":
+		oldName := MainInstance + t.OldSuffix
+		if _, ok, err := OpenLocal(t.Instance.DataDir, oldName); err != nil {
+			return stepio.CheckOutput{}, err
+		} else if ok {
+			return stepio.CheckOutput{}, nonRetryable("Exists", "instance %s still holds an earlier damaged cluster: drop it (postgres.drop of %s%s) first", oldName, t.Database, t.OldSuffix)
+		}
+		return stepio.CheckOutput{Checked: fmt.Sprintf("%s can take the place of %s, which will be kept as %s", in.To, MainInstance, oldName)}, nil
+	}
+	return stepio.CheckOutput{}, noProvider(t)
+}

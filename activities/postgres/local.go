@@ -43,6 +43,9 @@ type Local struct {
 	CreatedBy string `json:"created_by,omitempty"`
 	// Promoted is set once a recovered instance has been promoted.
 	Promoted bool `json:"promoted,omitempty"`
+	// FailedOverFrom names the recovered instance this main instance was
+	// before a failover moved it here.
+	FailedOverFrom string `json:"failed_over_from,omitempty"`
 	// PortPicked is set when drctl chose the port, which it may then move
 	// if another program takes it before the cluster binds it.
 	PortPicked bool `json:"port_picked,omitempty"`

@@ -335,3 +335,58 @@ func TestWALPushBatchesForPostgres(t *testing.T) {
 		t.Errorf("notes left in pg_wal: %v", notes)
 	}
 }
+
+// TestLocalFailoverCompletesTheIncident plays incident 2 on local
+// instances: the damaged database is set aside, a new instance recovered
+// to the moment before the damage, and failover puts it where the
+// application connects: the environment's URL then answers with exactly
+// the rows of that moment, archiving as before. The damaged cluster stays,
+// as main-old, until its database is dropped.
+func TestLocalFailoverCompletesTheIncident(t *testing.T) {
+	f, _ := pitrFixture(t)
+	seed(t, f.prod, 100)
+	var base postgres.BackupOutput
+	f.must(f.pg.Backup, postgres.BackupInput{Database: "register", Base: true, Run: runCtx("production")}, &base)
+	sql(t, f.prod, "register", "insert into users (email, name) select 'late'||g||'@example.org', 'Late '||g from generate_series(1, 50) g")
+	good := dbNow(t, f.prod)
+	sql(t, f.prod, "register", "delete from users where id > 10")
+	switchAndWaitArchived(t, f.prod)
+
+	run := runCtx("production")
+	f.must(f.pg.Rename, postgres.RenameInput{Database: "register", NewName: "register-old", Run: run}, nil)
+	f.must(f.pg.PITR, postgres.PITRInput{Target: good, Instance: "register-pitr", Database: "register", Run: run}, nil)
+	var out postgres.InstanceOutput
+	f.must(f.pg.Failover, postgres.FailoverInput{To: "register-pitr", Run: run}, &out)
+	if out.Instance != postgres.MainInstance || out.Port != f.prod.Port {
+		t.Fatalf("failover: %+v (production listens on %d)", out, f.prod.Port)
+	}
+	// The application's URL, unchanged, now reaches the recovered data.
+	c, err := pgx.Connect(context.Background(), os.Getenv("DRCTL_TEST_PROD_URL"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var users int
+	var archiving string
+	err = c.QueryRow(context.Background(), "select count(*), current_setting('archive_mode') from users").Scan(&users, &archiving)
+	c.Close(context.Background())
+	if err != nil || users != 150 || archiving != "on" {
+		t.Fatalf("through the environment's URL: %d users, archive_mode %s, %v; want the 150 of before the delete, archiving", users, archiving, err)
+	}
+	dir := f.targets["production"].Instance.DataDir
+	if _, ok, _ := postgres.OpenLocal(dir, "main-old"); !ok {
+		t.Fatal("the damaged cluster was not kept as main-old")
+	}
+	// Again: the move is done, and says so the same way.
+	f.must(f.pg.Failover, postgres.FailoverInput{To: "register-pitr", Run: run}, &out)
+	if out.Port != f.prod.Port {
+		t.Fatalf("second failover: %+v", out)
+	}
+	var drop postgres.DropOutput
+	f.must(f.pg.Drop, postgres.DropInput{Database: "register-old", Run: run}, &drop)
+	if !drop.Dropped {
+		t.Fatalf("drop of register-old: %+v", drop)
+	}
+	if _, ok, _ := postgres.OpenLocal(dir, "main-old"); ok {
+		t.Fatal("main-old outlived the drop of register-old")
+	}
+}
