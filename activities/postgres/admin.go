@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os/exec"
 	"strings"
 	"time"
@@ -31,7 +32,12 @@ func (p *Postgres) CreateInstance(ctx context.Context, in CreateInstanceInput) (
 		if name == MainInstance {
 			port = t.Instance.Port
 		}
-		l, created, err := CreateLocal(ctx, t.Instance.DataDir, name, LocalOptions{Port: port, Settings: in.Settings, CreatedBy: in.Run.ID,
+		settings := maps.Clone(t.Instance.Settings)
+		if settings == nil {
+			settings = map[string]string{}
+		}
+		maps.Copy(settings, in.Settings)
+		l, created, err := CreateLocal(ctx, t.Instance.DataDir, name, LocalOptions{Port: port, Settings: settings, CreatedBy: in.Run.ID,
 			Password: p.superuserPassword(ctx, t), ServerEnv: p.ServerEnv})
 		if err != nil {
 			return InstanceOutput{}, err

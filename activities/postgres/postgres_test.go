@@ -629,3 +629,30 @@ func TestParallelRestoreCancelled(t *testing.T) {
 	}
 	t.Logf("cancelled as the download began, returned with %d of %d bytes carried: %v", delivered, b.Size, err)
 }
+
+// A local instance create_instance makes gets the environment's instance
+// settings (WAL archiving, say), under the step's own.
+func TestCreateInstanceAppliesTheEnvironmentsSettings(t *testing.T) {
+	f := newFixture(t)
+	f.targets["staging"].Instance.Settings = map[string]string{"work_mem": "7MB", "maintenance_work_mem": "8MB"}
+	var out postgres.InstanceOutput
+	f.must(f.pg.CreateInstance, postgres.CreateInstanceInput{Instance: "rebuilt", Settings: map[string]string{"maintenance_work_mem": "9MB"},
+		Run: runCtx("staging")}, &out)
+	l, ok, err := postgres.OpenLocal(f.targets["staging"].Instance.DataDir, "rebuilt")
+	if err != nil || !ok {
+		t.Fatalf("no instance: %v", err)
+	}
+	t.Cleanup(func() { _ = l.Destroy(context.Background()) })
+	c, err := pgx.Connect(context.Background(), l.URL("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	var work, maint string
+	if err := c.QueryRow(context.Background(), "select current_setting('work_mem'), current_setting('maintenance_work_mem')").Scan(&work, &maint); err != nil {
+		t.Fatal(err)
+	}
+	if work != "7MB" || maint != "9MB" {
+		t.Fatalf("work_mem %s, maintenance_work_mem %s; want 7MB from the environment and 9MB from the step", work, maint)
+	}
+}

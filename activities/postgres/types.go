@@ -24,6 +24,10 @@ type InstanceConfig struct {
 	// Exec maps an action (create, reboot, failover, pitr, destroy) to its
 	// argv.
 	Exec map[string][]string `json:"exec,omitempty"`
+	// Settings are postgresql.conf settings every local instance the
+	// environment creates gets (a step's own settings win): WAL archiving
+	// above all, so a recreated instance keeps point-in-time recovery.
+	Settings map[string]string `json:"settings,omitempty"`
 	// PgBackRest is the pgBackRest repository point-in-time recovery uses
 	// with backend: pgbackrest.
 	PgBackRest *PgBackRestConfig `json:"pgbackrest,omitempty"`

@@ -128,6 +128,11 @@ func (l storeListing) print(w io.Writer, store, env string) error {
 	}
 	pit := l.PointInTime
 	switch {
+	case len(pit.Bases) > 0 && !pit.NewestWAL.IsZero() && pit.NewestWAL.Before(pit.Bases[0].StoppedAt):
+		// WAL archived before the oldest base backup ended reaches no
+		// moment a recovery can stop at.
+		fmt.Fprintf(w, "point in time: none yet (base backups: %d, the oldest ended %s; archived WAL reaches only %s: force a WAL switch on the source)\n",
+			len(pit.Bases), pit.Bases[0].StoppedAt.UTC().Format(time.DateTime), pit.NewestWAL.UTC().Format(time.DateTime))
 	case len(pit.Bases) > 0 && !pit.NewestWAL.IsZero():
 		fmt.Fprintf(w, "point in time: from %s to %s (UTC; base backups: %d, WAL segments: %d)\n",
 			pit.Bases[0].StoppedAt.UTC().Format(time.DateTime), pit.NewestWAL.UTC().Format(time.DateTime), len(pit.Bases), pit.Segments)

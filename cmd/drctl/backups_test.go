@@ -284,3 +284,28 @@ func TestWALFetchFetchesAheadInTheBackground(t *testing.T) {
 	fetch(segments[1])
 	settled()
 }
+
+// A base backup that ended after the newest archived WAL leaves no moment
+// to recover to: drctl backups says so, never a window that ends before
+// it begins.
+func TestBackupsShowsNoImpossibleWindow(t *testing.T) {
+	cfg, s, recipient := backupsConfig(t)
+	segment := filepath.Join(t.TempDir(), "000000010000000000000003")
+	if err := os.WriteFile(segment, []byte("wal"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := postgres.PushWAL(context.Background(), s, []string{recipient}, "production", segment); err != nil {
+		t.Fatal(err)
+	}
+	base := time.Now().UTC().Add(time.Hour)
+	w := backup.Writer{Store: s, Recipients: []string{recipient}}
+	if _, err := w.Write(context.Background(), strings.NewReader("tar"), backup.Entry{
+		Key: backup.DataKey("production/base", "register", base, "tar.zst.age"), Env: "production", Datastore: "register",
+		StartedAt: base.Add(-time.Minute), StoppedAt: base}, nil); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ := drctl(t, "--config", cfg, "backups", "--env", "production", "--store", "backups")
+	if code != 0 || strings.Contains(out, "point in time: from") || !strings.Contains(out, "point in time: none yet (base backups: 1, the oldest ended") {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+}
