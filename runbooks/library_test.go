@@ -19,6 +19,7 @@ var libraryCases = []struct {
 	{"nightly-restore.yaml", "staging", nil},
 	{"nightly-backup.yaml", "production", nil},
 	{"storage-compare.yaml", "production", nil},
+	{"base-backup.yaml", "production", nil},
 }
 
 // TestLibraryCompiles proves every shipped runbook validates on its own and

@@ -23,6 +23,9 @@ func (c *compiler) checkEnvironmentRules(p *workflows.Plan) {
 					walk(s.Parallel.Steps)
 					continue
 				}
+				if s.If == "false" {
+					continue // never runs, so cannot break a rule
+				}
 				if s.Approval != nil && s.If == "" {
 					gated = true
 				}

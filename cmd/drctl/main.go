@@ -74,7 +74,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(newValidateCmd(g), newPlanCmd(g), newSchemaCmd(),
 		newRunCmd(g), newStatusCmd(), newVoteCmd(true), newVoteCmd(false),
 		newActionCmd(workflows.ActionRetry), newActionCmd(workflows.ActionSkip), newCancelCmd(), newListCmd(),
-		newWorkerCmd(g), newDevCmd(g), newWALPushCmd(g), newWALFetchCmd(g), newWALPrefetchCmd(g), newBackupsCmd(g), newDemoCmd(g), newServeCmd(g), newDrillCmd(g), newReportCmd())
+		newWorkerCmd(g), newDevCmd(g), newWALPushCmd(g), newWALFetchCmd(g), newWALPrefetchCmd(g), newBackupsCmd(g), newDemoCmd(g), newServeCmd(g), newDrillCmd(g), newReportCmd(), newArchiveCmd(g))
 	return root
 }
 
