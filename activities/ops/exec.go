@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -79,10 +78,9 @@ func runCommand(ctx context.Context, in ExecInput) (ExecOutput, childio.Redactor
 	for _, k := range slices.Sorted(maps.Keys(secrets)) {
 		cmd.Env = append(cmd.Env, k+"="+secrets[k])
 	}
-	// Its own process group, so a timeout ends the children too.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 5 * time.Second
+	// Its own process group, so a timeout ends the children too, and it
+	// dies with the worker.
+	childio.Bind(cmd)
 	stdout, stderr := childio.Capture{Max: maxCapture, Redact: redact}, childio.Capture{Max: maxCapture, Redact: redact}
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {

@@ -146,6 +146,7 @@ func (p *Postgres) execAction(ctx context.Context, t *Target, action, instance s
 		return "", nonRetryable("NotConfigured", "environment %s has no %s command (instance.exec.%s)", t.Name, action, action)
 	}
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	childio.Bind(cmd)
 	cmd.Env = childio.Env(append([]string{"DRCTL_INSTANCE=" + instance, "DRCTL_ENVIRONMENT=" + t.Name}, env...)...)
 	var redact childio.Redactor
 	if ep, err := p.endpoint(ctx, t, "", ""); err == nil && ep.cfg.Password != "" {

@@ -127,6 +127,7 @@ func (p *Postgres) Backup(ctx context.Context, in BackupInput) (BackupOutput, er
 	// pg_dump's own compression is off: zstd in the backup's writer does
 	// it for a fraction of the CPU, both ways (see backup.Zstd).
 	cmd := exec.CommandContext(ctx, "pg_dump", "-Fc", "--compress=0", "--snapshot="+snapshot, "--dbname="+in.Database)
+	childio.Bind(cmd)
 	cmd.Env = childio.Env(ep.toolEnv(in.Database)...)
 	entry, err := storeOutput(ctx, cmd, "dump", backup.Writer{Store: s, Recipients: cfg.Recipients}, backup.Entry{
 		Key: backup.DataKey(t.Name, datastore, started, "dump.zst.age"), Env: t.Name, Datastore: datastore,

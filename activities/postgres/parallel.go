@@ -277,6 +277,7 @@ func writeList(list string) (string, error) {
 // that failed without saying which statement did.
 func runRestore(ctx context.Context, ep *endpoint, db string, stdin io.Reader, args ...string) ([]string, error) {
 	cmd := exec.CommandContext(ctx, "pg_restore", append([]string{"--dbname=" + db, "--no-password"}, args...)...)
+	childio.Bind(cmd)
 	cmd.Env = childio.Env(ep.toolEnv(db)...)
 	cmd.Stdin = stdin
 	stderr := &lineCollector{}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/drctl/drctl/internal/childio"
 	"github.com/drctl/drctl/internal/freeport"
 )
 
@@ -24,6 +25,7 @@ func pgbackrest(ctx context.Context, cfg *PgBackRestConfig, args ...string) ([]b
 	if err := asPostgres(cmd); err != nil {
 		return nil, err
 	}
+	childio.Bind(cmd)
 	// pgBackRest's own settings may come from its environment variables.
 	for _, kv := range os.Environ() {
 		if strings.HasPrefix(kv, "PGBACKREST_") {

@@ -143,6 +143,7 @@ func (p *Postgres) baseBackup(ctx context.Context, t *Target, in BackupInput, ep
 	}
 	started = started.UTC()
 	cmd := exec.CommandContext(ctx, "pg_basebackup", "-D", "-", "-Ft", "-X", "none", "--checkpoint=fast", "--no-password")
+	childio.Bind(cmd)
 	cmd.Env = childio.Env(ep.toolEnv("")...)
 	entry, err := storeOutput(ctx, cmd, "base backup", backup.Writer{Store: s, Recipients: cfg.Recipients}, backup.Entry{
 		Key: baseKey(t.Name, datastore, started), Env: t.Name, Datastore: datastore, Date: started.Format(time.DateOnly),

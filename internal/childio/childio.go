@@ -8,7 +8,10 @@ package childio
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"strings"
+	"syscall"
+	"time"
 )
 
 // inherited are the worker's variables a child gets: where programs are,
@@ -106,4 +109,22 @@ func (c *Capture) String() string {
 		return string(c.head) + string(c.tail)
 	}
 	return fmt.Sprintf("%s\n… (%d bytes cut) …\n%s", c.head, c.dropped, c.tail)
+}
+
+// Bind ties a command to its worker: it runs in a process group of its
+// own, which the context's end kills whole (the program and whatever it
+// started), and it gets SIGKILL if the worker dies, even by SIGKILL, so no
+// pg_restore goes on loading a database for a run that is over. Servers
+// that must outlive the worker (pg_ctl start) are not bound. cmd comes
+// from exec.CommandContext.
+func Bind(cmd *exec.Cmd) {
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Setpgid = true
+	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	if cmd.WaitDelay == 0 {
+		cmd.WaitDelay = 5 * time.Second
+	}
 }
