@@ -183,6 +183,7 @@ func Compile(file string, src []byte, opts Options) (plan *workflows.Plan, diags
 	if len(diags) > 0 {
 		return nil, diags
 	}
+	markPreflight(plan)
 	plan.Hash = HashPlan(plan)
 	return plan, nil
 }

@@ -90,3 +90,43 @@ func TestTimestampKeepsFractions(t *testing.T) {
 		t.Fatalf("failure_time is %q", got)
 	}
 }
+
+// A check runs before the first step only where no earlier step changes
+// what it reads: nightly-backup's confirmation of its own backups is
+// checked when it runs; data-loss-pitr's recovery window before anything.
+func TestPreflightOnlyWhatEarlierStepsCannotChange(t *testing.T) {
+	cfg, err := LoadConfig("../drctl.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		file, env string
+		params    map[string]string
+		want      map[string]bool
+	}{
+		{"nightly-backup.yaml", "production", nil, map[string]bool{"check_azure": false, "check_offsite": false}},
+		{"data-loss-pitr.yaml", "production", map[string]string{"failure_time": "2026-11-20 16:00"}, map[string]bool{"set_aside": true, "recover": true, "switch": false}},
+		{"nightly-restore.yaml", "staging", nil, map[string]bool{"find_backup": true, "retire_current": false, "go_live": false}},
+	} {
+		src, err := os.ReadFile("library/" + tc.file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan, diags := Compile(tc.file, src, Options{Config: cfg, Env: tc.env, Params: tc.params})
+		if len(diags) > 0 {
+			t.Fatal(diags.Lines())
+		}
+		var walk func([]workflows.Step)
+		walk = func(steps []workflows.Step) {
+			for _, s := range steps {
+				if want, ok := tc.want[s.ID]; ok && s.Preflight != want {
+					t.Errorf("%s: step %s checked before the first step: %v, want %v", tc.file, s.ID, s.Preflight, want)
+				}
+				if s.Parallel != nil {
+					walk(s.Parallel.Steps)
+				}
+			}
+		}
+		walk(plan.Steps)
+	}
+}

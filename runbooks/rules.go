@@ -2,6 +2,7 @@ package runbooks
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/drctl/drctl/workflows"
@@ -139,4 +140,41 @@ func (e *Environment) lacks(section string) bool {
 		return e.Instance == nil
 	}
 	return false
+}
+
+// markPreflight marks the steps whose check can run before the run's first
+// step: those no earlier step can invalidate by changing what the check
+// reads (a backup.latest after a backup is checked when it runs). Steps
+// of a parallel block run together, so each sees its siblings' changes.
+func markPreflight(p *workflows.Plan) {
+	changed := map[string]bool{}
+	reads := func(s workflows.Step) bool {
+		t, ok := lookupStepType(s.Uses)
+		if !ok {
+			return false
+		}
+		return slices.ContainsFunc(t.Reads, func(r string) bool { return changed[r] })
+	}
+	change := func(s workflows.Step) {
+		if t, ok := lookupStepType(s.Uses); ok {
+			for _, c := range t.Changes {
+				changed[c] = true
+			}
+		}
+	}
+	for i := range p.Steps {
+		s := &p.Steps[i]
+		if s.Parallel == nil {
+			s.Preflight = s.Check != "" && !reads(*s)
+			change(*s)
+			continue
+		}
+		for _, child := range s.Parallel.Steps {
+			change(child)
+		}
+		for j := range s.Parallel.Steps {
+			child := &s.Parallel.Steps[j]
+			child.Preflight = child.Check != "" && !reads(*child)
+		}
+	}
 }

@@ -37,7 +37,13 @@ type StepType struct {
 	StoreAccess string
 	// Check is the activity that checks, changing nothing, that the step
 	// can succeed, with the step's own inputs (see workflows/preflight.go).
-	Check string
+	// Reads is what the check looks at, Changes what the step itself
+	// changes ("backups", "databases", "instances"): a check runs before
+	// the run's first step only if no step before it changes what it
+	// reads, else just before its step.
+	Check   string
+	Reads   []string
+	Changes []string
 	// Needs names the environment's section the step cannot run without
 	// ("pipeline", "maintenance", "instance"): a plan-time error if absent.
 	Needs string
@@ -76,38 +82,38 @@ var catalogue = []StepType{
 	{Name: "wait", Activity: "ops.Wait", Summary: "wait for a duration, or until a check passes",
 		Input: typeOf[ops.WaitInput](), Output: typeOf[ops.WaitOutput](), Timeout: 24 * time.Hour, Heartbeat: beat},
 	{Name: "postgres.create_instance", Activity: "postgres.CreateInstance", Summary: "create or recreate the Postgres instance",
-		Input: typeOf[postgres.CreateInstanceInput](), Output: typeOf[postgres.InstanceOutput](), Destructive: true, Needs: "instance", Check: "postgres.CheckCreateInstance", Timeout: time.Hour, Heartbeat: beat},
+		Input: typeOf[postgres.CreateInstanceInput](), Output: typeOf[postgres.InstanceOutput](), Destructive: true, Needs: "instance", Check: "postgres.CheckCreateInstance", Changes: []string{"instances", "databases"}, Timeout: time.Hour, Heartbeat: beat},
 	{Name: "postgres.reboot", Activity: "postgres.Reboot", Summary: "restart the Postgres instance",
 		Input: typeOf[postgres.RebootInput](), Output: typeOf[postgres.InstanceOutput](), Destructive: true, Needs: "instance", Timeout: short, Heartbeat: beat},
 	{Name: "postgres.failover", Activity: "postgres.Failover", Summary: "point the application at another instance",
-		Input: typeOf[postgres.FailoverInput](), Output: typeOf[postgres.InstanceOutput](), Destructive: true, Check: "postgres.CheckFailover", Needs: "instance", Timeout: time.Hour, Heartbeat: beat},
+		Input: typeOf[postgres.FailoverInput](), Output: typeOf[postgres.InstanceOutput](), Destructive: true, Check: "postgres.CheckFailover", Needs: "instance", Reads: []string{"instances"}, Changes: []string{"instances", "databases"}, Timeout: time.Hour, Heartbeat: beat},
 	{Name: "postgres.rename", Activity: "postgres.Rename", Summary: "rename a database, e.g. the damaged one to <name>-old",
-		Input: typeOf[postgres.RenameInput](), Output: typeOf[postgres.RenameOutput](), Destructive: true, Check: "postgres.CheckRename", Timeout: short},
+		Input: typeOf[postgres.RenameInput](), Output: typeOf[postgres.RenameOutput](), Destructive: true, Check: "postgres.CheckRename", Reads: []string{"databases"}, Changes: []string{"databases"}, Timeout: short},
 	{Name: "postgres.drop", Activity: "postgres.Drop", Summary: "drop an -old database or one the run created",
-		Input: typeOf[postgres.DropInput](), Output: typeOf[postgres.DropOutput](), Destructive: true, Timeout: short},
+		Input: typeOf[postgres.DropInput](), Output: typeOf[postgres.DropOutput](), Destructive: true, Changes: []string{"databases", "instances"}, Timeout: short},
 	{Name: "postgres.backup", Activity: "postgres.Backup", Summary: "dump a database, encrypted, into the backup store",
-		Input: typeOf[postgres.BackupInput](), Output: typeOf[postgres.BackupOutput](), BacksUp: true, Timeout: long, Heartbeat: beat},
+		Input: typeOf[postgres.BackupInput](), Output: typeOf[postgres.BackupOutput](), BacksUp: true, Changes: []string{"backups"}, Timeout: long, Heartbeat: beat},
 	{Name: "postgres.restore", Activity: "postgres.Restore", Summary: "restore a backup into a fresh database",
-		Input: typeOf[postgres.RestoreInput](), Output: typeOf[postgres.RestoreOutput](), Destructive: true, Restores: true, Timeout: long, Heartbeat: beat},
+		Input: typeOf[postgres.RestoreInput](), Output: typeOf[postgres.RestoreOutput](), Destructive: true, Restores: true, Changes: []string{"databases"}, Timeout: long, Heartbeat: beat},
 	{Name: "postgres.pitr", Activity: "postgres.PITR", Summary: "recover a new instance to a point in time",
-		Input: typeOf[postgres.PITRInput](), Output: typeOf[postgres.PITROutput](), Destructive: true, Restores: true, Check: "postgres.CheckPITR", Timeout: long, Heartbeat: beat},
+		Input: typeOf[postgres.PITRInput](), Output: typeOf[postgres.PITROutput](), Destructive: true, Restores: true, Check: "postgres.CheckPITR", Reads: []string{"backups", "instances"}, Changes: []string{"instances"}, Timeout: long, Heartbeat: beat},
 	{Name: "postgres.verify", Activity: "postgres.Verify", Summary: "check restored data is not empty, complete and recent",
 		Input: typeOf[postgres.VerifyInput](), Output: typeOf[postgres.VerifyOutput](), Timeout: time.Hour, Heartbeat: beat},
 	{Name: "postgres.scrub", Activity: "postgres.Scrub", Summary: "replace personal data, in one transaction",
-		Input: typeOf[postgres.ScrubInput](), Output: typeOf[postgres.ScrubOutput](), Destructive: true, TargetOnly: true, Timeout: time.Hour, Heartbeat: beat},
+		Input: typeOf[postgres.ScrubInput](), Output: typeOf[postgres.ScrubOutput](), Destructive: true, TargetOnly: true, Changes: []string{"databases"}, Timeout: time.Hour, Heartbeat: beat},
 	{Name: "postgres.promote_accounts", Activity: "postgres.PromoteAccounts", Summary: "make named test accounts administrators",
-		Input: typeOf[postgres.PromoteAccountsInput](), Output: typeOf[postgres.PromoteAccountsOutput](), Destructive: true, TargetOnly: true, Timeout: short},
+		Input: typeOf[postgres.PromoteAccountsInput](), Output: typeOf[postgres.PromoteAccountsOutput](), Destructive: true, TargetOnly: true, Changes: []string{"databases"}, Timeout: short},
 	{Name: "postgres.latest_events", Activity: "postgres.LatestEvents", Summary: "read the newest rows of an events table",
 		Input: typeOf[postgres.LatestEventsInput](), Output: typeOf[postgres.LatestEventsOutput](), Timeout: short},
 	{Name: "backup.latest", Activity: "backup.Latest", Summary: "find the newest complete backup (of a date)",
-		Input: typeOf[backup.LatestInput](), Output: typeOf[backup.Entry](), StoreAccess: "read", Check: "backup.Latest", Timeout: short},
+		Input: typeOf[backup.LatestInput](), Output: typeOf[backup.Entry](), StoreAccess: "read", Check: "backup.Latest", Reads: []string{"backups"}, Timeout: short},
 	{Name: "backup.list", Activity: "backup.List", Summary: "list backups between two dates",
 		Input: typeOf[backup.ListInput](), Output: typeOf[backup.ListOutput](), StoreAccess: "read", Timeout: short},
 	// Pruning deletes old backups only, never the newest verified one, so
 	// unattended nightly runs may prune without a gate as long as they keep
 	// what the environment's retention policy asks (see rules.go).
 	{Name: "backup.prune", Activity: "backup.Prune", Summary: "apply retention, never deleting the newest verified backup",
-		Input: typeOf[backup.PruneInput](), Output: typeOf[backup.PruneOutput](), StoreAccess: "change", Timeout: time.Hour, Heartbeat: beat},
+		Input: typeOf[backup.PruneInput](), Output: typeOf[backup.PruneOutput](), StoreAccess: "change", Changes: []string{"backups"}, Timeout: time.Hour, Heartbeat: beat},
 	{Name: "storage.compare", Activity: "backup.Compare", Summary: "compare two stores object by object",
 		Input: typeOf[backup.CompareInput](), Output: typeOf[backup.CompareOutput](), StoreAccess: "read", Timeout: long, Heartbeat: beat},
 	{Name: "report.write", Activity: "report.Write", Summary: "write the run's evidence: timeline, RTO, RPO",

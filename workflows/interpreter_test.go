@@ -468,7 +468,7 @@ func TestPreflightRefusesBeforeAnyStep(t *testing.T) {
 			return map[string]any{"checked": fmt.Sprint(in["id"], " ok")}, nil
 		}
 	}
-	withCheck := func(s Step) Step { s.Check = "test.Check"; return s }
+	withCheck := func(s Step) Step { s.Check, s.Preflight = "test.Check", true; return s }
 	plan := func() Plan {
 		return Plan{
 			Steps: []Step{

@@ -65,10 +65,13 @@ type Step struct {
 	// Check is the activity that checks, changing nothing, whether the
 	// step can succeed: run before the first step for every step whose
 	// inputs are known by then, else just before the step.
-	Check    string         `json:"check,omitempty"`
-	With     map[string]any `json:"with,omitempty"`
-	Approval *Approval      `json:"approval,omitempty"`
-	Parallel *Parallel      `json:"parallel,omitempty"`
+	Check string `json:"check,omitempty"`
+	// Preflight runs Check before the run's first step, not just before
+	// this one: no step before it changes what the check reads.
+	Preflight bool           `json:"preflight,omitempty"`
+	With      map[string]any `json:"with,omitempty"`
+	Approval  *Approval      `json:"approval,omitempty"`
+	Parallel  *Parallel      `json:"parallel,omitempty"`
 	// If is an expression; "" runs the step unconditionally.
 	If               string          `json:"if,omitempty"`
 	Timeout          Duration        `json:"timeout,omitempty"`

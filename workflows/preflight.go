@@ -9,11 +9,12 @@ import (
 	"go.temporal.io/sdk/workflow"
 )
 
-// preflight runs, side by side, the check of every step whose inputs are
-// known before the run starts (no run-time expression in them, no
-// condition): a PITR target inside the archive, a database to rename
-// there, a backup to restore. It returns every failure, one line each;
-// nothing has been changed when it returns.
+// preflight runs, side by side, the check of every step that the compiler
+// found no earlier step can invalidate and whose inputs are known before
+// the run starts (no run-time expression in them, no condition): a PITR
+// target inside the archive, a database to rename there, a backup to
+// restore. It returns every failure, one line each; nothing has been
+// changed when it returns.
 func (r *runner) preflight(ctx workflow.Context) []string {
 	var todo []Step
 	var collect func([]Step)
@@ -22,7 +23,7 @@ func (r *runner) preflight(ctx workflow.Context) []string {
 			switch {
 			case s.Parallel != nil && s.If == "":
 				collect(s.Parallel.Steps)
-			case s.Check != "" && s.If == "" && !hasTemplate(s.With):
+			case s.Preflight && s.If == "" && !hasTemplate(s.With):
 				todo = append(todo, s)
 			}
 		}

@@ -244,6 +244,17 @@ func (p *Postgres) Restore(ctx context.Context, in RestoreInput) (RestoreOutput,
 				return out, fmt.Errorf("dropping the half-restored %s: %w", in.Database, err)
 			}
 		default:
+			// A scratch database drctl restored for an earlier run that
+			// failed (a drill's, say) is replaced, so one failed drill does
+			// not break every later one; the environment's own database
+			// never is.
+			if strings.HasPrefix(comment, createdMarker+" restore of ") && in.Database != t.Database {
+				if _, err := c.Exec(ctx, "drop database "+ident(in.Database)+" with (force)"); err != nil {
+					return out, fmt.Errorf("dropping %s, left by an earlier restore: %w", in.Database, err)
+				}
+				out.Replaced = strings.TrimPrefix(comment, createdMarker+" ")
+				break
+			}
 			return out, nonRetryable("NotFresh", "database %s already exists: a restore goes into a fresh database (set the old one aside first, e.g. with postgres.rename)", in.Database)
 		}
 	}

@@ -72,8 +72,21 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 			t.Fatalf("second restore: %+v", again)
 		}
 	}
+	// A scratch database an earlier restore (of another backup) left, a
+	// failed drill's, is replaced; the environment's own database, even
+	// one drctl restored, never is.
+	sql(t, f.stg, "postgres", "comment on database register_stream is 'drctl: restore of production/2026-01-01/register-020000Z.dump.zst.age (complete)'")
+	var replaced postgres.RestoreOutput
+	f.must(f.pg.Restore, postgres.RestoreInput{Backup: b.Key, From: "production", Database: "register_stream", Run: runCtx("staging")}, &replaced)
+	if replaced.Rows != b.Rows || !strings.Contains(replaced.Replaced, "register-020000Z") {
+		t.Fatalf("restore over an earlier restore's leftover: %+v", replaced)
+	}
+	sql(t, f.stg, "postgres", "create database register", "comment on database register is 'drctl: restore of production/2026-01-01/register-020000Z.dump.zst.age (complete)'")
+	if err := f.run(f.pg.Restore, postgres.RestoreInput{Backup: b.Key, From: "production", Database: "register", Run: runCtx("staging")}, nil); errType(err) != "NotFresh" {
+		t.Fatalf("restore over the environment's own database: %v", err)
+	}
 	// A database the restore did not create is never overwritten.
-	sql(t, f.stg, "postgres", "create database register")
+	sql(t, f.stg, "postgres", "comment on database register is null")
 	err := f.run(f.pg.Restore, postgres.RestoreInput{Backup: b.Key, From: "production", Database: "register", Run: runCtx("staging")}, nil)
 	if errType(err) != "NotFresh" {
 		t.Fatalf("restore over an existing database: %v", err)
@@ -520,6 +533,14 @@ func TestScrubAndPromote(t *testing.T) {
 	var p postgres.PromoteAccountsOutput
 	pin := postgres.PromoteAccountsInput{Database: "register", Table: "users", MatchColumn: "email", RoleColumn: "role", Role: "admin",
 		Accounts: []string{"qa@example.org", "nobody@example.org", "x' or '1'='1"}, Run: runCtx("staging")}
+	// A missing account fails the step, and nothing is promoted.
+	if err := f.run(f.pg.PromoteAccounts, pin, nil); errType(err) != "MissingAccounts" || !strings.Contains(err.Error(), "nobody@example.org") {
+		t.Fatalf("promote with missing accounts: %v", err)
+	}
+	if n := queryInt(t, f.stg, "register", "select count(*) from users where role = 'admin'"); n != 0 {
+		t.Fatalf("%d admins after a refused promotion", n)
+	}
+	pin.AllowMissing = true
 	f.must(f.pg.PromoteAccounts, pin, &p)
 	if p.Updated != 1 || len(p.Missing) != 2 {
 		t.Fatalf("promote: %+v", p)
@@ -654,5 +675,30 @@ func TestCreateInstanceAppliesTheEnvironmentsSettings(t *testing.T) {
 	}
 	if work != "7MB" || maint != "9MB" {
 		t.Fatalf("work_mem %s, maintenance_work_mem %s; want 7MB from the environment and 9MB from the step", work, maint)
+	}
+}
+
+// The drill promotes the test accounts before it scrubs, and the scrub
+// keeps them: promotion finds every account, and QA logs in with the same
+// address afterwards, while everyone else's is faked.
+func TestPromoteThenScrubKeepsTheTestAccounts(t *testing.T) {
+	f := newFixture(t)
+	seed(t, f.stg, 20)
+	sql(t, f.stg, "register", "update users set email = 'qa.admin@example.org' where id = 3")
+	accounts := []string{"qa.admin@example.org"}
+	var p postgres.PromoteAccountsOutput
+	f.must(f.pg.PromoteAccounts, postgres.PromoteAccountsInput{Database: "register", Table: "users", MatchColumn: "email", RoleColumn: "role",
+		Role: "admin", Accounts: accounts, Run: runCtx("staging")}, &p)
+	if p.Updated != 1 || len(p.Missing) != 0 {
+		t.Fatalf("promote: %+v", p)
+	}
+	f.must(f.pg.Scrub, postgres.ScrubInput{Database: "register", Run: runCtx("staging"),
+		Rules: []postgres.ScrubRule{{Table: "users", Column: "email", Action: "fake_email"}, {Table: "users", Column: "name", Action: "fake_name"}},
+		Keep:  []postgres.ScrubKeep{{Table: "users", Column: "email", Values: accounts}}}, nil)
+	if n := queryInt(t, f.stg, "register", "select count(*) from users where email = 'qa.admin@example.org' and role = 'admin'"); n != 1 {
+		t.Fatal("the test account lost its address or its role")
+	}
+	if n := queryInt(t, f.stg, "register", "select count(*) from users where id <> 3 and (email = 'person'||id||'@example.org' or name = 'Person '||id)"); n != 0 {
+		t.Fatalf("%d rows besides the kept one still hold original data", n)
 	}
 }

@@ -3,6 +3,8 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"go.temporal.io/sdk/temporal"
@@ -60,14 +62,21 @@ func (p *Postgres) Scrub(ctx context.Context, in ScrubInput) (ScrubOutput, error
 			if err != nil {
 				return err
 			}
-			q := fmt.Sprintf("update %s set %s = %s", qualified(r.Table), ident(r.Column), expr)
-			if r.Action != "null" {
-				q += fmt.Sprintf(" where %s is not null", ident(r.Column))
-			}
 			var args []any
 			if r.Action == "fixed" {
 				args = append(args, r.Value)
 			}
+			conds := []string{"true"}
+			if r.Action != "null" {
+				conds = append(conds, ident(r.Column)+" is not null")
+			}
+			for _, k := range in.Keep {
+				if k.Table == r.Table {
+					args = append(args, k.Values)
+					conds = append(conds, fmt.Sprintf("coalesce(%s::text, '') <> all($%d)", ident(k.Column), len(args)))
+				}
+			}
+			q := fmt.Sprintf("update %s set %s = %s where %s", qualified(r.Table), ident(r.Column), expr, strings.Join(conds, " and "))
 			tag, err := tx.Exec(ctx, q, args...)
 			if err != nil {
 				return fmt.Errorf("scrubbing %s.%s: %w", r.Table, r.Column, err)
@@ -101,23 +110,29 @@ func (p *Postgres) PromoteAccounts(ctx context.Context, in PromoteAccountsInput)
 	defer c.Close(context.WithoutCancel(ctx))
 	q := fmt.Sprintf("update %s set %s = $1 where %s::text = any($2) returning %s::text",
 		qualified(in.Table), ident(in.RoleColumn), ident(in.MatchColumn), ident(in.MatchColumn))
-	rows, err := c.Query(ctx, q, in.Role, in.Accounts)
-	if err != nil {
-		return PromoteAccountsOutput{}, fmt.Errorf("promoting accounts in %s: %w", in.Table, err)
-	}
-	found, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return PromoteAccountsOutput{}, err
-	}
-	out := PromoteAccountsOutput{Updated: int64(len(found)), Missing: []string{}}
-	have := map[string]bool{}
-	for _, f := range found {
-		have[f] = true
-	}
-	for _, a := range in.Accounts {
-		if !have[a] {
-			out.Missing = append(out.Missing, a)
+	out := PromoteAccountsOutput{Missing: []string{}}
+	// One transaction: an account missing undoes the others, so the step
+	// either did all it was asked or nothing.
+	err = pgx.BeginFunc(ctx, c, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, q, in.Role, in.Accounts)
+		if err != nil {
+			return fmt.Errorf("promoting accounts in %s: %w", in.Table, err)
 		}
-	}
-	return out, nil
+		found, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		out.Updated = int64(len(found))
+		for _, a := range in.Accounts {
+			if !slices.Contains(found, a) {
+				out.Missing = append(out.Missing, a)
+			}
+		}
+		if len(out.Missing) > 0 && !in.AllowMissing {
+			return nonRetryable("MissingAccounts", "%d of %d accounts are not in %s.%s: %s (nothing was promoted; allow_missing: true promotes the others)",
+				len(out.Missing), len(in.Accounts), in.Table, in.MatchColumn, strings.Join(out.Missing, ", "))
+		}
+		return nil
+	})
+	return out, err
 }

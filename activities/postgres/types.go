@@ -159,6 +159,9 @@ type RestoreOutput struct {
 	// IndexesBuiltWhileDownloading counts the indexes and constraints it
 	// built before the download ended.
 	IndexesBuiltWhileDownloading int `json:"indexes_built_while_downloading,omitempty"`
+	// Replaced says which earlier restore's leftover database was dropped
+	// to make room ("restore of KEY (complete)").
+	Replaced string `json:"replaced,omitempty"`
 }
 
 // PITRInput recovers a new instance to a point in time.
@@ -245,7 +248,18 @@ type ScrubRule struct {
 type ScrubInput struct {
 	Database string      `json:"database" drctl:"required" format:"name"`
 	Rules    []ScrubRule `json:"rules" drctl:"required"`
-	Run      RunContext  `json:"run" drctl:"internal"`
+	// Keep leaves rows as they are (the test accounts, whose addresses
+	// people log in with).
+	Keep []ScrubKeep `json:"keep,omitempty"`
+	Run  RunContext  `json:"run" drctl:"internal"`
+}
+
+// ScrubKeep names rows no rule changes: those of Table whose Column is one
+// of Values.
+type ScrubKeep struct {
+	Table  string   `json:"table" drctl:"required"`
+	Column string   `json:"column" drctl:"required"`
+	Values []string `json:"values" drctl:"required"`
 }
 
 // ScrubOutput reports what was scrubbed.
@@ -256,13 +270,16 @@ type ScrubOutput struct {
 
 // PromoteAccountsInput makes named test accounts administrators.
 type PromoteAccountsInput struct {
-	Database    string     `json:"database" drctl:"required" format:"name"`
-	Table       string     `json:"table" drctl:"required"`
-	MatchColumn string     `json:"match_column" drctl:"required"`
-	Accounts    []string   `json:"accounts" drctl:"required"`
-	RoleColumn  string     `json:"role_column" drctl:"required"`
-	Role        string     `json:"role" drctl:"required"`
-	Run         RunContext `json:"run" drctl:"internal"`
+	Database    string   `json:"database" drctl:"required" format:"name"`
+	Table       string   `json:"table" drctl:"required"`
+	MatchColumn string   `json:"match_column" drctl:"required"`
+	Accounts    []string `json:"accounts" drctl:"required"`
+	RoleColumn  string   `json:"role_column" drctl:"required"`
+	Role        string   `json:"role" drctl:"required"`
+	// AllowMissing lets the step succeed when some accounts are not there;
+	// by default a missing account fails it, changing nothing.
+	AllowMissing bool       `json:"allow_missing,omitempty"`
+	Run          RunContext `json:"run" drctl:"internal"`
 }
 
 // PromoteAccountsOutput reports the promoted and the missing accounts.
