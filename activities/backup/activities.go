@@ -161,7 +161,9 @@ func (b *Backup) Prune(ctx context.Context, in PruneInput) (PruneOutput, error) 
 		out.Deleted = append(out.Deleted, e.Key)
 		activity.RecordHeartbeat(ctx, map[string]any{"deleted": len(out.Deleted)})
 	}
-	return out, nil
+	swept, err := SweepAbandoned(ctx, s, in.Env+"/", time.Now())
+	out.Abandoned = append([]string{}, swept...)
+	return out, err
 }
 
 // retained decides which backups (sorted by stop time) a retention policy

@@ -120,6 +120,9 @@ type PruneInput struct {
 type PruneOutput struct {
 	Deleted []string `json:"deleted"`
 	Kept    int      `json:"kept"`
+	// Abandoned lists the parts of uploads that never finished (a worker
+	// killed mid-upload), swept once a day old.
+	Abandoned []string `json:"abandoned"`
 }
 
 // Location is a prefix in one of an environment's stores.
