@@ -58,7 +58,7 @@ func (b *Backup) Latest(ctx context.Context, in LatestInput) (Entry, error) {
 		return Entry{}, err
 	}
 	defer s.Close()
-	all, err := Entries(ctx, s, in.Env+"/")
+	all, damaged, err := Scan(ctx, s, in.Env+"/")
 	if err != nil {
 		return Entry{}, err
 	}
@@ -68,6 +68,24 @@ func (b *Backup) Latest(ctx context.Context, in LatestInput) (Entry, error) {
 		if in.Date == "" || dateOf(e.Key) == in.Date {
 			day = append(day, e)
 		}
+	}
+	// A damaged backup newer than the newest good one is never passed over
+	// in silence: the step fails naming it, or, where the runbook allows
+	// falling back, says what it passed over.
+	var newer []Damaged
+	for _, d := range damaged {
+		if d.Datastore == in.Datastore && (in.Date == "" || dateOf(d.Key) == in.Date) && (len(day) == 0 || d.At.After(day[len(day)-1].StoppedAt)) {
+			newer = append(newer, d)
+		}
+	}
+	if len(newer) > 0 && !in.AllowFallback {
+		d := newer[len(newer)-1]
+		older := "there is no older complete one"
+		if len(day) > 0 {
+			older = "the newest complete one is " + day[len(day)-1].Key + " (allow_fallback: true takes it)"
+		}
+		return Entry{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("the newest backup of %s in %s, %s, is damaged: %s; %s", in.Datastore, s, d.Key, d.Reason, older), "DamagedBackup", nil)
 	}
 	if len(day) == 0 {
 		what := "any date"
@@ -85,7 +103,11 @@ func (b *Backup) Latest(ctx context.Context, in LatestInput) (Entry, error) {
 		return Entry{}, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("no complete backup of %s on %s in %s; %s", in.Datastore, what, s, newest), "NoBackup", nil)
 	}
-	return day[len(day)-1], nil
+	latest := day[len(day)-1]
+	for _, d := range newer {
+		latest.SkippedDamaged = append(latest.SkippedDamaged, d.Key+": "+d.Reason)
+	}
+	return latest, nil
 }
 
 // List lists the complete backups between two dates, oldest first.
@@ -103,17 +125,24 @@ func (b *Backup) List(ctx context.Context, in ListInput) (ListOutput, error) {
 
 // ListStore is List in a store already open (in.Store is not read).
 func ListStore(ctx context.Context, s Store, in ListInput) (ListOutput, error) {
-	all, err := Entries(ctx, s, in.Env+"/")
+	all, damaged, err := Scan(ctx, s, in.Env+"/")
 	if err != nil {
 		return ListOutput{}, err
 	}
-	out := ListOutput{Entries: []Entry{}}
+	out := ListOutput{Entries: []Entry{}, Damaged: []Damaged{}}
+	wanted := func(key, datastore string) bool {
+		d := dateOf(key)
+		return (in.Datastore == "" || datastore == in.Datastore) && (in.From == "" || d >= in.From) && (in.To == "" || d <= in.To)
+	}
 	for _, e := range all {
-		d := dateOf(e.Key)
-		if in.Datastore != "" && e.Datastore != in.Datastore || in.From != "" && d < in.From || in.To != "" && d > in.To {
-			continue
+		if wanted(e.Key, e.Datastore) {
+			out.Entries = append(out.Entries, e)
 		}
-		out.Entries = append(out.Entries, e)
+	}
+	for _, d := range damaged {
+		if wanted(d.Key, d.Datastore) {
+			out.Damaged = append(out.Damaged, d)
+		}
 	}
 	out.Count = len(out.Entries)
 	return out, nil

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -168,4 +170,48 @@ func markVerified(t *testing.T, s backup.Store, key string) {
 		}
 	}
 	t.Fatalf("%s not found", key)
+}
+
+// Damage is named, never hidden: a garbage record of an old backup hides
+// none of the others; a truncated newest backup fails backup.latest,
+// naming it, instead of the older one being restored in its place, unless
+// the runbook allows falling back, and then the output says what it
+// passed over.
+func TestDamagedBackupsAreNamed(t *testing.T) {
+	dir := t.TempDir()
+	cfg := &backup.StoreConfig{Type: "local", Path: dir}
+	s := open(t, cfg)
+	_, recipient := newIdentity(t)
+	var keys []string
+	for d := 1; d <= 3; d++ {
+		e := writeBackup(t, s, recipient, "production", "register", time.Date(2026, 11, d, 2, 0, 0, 0, time.UTC), strings.NewReader("dump"))
+		keys = append(keys, e.Key)
+	}
+	if err := os.WriteFile(filepath.Join(dir, keys[0]+".meta.json"), []byte("not json"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b := &backup.Backup{Stores: func(string, string) (*backup.StoreConfig, error) { return cfg, nil }}
+	env := testActivityEnv(t, b)
+	var latest backup.Entry
+	run(t, env, b.Latest, backup.LatestInput{Env: "production", Datastore: "register"}, &latest)
+	if latest.Key != keys[2] {
+		t.Fatalf("latest is %s, want %s", latest.Key, keys[2])
+	}
+	var list backup.ListOutput
+	run(t, env, b.List, backup.ListInput{Env: "production"}, &list)
+	if list.Count != 2 || len(list.Damaged) != 1 || list.Damaged[0].Key != keys[0] || !strings.Contains(list.Damaged[0].Reason, "cannot be read") {
+		t.Fatalf("list: %+v", list)
+	}
+
+	if err := os.Truncate(filepath.Join(dir, keys[2]), 1); err != nil {
+		t.Fatal(err)
+	}
+	_, err := env.ExecuteActivity(b.Latest, backup.LatestInput{Env: "production", Datastore: "register"})
+	if err == nil || !strings.Contains(err.Error(), keys[2]) || !strings.Contains(err.Error(), "is damaged: truncated") || !strings.Contains(err.Error(), keys[1]) {
+		t.Fatalf("latest with a truncated newest backup: %v", err)
+	}
+	run(t, env, b.Latest, backup.LatestInput{Env: "production", Datastore: "register", AllowFallback: true}, &latest)
+	if latest.Key != keys[1] || len(latest.SkippedDamaged) != 1 || !strings.HasPrefix(latest.SkippedDamaged[0], keys[2]) {
+		t.Fatalf("latest allowed to fall back: %+v", latest)
+	}
 }

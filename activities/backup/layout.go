@@ -304,12 +304,28 @@ func (p *Reader) Abandon() {
 // Entries lists the complete backups below prefix (an env, or env/date),
 // oldest first by recorded stop time.
 func Entries(ctx context.Context, s Store, prefix string) ([]Entry, error) {
-	out, err := Records(ctx, s, prefix, dataKeyRE.MatchString)
-	if err != nil {
-		return nil, err
-	}
+	out, _, err := Scan(ctx, s, prefix)
+	return out, err
+}
+
+// Damaged is a backup that cannot be restored, and why: its record is not
+// readable, or its data object is missing or not the size recorded.
+type Damaged struct {
+	Key       string `json:"key"`
+	Datastore string `json:"datastore"`
+	// At is when the backup was taken, from its record, else its key.
+	At     time.Time `json:"at"`
+	Reason string    `json:"reason"`
+}
+
+// Scan lists the complete backups below prefix (Entries), sorted by stop
+// time, and the damaged ones, sorted by when they were taken: one damaged
+// backup hides nothing else, and is never silently left out.
+func Scan(ctx context.Context, s Store, prefix string) ([]Entry, []Damaged, error) {
+	out, damaged, err := scan(ctx, s, prefix, dataKeyRE.MatchString)
 	sort.Slice(out, func(i, j int) bool { return out[i].StoppedAt.Before(out[j].StoppedAt) })
-	return out, nil
+	sort.Slice(damaged, func(i, j int) bool { return damaged[i].At.Before(damaged[j].At) })
+	return out, damaged, err
 }
 
 // Records lists, in key order, the complete objects below prefix whose
@@ -317,34 +333,66 @@ func Entries(ctx context.Context, s Store, prefix string) ([]Entry, error) {
 // whose data object is there with the recorded size. Records that keep
 // refuses are not read.
 func Records(ctx context.Context, s Store, prefix string, keep func(dataKey string) bool) ([]Entry, error) {
+	out, _, err := scan(ctx, s, prefix, keep)
+	return out, err
+}
+
+func scan(ctx context.Context, s Store, prefix string, keep func(dataKey string) bool) ([]Entry, []Damaged, error) {
 	objs, err := s.List(ctx, prefix)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	sizes := map[string]int64{}
 	for _, o := range objs {
 		sizes[o.Key] = o.Size
 	}
 	var out []Entry
+	var damaged []Damaged
 	for _, o := range objs {
 		dataKey, ok := strings.CutSuffix(o.Key, metaSuffix)
 		if !ok || (keep != nil && !keep(dataKey)) {
 			continue
 		}
+		d := Damaged{Key: dataKey, Datastore: datastoreOf(dataKey), At: takenAt(dataKey)}
+		e, err := ReadMeta(ctx, s, o.Key)
 		size, present := sizes[dataKey]
-		if !present {
+		switch {
+		case err != nil:
+			d.Reason = fmt.Sprintf("its metadata record cannot be read: %v", err)
+		case e.Key != dataKey:
+			d.Reason = fmt.Sprintf("its metadata record describes %s", e.Key)
+		case !present:
+			d.Reason = "its data object is missing"
+		case e.Size != size:
+			d.Reason = fmt.Sprintf("truncated or padded: %d bytes stored, %d recorded", size, e.Size)
+		default:
+			out = append(out, e)
 			continue
 		}
-		e, err := ReadMeta(ctx, s, o.Key)
-		if err != nil {
-			return nil, err
+		if err == nil {
+			d.At, d.Datastore = e.StoppedAt, e.Datastore
 		}
-		if e.Key != dataKey || e.Size != size {
-			continue // a record that does not describe the object beside it
-		}
-		out = append(out, e)
+		damaged = append(damaged, d)
 	}
-	return out, nil
+	return out, damaged, nil
+}
+
+// takenAt is when a backup was taken, as its key says.
+func takenAt(key string) time.Time {
+	m := dataKeyRE.FindStringSubmatch(key)
+	if m == nil {
+		return time.Time{}
+	}
+	t, _ := time.Parse("2006-01-02150405", m[2]+m[4])
+	return t
+}
+
+// datastoreOf is the datastore a backup's key names.
+func datastoreOf(key string) string {
+	if m := dataKeyRE.FindStringSubmatch(key); m != nil {
+		return m[3]
+	}
+	return ""
 }
 
 // ReadMeta reads one metadata record.

@@ -69,6 +69,9 @@ type Entry struct {
 	Tools        map[string]string `json:"tools,omitempty"`
 	// VerifiedAt is set when a restore of this backup passed verification.
 	VerifiedAt *time.Time `json:"verified_at,omitempty"`
+	// SkippedDamaged is set by backup.latest allowed to fall back: the
+	// newer backups it passed over, and why each is damaged.
+	SkippedDamaged []string `json:"skipped_damaged,omitempty"`
 }
 
 // TotalRows is the sum of row counts per table.
@@ -87,6 +90,9 @@ type LatestInput struct {
 	Datastore string `json:"datastore" drctl:"required" format:"name"`
 	Store     string `json:"store,omitempty" format:"name"`
 	Date      string `json:"date,omitempty" format:"date"`
+	// AllowFallback takes the newest complete backup when newer ones are
+	// damaged (the output lists them); by default the step fails.
+	AllowFallback bool `json:"allow_fallback,omitempty"`
 }
 
 // ListInput lists backups between two dates (inclusive).
@@ -102,6 +108,8 @@ type ListInput struct {
 type ListOutput struct {
 	Entries []Entry `json:"entries"`
 	Count   int     `json:"count"`
+	// Damaged are the backups in range that cannot be restored, with why.
+	Damaged []Damaged `json:"damaged"`
 }
 
 // PruneInput applies retention; the newest verified backup is never deleted.

@@ -83,6 +83,13 @@ func newBackupsCmd(g *globals) *cobra.Command {
 			if len(unread) > 0 {
 				return failed("%d of %d stores could not be read: %s", len(unread), len(stores), strings.Join(unread, ", "))
 			}
+			damaged := 0
+			for _, l := range listed {
+				damaged += len(l.Damaged)
+			}
+			if damaged > 0 {
+				return failed("%d damaged backups: a restore cannot use them", damaged)
+			}
 			return nil
 		},
 	}
@@ -125,6 +132,9 @@ func (l storeListing) print(w io.Writer, store, env string) error {
 		if err := printBackups(w, l.Entries); err != nil {
 			return err
 		}
+	}
+	for _, d := range l.Damaged {
+		fmt.Fprintf(w, "DAMAGED %s  %s: %s\n", d.At.UTC().Format(time.DateTime), d.Key, d.Reason)
 	}
 	pit := l.PointInTime
 	switch {

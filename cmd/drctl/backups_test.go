@@ -309,3 +309,21 @@ func TestBackupsShowsNoImpossibleWindow(t *testing.T) {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
 }
+
+// drctl backups lists a damaged backup with its reason and exits 1.
+func TestBackupsNamesDamage(t *testing.T) {
+	cfg, s, recipient := backupsConfig(t)
+	at := time.Date(2026, 11, 30, 2, 0, 0, 0, time.UTC)
+	e, err := backup.Writer{Store: s, Recipients: []string{recipient}}.Write(context.Background(), strings.NewReader(strings.Repeat("x", 3000)),
+		backup.Entry{Key: backup.DataKey("production", "register", at, "dump.age"), Env: "production", Datastore: "register", StartedAt: at, StoppedAt: at}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete(context.Background(), e.Key); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := drctl(t, "--config", cfg, "backups", "--env", "production", "--store", "backups")
+	if code != exitFailed || !strings.Contains(out, "DAMAGED 2026-11-30 02:00:00  "+e.Key+": its data object is missing") || !strings.Contains(errs, "1 damaged backups") {
+		t.Fatalf("exit %d:\n%s%s", code, out, errs)
+	}
+}
