@@ -162,6 +162,7 @@ func Compile(file string, src []byte, opts Options) (plan *workflows.Plan, diags
 		Targets: workflows.Targets{RTO: rb.Targets.RTO, RPO: rb.Targets.RPO}}
 	if c.values != nil {
 		plan.Environment, plan.Role, plan.Env = c.envName, c.env.Role, c.env.Settings(c.envName)
+		plan.PauseTimeout, plan.Alarm = c.env.Policy.PauseTimeout, c.env.Policy.Alarm != nil
 		plan.Params = c.bindParams(decls)
 	}
 	main := scope{before: map[string]reflect.Type{}}

@@ -15,6 +15,7 @@ import (
 	"github.com/drctl/drctl/activities/ops"
 	"github.com/drctl/drctl/activities/postgres"
 	"github.com/drctl/drctl/activities/secret"
+	"github.com/drctl/drctl/workflows"
 )
 
 // Environment roles. Production is a source: it is backed up and never the
@@ -97,6 +98,12 @@ type Policy struct {
 	// Retention is the least backup.prune may keep without an approval
 	// gate; on a source without one, every prune is gated.
 	Retention *Retention `yaml:"retention"`
+	// PauseTimeout fails a paused step nobody answered in that long, so
+	// the run's on_failure alarms fire; 0 waits for an operator forever.
+	PauseTimeout workflows.Duration `yaml:"pause_timeout"`
+	// Alarm is where a pause or a failure of a run is raised, beside the
+	// timeline, the worker's log and Slack.
+	Alarm *ops.AlarmConfig `yaml:"alarm"`
 }
 
 // Retention is how many daily and weekly backups a prune keeps.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -97,6 +98,9 @@ func Runbook(ctx workflow.Context, in RunInput) (RunResult, error) {
 	r.board(cleanup, "")
 	if result.State != StateSucceeded {
 		r.board(cleanup, fmt.Sprintf(":x: %s %s: %s", p.Runbook, result.State, result.Error))
+	}
+	if result.State == StateFailed && workflow.GetVersion(cleanup, "loud-pause", workflow.DefaultVersion, 1) >= 1 {
+		r.alarm(cleanup, StateFailed, result.Failed, fmt.Sprintf("%s on %s failed: %s", p.Runbook, p.Environment, result.Error))
 	}
 	// End in the matching Temporal state, so the Web UI and `drctl list`
 	// show a failed or cancelled run as such; the RunResult rides along.
@@ -257,9 +261,23 @@ func (r *runner) runStep(ctx workflow.Context, s Step) error {
 			st.State, st.Error = StatePaused, reason(err)
 			r.event(ctx, s.ID, "paused", "", st.Error)
 			r.board(ctx, fmt.Sprintf(":double_vertical_bar: step %s failed and waits for an operator (retry, skip or abort): %s", s.ID, st.Error))
-			act, werr := r.awaitAction(ctx, s.ID)
+			loud := workflow.GetVersion(ctx, "loud-pause", workflow.DefaultVersion, 1) >= 1
+			timeout := time.Duration(0)
+			if loud {
+				// A pause is never silent: the worker's log and the
+				// environment's alarm hear of it, and one nobody answers
+				// in time fails the step, so on_failure fires.
+				workflow.GetLogger(ctx).Warn("step paused", "run", r.id, "step", s.ID, "error", st.Error)
+				r.alarm(ctx, StatePaused, s.ID, fmt.Sprintf("%s on %s: step %s (%s) failed and waits for an operator: %s",
+					r.in.Plan.Runbook, r.in.Plan.Environment, s.ID, s.Pos, st.Error))
+				timeout = r.pauseTimeout()
+			}
+			act, answered, werr := r.awaitAction(ctx, s.ID, timeout)
 			if werr != nil {
 				return r.fail(ctx, st, s, err)
+			}
+			if !answered {
+				return r.fail(ctx, st, s, fmt.Errorf("paused for %s and nobody answered: %s", timeout, st.Error))
 			}
 			switch act.Action {
 			case ActionRetry:
@@ -322,15 +340,52 @@ func reason(err error) string {
 	return err.Error()
 }
 
-// awaitAction waits for an operator's retry, skip or abort of a paused step.
-func (r *runner) awaitAction(ctx workflow.Context, id string) (ActionInput, error) {
+// awaitAction waits for an operator's retry, skip or abort of a paused
+// step, for at most timeout (0: for ever); answered is false when nobody
+// answered in time.
+func (r *runner) awaitAction(ctx workflow.Context, id string, timeout time.Duration) (act ActionInput, answered bool, err error) {
 	delete(r.actions, id)
-	if err := workflow.Await(ctx, func() bool { _, ok := r.actions[id]; return ok }); err != nil {
-		return ActionInput{}, err
+	given := func() bool { _, ok := r.actions[id]; return ok }
+	if timeout > 0 {
+		if answered, err = workflow.AwaitWithTimeout(ctx, timeout, given); err != nil || !answered {
+			return ActionInput{}, false, err
+		}
+	} else if err := workflow.Await(ctx, given); err != nil {
+		return ActionInput{}, false, err
 	}
-	act := r.actions[id]
+	act = r.actions[id]
 	delete(r.actions, id)
-	return act, nil
+	return act, true, nil
+}
+
+// pauseTimeout is how long a paused step waits: the run's own (a drill's
+// schedule gives one), else the environment's policy.
+func (r *runner) pauseTimeout() time.Duration {
+	if r.in.PauseTimeout > 0 {
+		return time.Duration(r.in.PauseTimeout)
+	}
+	return time.Duration(r.in.Plan.PauseTimeout)
+}
+
+// alarm raises the environment's alarm, where it has one; trouble raising
+// it is a warning in the timeline, never the run's failure.
+func (r *runner) alarm(ctx workflow.Context, kind, step, msg string) {
+	if !r.in.Plan.Alarm {
+		return
+	}
+	opts := workflow.ActivityOptions{
+		StartToCloseTimeout: time.Minute,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 3, InitialInterval: 5 * time.Second},
+	}
+	in := map[string]any{"kind": kind, "step": step, "message": msg, "run": r.runContext(ctx)}
+	var out struct {
+		Sent []string `json:"sent"`
+	}
+	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), "ops.Alarm", in).Get(ctx, &out); err != nil {
+		r.event(ctx, step, "warning", "", "the alarm could not be raised: "+reason(err))
+		return
+	}
+	r.event(ctx, step, "alarm", "", fmt.Sprintf("%s raised (%s)", kind, strings.Join(out.Sent, ", ")))
 }
 
 // activity runs a step's activity with its inputs resolved, then the

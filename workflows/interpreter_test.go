@@ -532,3 +532,41 @@ func TestPreflightRefusesBeforeAnyStep(t *testing.T) {
 		t.Fatalf("check only ran %s", got)
 	}
 }
+
+// A pause is loud: the environment's alarm hears of it; one nobody answers
+// within the pause timeout fails the step, so on_failure runs, and the
+// failure raises the alarm again.
+func TestUnansweredPauseFailsAndAlarms(t *testing.T) {
+	h := newHarness(t)
+	h.on("test.Op", func(_ context.Context, in map[string]any) (map[string]any, error) {
+		if in["id"] == "fragile" {
+			return nil, temporal.NewNonRetryableApplicationError("database register is empty", "Test", nil)
+		}
+		return in, nil
+	})
+	var mu sync.Mutex
+	var alarms []string
+	h.env.RegisterActivityWithOptions(func(_ context.Context, in map[string]any) (map[string]any, error) {
+		mu.Lock()
+		alarms = append(alarms, fmt.Sprint(in["kind"], ": ", in["message"]))
+		mu.Unlock()
+		return map[string]any{"sent": []string{"pager"}}, nil
+	}, activity.RegisterOptions{Name: "ops.Alarm"})
+	s := op("fragile", nil)
+	s.OnError = OnErrorPause
+	res, st := h.run(Plan{Runbook: "nightly-backup", Environment: "production", PauseTimeout: Duration(time.Hour), Alarm: true,
+		Steps: []Step{s, op("after", nil)}, OnFailure: []Step{op("page", nil)}}, "schedule")
+	if res.State != StateFailed || res.Failed != "fragile" || !strings.Contains(res.Error, "paused for 1h0m0s and nobody answered") {
+		t.Fatalf("%+v", res)
+	}
+	if got := fmt.Sprint(h.calls); got != "[fragile page]" {
+		t.Fatalf("ran %s", got)
+	}
+	if len(alarms) != 2 || !strings.HasPrefix(alarms[0], "paused: nightly-backup on production: step fragile") ||
+		!strings.HasPrefix(alarms[1], "failed: nightly-backup on production failed") {
+		t.Fatalf("alarms: %q", alarms)
+	}
+	if stateOf(st, "after").State != StateNotRun {
+		t.Fatalf("after: %+v", stateOf(st, "after"))
+	}
+}

@@ -29,11 +29,16 @@ type Plan struct {
 	Params      []ParamValue `json:"params"`
 	// Env is what expressions read as env.*: the environment's non-secret
 	// settings.
-	Env       map[string]any `json:"env"`
-	Targets   Targets        `json:"targets"`
-	Steps     []Step         `json:"steps"`
-	OnFailure []Step         `json:"on_failure,omitempty"`
-	Finally   []Step         `json:"finally,omitempty"`
+	Env     map[string]any `json:"env"`
+	Targets Targets        `json:"targets"`
+	// PauseTimeout fails a step paused that long without an answer (the
+	// environment's policy); Alarm says the environment has an alarm to
+	// raise when a step pauses or the run fails.
+	PauseTimeout Duration `json:"pause_timeout,omitempty"`
+	Alarm        bool     `json:"alarm,omitempty"`
+	Steps        []Step   `json:"steps"`
+	OnFailure    []Step   `json:"on_failure,omitempty"`
+	Finally      []Step   `json:"finally,omitempty"`
 	// Hash is the sha256 of the plan with Hash empty; it identifies exactly
 	// what was approved and run.
 	Hash string `json:"hash"`

@@ -86,6 +86,7 @@ func (r *runner) refuse(ctx workflow.Context, problems []string) (RunResult, err
 	r.status.State = StateRefused
 	r.event(ctx, "", StateRefused, "", msg)
 	r.board(ctx, fmt.Sprintf(":no_entry: %s on %s %s", p.Runbook, p.Environment, msg))
+	r.alarm(ctx, StateRefused, "", fmt.Sprintf("%s on %s %s", p.Runbook, p.Environment, msg))
 	result := RunResult{State: StateRefused, Error: msg}
 	return result, temporal.NewNonRetryableApplicationError(msg, "RunFailed", nil, result)
 }

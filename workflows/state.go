@@ -41,6 +41,9 @@ type RunInput struct {
 	URL string `json:"url,omitempty"`
 	// CheckOnly runs the preflight checks alone (drctl plan --check).
 	CheckOnly bool `json:"check_only,omitempty"`
+	// PauseTimeout, when set, replaces the plan's: a drill's schedule
+	// gives one, since no operator watches it.
+	PauseTimeout Duration `json:"pause_timeout,omitempty"`
 }
 
 // RunResult is how a run ended.

@@ -83,6 +83,9 @@ func runCommand(ctx context.Context, in ExecInput) (ExecOutput, childio.Redactor
 	childio.Bind(cmd)
 	stdout, stderr := childio.Capture{Max: maxCapture, Redact: redact}, childio.Capture{Max: maxCapture, Redact: redact}
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if in.Stdin != "" {
+		cmd.Stdin = strings.NewReader(in.Stdin)
+	}
 	if err := cmd.Start(); err != nil {
 		return ExecOutput{}, redact, nonRetryable("StartFailed", "starting %s: %v", in.Command[0], err)
 	}

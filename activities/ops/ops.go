@@ -23,6 +23,7 @@ type Target struct {
 	Name        string
 	Pipeline    *PipelineConfig
 	Maintenance *MaintenanceConfig
+	Alarm       *AlarmConfig
 }
 
 // Ops holds the ops.* activities; the worker registers it with the prefix

@@ -472,3 +472,44 @@ func TestHTTPSecretHeadersStayHome(t *testing.T) {
 		t.Fatalf("redirect without secrets: %v", err)
 	}
 }
+
+// An alarm goes to the environment's webhook, with its secret header, and
+// to its command, as the same JSON; without an alarm configured it is
+// only logged.
+func TestAlarm(t *testing.T) {
+	t.Setenv("DRCTL_TEST_PAGER", "pager-key-123456")
+	got := make(chan map[string]string, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body map[string]string
+		json.NewDecoder(r.Body).Decode(&body)
+		body["auth"] = r.Header.Get("X-Pager-Key")
+		got <- body
+	}))
+	defer srv.Close()
+	file := filepath.Join(t.TempDir(), "alarm.json")
+	alarm := &ops.AlarmConfig{URL: srv.URL, SecretHeaders: map[string]secret.Ref{"X-Pager-Key": "env:DRCTL_TEST_PAGER"},
+		Command: []string{"sh", "-c", "cat > " + file}}
+	o := &ops.Ops{Targets: func(env string) (*ops.Target, error) {
+		if env == "quiet" {
+			return &ops.Target{Name: env}, nil
+		}
+		return &ops.Target{Name: env, Alarm: alarm}, nil
+	}}
+	env := activityEnv(o)
+	out, err := run[ops.AlarmOutput](t, env, o.Alarm, ops.AlarmInput{Kind: "paused", Step: "to_azure", Message: "waits for an operator",
+		Run: stepio.RunContext{Env: "production", ID: "r1"}})
+	if err != nil || len(out.Sent) != 3 {
+		t.Fatalf("%+v %v", out, err)
+	}
+	body := <-got
+	if body["kind"] != "paused" || body["step"] != "to_azure" || body["run"] != "r1" || body["auth"] != "pager-key-123456" {
+		t.Fatalf("webhook got %v", body)
+	}
+	if b, err := os.ReadFile(file); err != nil || !strings.Contains(string(b), `"message":"waits for an operator"`) {
+		t.Fatalf("command got %s %v", b, err)
+	}
+	out, err = run[ops.AlarmOutput](t, env, o.Alarm, ops.AlarmInput{Kind: "failed", Message: "x", Run: stepio.RunContext{Env: "quiet", ID: "r2"}})
+	if err != nil || fmt.Sprint(out.Sent) != "[worker log]" {
+		t.Fatalf("no alarm configured: %+v %v", out, err)
+	}
+}

@@ -83,10 +83,12 @@ type ExecInput struct {
 	Env     map[string]string `json:"env,omitempty"`
 	// Secrets are environment variables whose values are secret references;
 	// their values are redacted from everything the command prints.
-	Secrets        map[string]secret.Ref  `json:"secrets,omitempty"`
-	Timeout        stepio.Duration        `json:"timeout,omitempty"`
-	ExitCodes      []int                  `json:"exit_codes,omitempty"`
-	ParseJSON      bool                   `json:"parse_json,omitempty"`
+	Secrets   map[string]secret.Ref `json:"secrets,omitempty"`
+	Timeout   stepio.Duration       `json:"timeout,omitempty"`
+	ExitCodes []int                 `json:"exit_codes,omitempty"`
+	ParseJSON bool                  `json:"parse_json,omitempty"`
+	// Stdin is written to the command's standard input.
+	Stdin          string                 `json:"stdin,omitempty"`
 	ExpectedErrors []stepio.ExpectedError `json:"expected_errors,omitempty"`
 	Run            stepio.RunContext      `json:"run" drctl:"internal"`
 }
@@ -154,4 +156,28 @@ type WaitInput struct {
 type WaitOutput struct {
 	Waited stepio.Duration `json:"waited"`
 	Polls  int             `json:"polls"`
+}
+
+// AlarmConfig is where an environment's alarms go when a run pauses or
+// fails: an HTTP endpoint (a paging tool's events API), a command, or
+// both.
+type AlarmConfig struct {
+	URL           string                `json:"url,omitempty"`
+	Headers       map[string]string     `json:"headers,omitempty"`
+	SecretHeaders map[string]secret.Ref `json:"secret_headers,omitempty"`
+	// Command gets the alarm as JSON on its standard input.
+	Command []string `json:"command,omitempty"`
+}
+
+// AlarmInput is one alarm of a run.
+type AlarmInput struct {
+	Kind    string            `json:"kind"`
+	Step    string            `json:"step,omitempty"`
+	Message string            `json:"message"`
+	Run     stepio.RunContext `json:"run" drctl:"internal"`
+}
+
+// AlarmOutput says where the alarm went.
+type AlarmOutput struct {
+	Sent []string `json:"sent"`
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	enumspb "go.temporal.io/api/enums/v1"
@@ -17,10 +18,11 @@ import (
 // at once. Running it again replaces the schedule with the new plan.
 func newDrillCmd(g *globals) *cobra.Command {
 	var (
-		f    planFlags
-		c    conn
-		cron string
-		now  bool
+		f            planFlags
+		c            conn
+		cron         string
+		now          bool
+		pauseTimeout time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "drill FILE --env NAME --cron SPEC [--param name=value]... [--now]",
@@ -40,7 +42,9 @@ func newDrillCmd(g *globals) *cobra.Command {
 			}
 			defer cl.Close()
 			id := fmt.Sprintf("drill-%s-%s", plan.Runbook, plan.Environment)
-			in := workflows.RunInput{Plan: *plan, Initiator: "schedule:" + id}
+			// No one watches a scheduled run: a pause nobody answers fails
+			// it, so its alarms fire.
+			in := workflows.RunInput{Plan: *plan, Initiator: "schedule:" + id, PauseTimeout: workflows.Duration(pauseTimeout)}
 			opts := client.ScheduleOptions{
 				ID:                 id,
 				Spec:               client.ScheduleSpec{CronExpressions: []string{cron}},
@@ -71,5 +75,6 @@ func newDrillCmd(g *globals) *cobra.Command {
 	c.register(cmd)
 	cmd.Flags().StringVar(&cron, "cron", "0 3 * * *", "when to run, as a cron expression (UTC)")
 	cmd.Flags().BoolVar(&now, "now", false, "also run once right away")
+	cmd.Flags().DurationVar(&pauseTimeout, "pause-timeout", time.Hour, "a step paused this long without an operator's answer fails the drill")
 	return cmd
 }

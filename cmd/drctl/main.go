@@ -13,10 +13,12 @@ import (
 	"github.com/drctl/drctl/workflows"
 )
 
-// Exit codes: 0 ok, 1 failed or refused (with the reason), 2 usage.
+// Exit codes: 0 ok, 1 failed or refused (with the reason), 2 usage, 3 a
+// run waited on paused for an operator.
 const (
 	exitFailed = 1
 	exitUsage  = 2
+	exitPaused = 3
 )
 
 // exitError carries an exit code; its message has already been printed when

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -50,19 +51,14 @@ func newRunCmd(g *globals) *cobra.Command {
 			if !wait {
 				return nil
 			}
-			run := cl.GetWorkflow(cmd.Context(), id, "")
-			if err := run.Get(cmd.Context(), nil); err != nil {
-				return failed("run %s did not succeed: %v", id, err)
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), workflows.StateSucceeded)
-			return nil
+			return waitRun(cmd.Context(), cmd.OutOrStdout(), cl, id)
 		},
 	}
 	f.register(cmd)
 	c.register(cmd)
 	cmd.Flags().StringVar(&incident, "incident", "", "incident id, recorded on the run")
 	cmd.Flags().StringVar(&as, "as", whoami(), "who starts the run (env DRCTL_USER, else USER)")
-	cmd.Flags().BoolVar(&wait, "wait", false, "wait for the run to end; exit 1 unless it succeeded")
+	cmd.Flags().BoolVar(&wait, "wait", false, "wait for the run to end or pause: exit 0 succeeded, 1 failed or refused, 3 paused for an operator")
 	return cmd
 }
 
@@ -102,4 +98,38 @@ func startRun(ctx context.Context, cl client.Client, c *conn, plan *workflows.Pl
 		return "", failed("starting the run: %v", err)
 	}
 	return run.GetID(), nil
+}
+
+// waitRun waits until the run ends, or until a step of it pauses for an
+// operator: a pause is an answer too, so a script waiting on a nightly run
+// is never left hanging on one.
+func waitRun(ctx context.Context, out io.Writer, cl client.Client, id string) error {
+	ended := make(chan error, 1)
+	go func() { ended <- cl.GetWorkflow(ctx, id, "").Get(ctx, nil) }()
+	tick := time.NewTicker(2 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-ended:
+			if err != nil {
+				return failed("run %s did not succeed: %v", id, err)
+			}
+			fmt.Fprintln(out, workflows.StateSucceeded)
+			return nil
+		case <-tick.C:
+			st, _, err := queryStatus(ctx, cl, id)
+			if err != nil {
+				continue
+			}
+			for _, s := range st.Steps {
+				if s.State == workflows.StatePaused {
+					fmt.Fprintf(out, "paused at step %s: %s\n  drctl retry %s %s   (optionally --with name=value)\n  drctl skip %s %s --reason TEXT\n  drctl cancel %s\n",
+						s.ID, s.Error, id, s.ID, id, s.ID, id)
+					return &exitError{code: exitPaused, msg: fmt.Sprintf("run %s paused at step %s, waiting for an operator", id, s.ID)}
+				}
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }

@@ -78,7 +78,7 @@ func workerDeps(g *globals) (worker.Deps, error) {
 			if err != nil {
 				return nil, err
 			}
-			return &ops.Target{Name: env, Pipeline: e.Pipeline, Maintenance: e.Maintenance}, nil
+			return &ops.Target{Name: env, Pipeline: e.Pipeline, Maintenance: e.Maintenance, Alarm: e.Policy.Alarm}, nil
 		},
 		Targets: func(env string) (*postgres.Target, error) {
 			e, err := cfg.Environment(env)
