@@ -88,6 +88,9 @@ type Database struct {
 	// OldSuffix marks databases set aside by a rename; only those may be
 	// dropped. Default "-old".
 	OldSuffix string `yaml:"old_suffix"`
+	// SystemID pins the instance (its system identifier, from
+	// pg_control_system()) backups must be taken of.
+	SystemID string `yaml:"system_id"`
 }
 
 // Policy is what the environment demands of any runbook run against it.

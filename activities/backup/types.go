@@ -58,15 +58,18 @@ type Entry struct {
 	// every payload chunk is authenticated; a restore that finds the same
 	// header and decrypts every chunk has read exactly the stored bytes,
 	// without hashing them all a second time.
-	HeaderSize   int64             `json:"header_size,omitempty"`
-	HeaderSHA256 string            `json:"header_sha256,omitempty"`
-	StartedAt    time.Time         `json:"started_at"`
-	StoppedAt    time.Time         `json:"stopped_at"`
-	Server       string            `json:"server_version,omitempty"`
-	LSN          string            `json:"lsn,omitempty"`
-	RowCounts    map[string]int64  `json:"row_counts,omitempty"`
-	Recipients   []string          `json:"recipients"`
-	Tools        map[string]string `json:"tools,omitempty"`
+	HeaderSize   int64            `json:"header_size,omitempty"`
+	HeaderSHA256 string           `json:"header_sha256,omitempty"`
+	StartedAt    time.Time        `json:"started_at"`
+	StoppedAt    time.Time        `json:"stopped_at"`
+	Server       string           `json:"server_version,omitempty"`
+	LSN          string           `json:"lsn,omitempty"`
+	RowCounts    map[string]int64 `json:"row_counts,omitempty"`
+	// Source is what was backed up: compared with the previous backup's,
+	// it tells a backup of another instance from one of the same.
+	Source     *Source           `json:"source,omitempty"`
+	Recipients []string          `json:"recipients"`
+	Tools      map[string]string `json:"tools,omitempty"`
 	// VerifiedAt is set when a restore of this backup passed verification.
 	VerifiedAt *time.Time `json:"verified_at,omitempty"`
 	// SkippedDamaged is set by backup.latest allowed to fall back: the
@@ -164,4 +167,16 @@ type CompareOutput struct {
 	MissingNames  []string `json:"missing_names"`
 	ExtraNames    []string `json:"extra_names"`
 	ChangedNames  []string `json:"changed_names"`
+}
+
+// Source identifies the database a backup was taken of.
+type Source struct {
+	// SystemID is the cluster's system identifier, fixed at initdb and
+	// kept by its physical copies (a PITR of it, a replica).
+	SystemID string `json:"system_id"`
+	// Server is the host and port the worker reached it at.
+	Server string `json:"server"`
+	// DatabaseOID changes when the database is created again (a restore).
+	DatabaseOID uint32 `json:"database_oid"`
+	Version     string `json:"version"`
 }

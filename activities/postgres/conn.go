@@ -25,6 +25,8 @@ type Target struct {
 	URL       secret.Ref
 	OldSuffix string
 	Instance  *InstanceConfig
+	// SystemID pins the system identifier backups must be taken of.
+	SystemID string
 }
 
 // MainInstance is the name of an environment's own local instance.

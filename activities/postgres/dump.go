@@ -89,6 +89,10 @@ func (p *Postgres) Backup(ctx context.Context, in BackupInput) (BackupOutput, er
 		return BackupOutput{}, err
 	}
 	defer c.Close(context.WithoutCancel(ctx))
+	src, err := sourceOf(ctx, c, ep)
+	if err != nil {
+		return BackupOutput{}, err
+	}
 	// One snapshot for the counts and the dump, so the recorded counts are
 	// exactly what the dump holds.
 	tx, err := c.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
@@ -117,12 +121,19 @@ func (p *Postgres) Backup(ctx context.Context, in BackupInput) (BackupOutput, er
 	if datastore == "" {
 		datastore = in.Database
 	}
+	prev, err := previousBackup(ctx, s, t.Name, datastore)
+	if err != nil {
+		return BackupOutput{}, err
+	}
+	if err := checkAgainstHistory(t, in, src, counts, prev); err != nil {
+		return BackupOutput{}, err
+	}
 	started := time.Now().UTC()
 	if in.Base {
 		// The snapshot's work is done: the counts said the database is
 		// not empty.
 		_ = tx.Rollback(ctx)
-		return p.baseBackup(ctx, t, in, ep, s, cfg, datastore, counts)
+		return p.baseBackup(ctx, t, in, ep, s, cfg, datastore, counts, src)
 	}
 	// pg_dump's own compression is off: zstd in the backup's writer does
 	// it for a fraction of the CPU, both ways (see backup.Zstd).
@@ -132,7 +143,7 @@ func (p *Postgres) Backup(ctx context.Context, in BackupInput) (BackupOutput, er
 	entry, err := storeOutput(ctx, cmd, "dump", backup.Writer{Store: s, Recipients: cfg.Recipients}, backup.Entry{
 		Key: backup.DataKey(t.Name, datastore, started, "dump.zst.age"), Env: t.Name, Datastore: datastore,
 		Date: started.Format(time.DateOnly), Format: "pg_dump-custom", Compression: backup.Zstd, StartedAt: started, Server: version, LSN: lsn,
-		RowCounts: counts, Tools: map[string]string{"pg_dump": toolVersion("pg_dump")},
+		RowCounts: counts, Source: src, Tools: map[string]string{"pg_dump": toolVersion("pg_dump")},
 	}, nil)
 	if err != nil {
 		return BackupOutput{}, err
@@ -171,7 +182,7 @@ func storeOutput(ctx context.Context, cmd *exec.Cmd, phase string, w backup.Writ
 
 func backupOutput(e backup.Entry, counts map[string]int64) BackupOutput {
 	return BackupOutput{Key: e.Key, Size: e.Size, SHA256: e.SHA256, Tables: len(counts), Rows: backup.TotalRows(counts),
-		RowCounts: counts, LSN: e.LSN, StartedAt: e.StartedAt, StoppedAt: e.StoppedAt}
+		RowCounts: counts, LSN: e.LSN, StartedAt: e.StartedAt, StoppedAt: e.StoppedAt, Source: e.Source}
 }
 
 // restoreMarker is the comment a restore leaves on the database it creates,

@@ -702,3 +702,52 @@ func TestPromoteThenScrubKeepsTheTestAccounts(t *testing.T) {
 		t.Fatalf("%d rows besides the kept one still hold original data", n)
 	}
 }
+
+// TestBackupOfTheWrongInstanceIsRefused points production's URL at a twin
+// holding a few recent rows, as a misconfigured job once did for six
+// weeks: the backup is refused as another instance and, were that
+// accepted, as a shrink; a planned rebuild, backed up once with
+// new_source, is the new normal, and the next nightly backup passes.
+func TestBackupOfTheWrongInstanceIsRefused(t *testing.T) {
+	f := newFixture(t)
+	seed(t, f.prod, 2000)
+	run := runCtx("production")
+	var first postgres.BackupOutput
+	f.must(f.pg.Backup, postgres.BackupInput{Database: "register", Run: run}, &first)
+	if first.Source == nil || first.Source.SystemID == "" || first.Source.DatabaseOID == 0 {
+		t.Fatalf("the backup does not say what it is of: %+v", first.Source)
+	}
+
+	base := testsuite.PostgresBase(t)
+	twin := testsuite.StartPostgres(t, filepath.Join(base, "twin"), postgres.MainInstance, map[string]string{"wal_level": "replica"})
+	seed(t, twin, 5)
+	t.Setenv("DRCTL_TEST_PROD_URL", twin.URL("register"))
+	err := f.run(f.pg.Backup, postgres.BackupInput{Database: "register", Run: run}, nil)
+	if errType(err) != "SourceChanged" || !strings.Contains(err.Error(), first.Source.SystemID) || !strings.Contains(err.Error(), first.Key) {
+		t.Fatalf("a backup of the twin: %v", err)
+	}
+	err = f.run(f.pg.Backup, postgres.BackupInput{Database: "register", NewSource: true, Run: run}, nil)
+	if errType(err) != "Shrunk" || !strings.Contains(err.Error(), "public.users 2000 → 5") || !strings.Contains(err.Error(), "2500 rows then, 505 now") {
+		t.Fatalf("a backup of the twin, its identity accepted: %v", err)
+	}
+	// An environment may pin its instance.
+	f.targets["production"].SystemID = first.Source.SystemID
+	if err := f.run(f.pg.Backup, postgres.BackupInput{Database: "register", NewSource: true, AllowShrink: true, Run: run}, nil); errType(err) != "WrongSource" {
+		t.Fatalf("a backup of an instance the environment does not pin: %v", err)
+	}
+	f.targets["production"].SystemID = ""
+
+	// A planned rebuild: production's data restored into a new instance,
+	// backed up once as the new source; the nightly backup after passes.
+	rebuilt := testsuite.StartPostgres(t, filepath.Join(base, "rebuilt"), postgres.MainInstance, map[string]string{"wal_level": "replica"})
+	sql(t, rebuilt, "postgres", "create database register")
+	t.Setenv("DRCTL_TEST_PROD_URL", rebuilt.URL("register"))
+	f.must(f.pg.Restore, postgres.RestoreInput{Backup: first.Key, Database: "register_restored", Run: run}, nil)
+	sql(t, rebuilt, "postgres", "drop database register", "alter database register_restored rename to register")
+	f.must(f.pg.Backup, postgres.BackupInput{Database: "register", Base: true, NewSource: true, Run: run}, nil)
+	var nightly postgres.BackupOutput
+	f.must(f.pg.Backup, postgres.BackupInput{Database: "register", Run: run}, &nightly)
+	if nightly.Rows != first.Rows || nightly.Source.SystemID == first.Source.SystemID {
+		t.Fatalf("the nightly backup after the rebuild: %+v", nightly)
+	}
+}

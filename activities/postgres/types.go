@@ -5,6 +5,7 @@ package postgres
 import (
 	"time"
 
+	"github.com/drctl/drctl/activities/backup"
 	"github.com/drctl/drctl/activities/stepio"
 )
 
@@ -109,8 +110,16 @@ type BackupInput struct {
 	AllowEmpty bool   `json:"allow_empty,omitempty"`
 	// Base takes a physical base backup of the whole instance
 	// (pg_basebackup) for point-in-time recovery, instead of a dump.
-	Base bool       `json:"base,omitempty"`
-	Run  RunContext `json:"run" drctl:"internal"`
+	Base bool `json:"base,omitempty"`
+	// The backup is compared with the previous one of the datastore in the
+	// store: it fails when the source is another instance or database
+	// (NewSource: true accepts a new one, as after a rebuild), or when a
+	// table or the total shrank by more than MaxShrink (0.5 unless set;
+	// AllowShrink: true for a planned purge).
+	NewSource   bool       `json:"new_source,omitempty"`
+	AllowShrink bool       `json:"allow_shrink,omitempty"`
+	MaxShrink   float64    `json:"max_shrink,omitempty"`
+	Run         RunContext `json:"run" drctl:"internal"`
 }
 
 // BackupOutput describes the stored backup.
@@ -124,6 +133,8 @@ type BackupOutput struct {
 	LSN       string           `json:"lsn"`
 	StartedAt time.Time        `json:"started_at"`
 	StoppedAt time.Time        `json:"stopped_at"`
+	// Source is what was backed up: instance, server, database.
+	Source *backup.Source `json:"source,omitempty"`
 }
 
 // RestoreInput restores a backup into a fresh database.

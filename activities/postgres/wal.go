@@ -125,7 +125,7 @@ func baseKey(env, datastore string, t time.Time) string {
 // baseBackup streams pg_basebackup's tar of the whole instance into the
 // store. The WAL to make it consistent comes from the archive at recovery.
 func (p *Postgres) baseBackup(ctx context.Context, t *Target, in BackupInput, ep *endpoint, s backup.Store, cfg *backup.StoreConfig,
-	datastore string, counts map[string]int64) (BackupOutput, error) {
+	datastore string, counts map[string]int64, src *backup.Source) (BackupOutput, error) {
 	// A recovery target is compared with the commit times the server
 	// stamped, so the base backup's start and end are read off the
 	// server's clock too: a worker whose clock is off cannot move the
@@ -147,7 +147,7 @@ func (p *Postgres) baseBackup(ctx context.Context, t *Target, in BackupInput, ep
 	cmd.Env = childio.Env(ep.toolEnv("")...)
 	entry, err := storeOutput(ctx, cmd, "base backup", backup.Writer{Store: s, Recipients: cfg.Recipients}, backup.Entry{
 		Key: baseKey(t.Name, datastore, started), Env: t.Name, Datastore: datastore, Date: started.Format(time.DateOnly),
-		Format: "pg_basebackup-tar", Compression: backup.Zstd, StartedAt: started, Server: version, LSN: startLSN, RowCounts: counts,
+		Format: "pg_basebackup-tar", Compression: backup.Zstd, StartedAt: started, Server: version, LSN: startLSN, RowCounts: counts, Source: src,
 		Tools: map[string]string{"pg_basebackup": toolVersion("pg_basebackup")},
 	}, func(meta *backup.Entry) error {
 		c, err := ep.connect(ctx)

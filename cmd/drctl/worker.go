@@ -86,7 +86,7 @@ func workerDeps(g *globals) (worker.Deps, error) {
 				return nil, err
 			}
 			return &postgres.Target{Name: env, Role: e.Role, Database: e.Database.Name, URL: e.Database.URL,
-				OldSuffix: e.Database.OldSuffix, Instance: e.Instance}, nil
+				OldSuffix: e.Database.OldSuffix, Instance: e.Instance, SystemID: e.Database.SystemID}, nil
 		},
 	}, nil
 }
