@@ -3,6 +3,7 @@ package testsuite
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -342,9 +343,42 @@ func TestDrillSchedule(t *testing.T) {
 		t.Fatalf("drill: exit %d\n%s", code, out)
 	}
 	dev.WaitFor(t, "drill ran", 60*time.Second)
-	// Scheduling again replaces the schedule.
-	if code, out := Run(t, env, "drill", "testsuite/testdata/drill.yaml", "--env", "staging", "--cron", "0 4 * * *"); code != 0 {
+	// Paused, it stays paused when scheduled again with a new time.
+	if code, out := Run(t, env, "drill", "pause", "e2e-drill-staging"); code != 0 || !strings.Contains(out, "drill-e2e-drill-staging: pause by") {
+		t.Fatalf("pause: exit %d\n%s", code, out)
+	}
+	if code, out := Run(t, env, "drill", "testsuite/testdata/drill.yaml", "--env", "staging", "--cron", "0 4 * * *"); code != 0 || !strings.Contains(out, "updated") {
 		t.Fatalf("re-scheduling: exit %d\n%s", code, out)
+	}
+	var drills []map[string]any
+	Eventually(t, 30*time.Second, func() bool {
+		code, out := Run(t, env, "drill", "list", "--json")
+		drills = nil
+		return code == 0 && json.Unmarshal([]byte(out), &drills) == nil && len(drills) == 1 && drills[0]["last_success"] != nil
+	}, "the drill and its success in drill list: %v", drills)
+	if d := drills[0]; d["id"] != "drill-e2e-drill-staging" || d["paused"] != true || fmt.Sprint(d["cron"]) != "[0 4 * * *]" || d["overdue"] != false {
+		t.Fatalf("drill list: %v", d)
+	}
+	if code, out := Run(t, env, "drill", "resume", "drill-e2e-drill-staging"); code != 0 {
+		t.Fatalf("resume: exit %d\n%s", code, out)
+	}
+	if code, out := Run(t, env, "drill", "trigger", "e2e-drill-staging"); code != 0 {
+		t.Fatalf("trigger: exit %d\n%s", code, out)
+	}
+	var runs []map[string]any
+	Eventually(t, 60*time.Second, func() bool {
+		code, out := Run(t, env, "drill", "history", "e2e-drill-staging", "--json")
+		runs = nil
+		return code == 0 && json.Unmarshal([]byte(out), &runs) == nil && len(runs) == 2 && runs[0]["state"] == workflows.StateSucceeded
+	}, "two runs in drill history: %v", runs)
+	if runs[0]["rto"] == nil || runs[0]["drill"] != "drill-e2e-drill-staging" {
+		t.Fatalf("drill history: %v", runs)
+	}
+	if code, out := Run(t, env, "drill", "delete", "e2e-drill-staging"); code != 0 {
+		t.Fatalf("delete: exit %d\n%s", code, out)
+	}
+	if code, out := Run(t, env, "drill", "list"); code != 0 || strings.Contains(out, "drill-e2e-drill-staging") {
+		t.Fatalf("after delete: exit %d\n%s", code, out)
 	}
 	if code, out := Run(t, env, "drill", "testsuite/testdata/drill.yaml", "--env", "production"); code != 1 || !strings.Contains(out, "drills run on target environments") {
 		t.Fatalf("drill on production: exit %d\n%s", code, out)

@@ -1,13 +1,14 @@
 package main
 
 import (
+	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/drctl/drctl/runbooks"
 	"github.com/drctl/drctl/workflows"
@@ -51,23 +52,38 @@ func newDrillCmd(g *globals) *cobra.Command {
 				Overlap:            enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
 				TriggerImmediately: now,
 				Note:               "plan sha256:" + plan.Hash,
+				// The cron as written: the server keeps the spec in another
+				// form, which drctl drill list would otherwise show.
 				Action: &client.ScheduleWorkflowAction{ID: fmt.Sprintf("%s-%s-drill", plan.Runbook, plan.Environment),
-					Workflow: workflows.WorkflowName, Args: []any{in}, TaskQueue: c.queue,
+					Workflow: workflows.WorkflowName, Args: []any{in}, TaskQueue: c.queue, Memo: map[string]any{"cron": cron},
 					TypedSearchAttributes: workflows.SearchAttributes(in)},
 			}
 			sched := cl.ScheduleClient()
+			verb := "created"
 			_, err = sched.Create(cmd.Context(), opts)
-			if err != nil && strings.Contains(strings.ToLower(err.Error()), "already") {
-				// Replace the drill's schedule with the newly compiled plan.
-				if derr := sched.GetHandle(cmd.Context(), id).Delete(cmd.Context()); derr != nil {
-					return failed("replacing schedule %s: %v", id, derr)
+			if errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
+				// The drill exists: it gets the new plan and times, and
+				// keeps its state (paused stays paused) and its history.
+				verb = "updated"
+				err = sched.GetHandle(cmd.Context(), id).Update(cmd.Context(), client.ScheduleUpdateOptions{
+					DoUpdate: func(in client.ScheduleUpdateInput) (*client.ScheduleUpdate, error) {
+						s := in.Description.Schedule
+						s.Action, s.Spec = opts.Action, &opts.Spec
+						if s.Policy == nil {
+							s.Policy = &client.SchedulePolicies{}
+						}
+						s.Policy.Overlap = opts.Overlap
+						return &client.ScheduleUpdate{Schedule: &s}, nil
+					},
+				})
+				if err == nil && now {
+					err = sched.GetHandle(cmd.Context(), id).Trigger(cmd.Context(), client.ScheduleTriggerOptions{})
 				}
-				_, err = sched.Create(cmd.Context(), opts)
 			}
 			if err != nil {
 				return failed("scheduling %s: %v", id, err)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "schedule %s: %s on %s at %q (plan %.12s)\n", id, plan.Runbook, plan.Environment, cron, plan.Hash)
+			fmt.Fprintf(cmd.OutOrStdout(), "schedule %s %s: %s on %s at %q (plan %.12s)\n", id, verb, plan.Runbook, plan.Environment, cron, plan.Hash)
 			return nil
 		},
 	}
@@ -76,5 +92,10 @@ func newDrillCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&cron, "cron", "0 3 * * *", "when to run, as a cron expression (UTC)")
 	cmd.Flags().BoolVar(&now, "now", false, "also run once right away")
 	cmd.Flags().DurationVar(&pauseTimeout, "pause-timeout", time.Hour, "a step paused this long without an operator's answer fails the drill")
+	cmd.AddCommand(newDrillListCmd(), newDrillHistoryCmd(),
+		newDrillStateCmd("pause", "pause a drill's schedule (its runs stop until resumed)"),
+		newDrillStateCmd("resume", "resume a paused drill's schedule"),
+		newDrillStateCmd("trigger", "run a drill now, besides its schedule"),
+		newDrillStateCmd("delete", "delete a drill's schedule (its past runs stay)"))
 	return cmd
 }
