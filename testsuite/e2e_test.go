@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -412,4 +413,39 @@ func TestExpressionBombFailsOnlyItsStep(t *testing.T) {
 	// The restarted server still runs work.
 	next := runPlan(t, dev.Env())
 	waitState(t, dev.Env(), next, "gate", workflows.StateWaiting)
+}
+
+// TestCancelStopsTheStepFirst cancels a run while its step works: the
+// step's process is killed, and finally starts only after the step has
+// stopped, never beside it.
+func TestCancelStopsTheStepFirst(t *testing.T) {
+	dev := StartDev(t, filepath.Join(t.TempDir(), "temporal.db"), 0)
+	env := dev.Env()
+	pidfile := filepath.Join(t.TempDir(), "pid")
+	id := runFile(t, env, "testsuite/testdata/cancel.yaml", "--param", "pidfile="+pidfile)
+	var pid int
+	Eventually(t, 60*time.Second, func() bool {
+		b, err := os.ReadFile(pidfile)
+		return err == nil && func() bool { _, err := fmt.Sscan(string(b), &pid); return err == nil }()
+	}, "the step's process to start")
+	if code, out := Run(t, env, "cancel", id); code != 0 {
+		t.Fatalf("cancel: exit %d\n%s", code, out)
+	}
+	waitState(t, env, id, "cleanup", workflows.StateSucceeded)
+	if err := syscall.Kill(pid, 0); err == nil {
+		t.Fatalf("the step's process %d outlived the cancel", pid)
+	}
+	st := status(t, env, id)
+	var stopped, cleanup time.Time
+	for _, e := range st.Timeline {
+		if e.Step == "long" && e.Kind == "failed" {
+			stopped = e.At
+		}
+		if e.Step == "cleanup" && e.Kind == "started" {
+			cleanup = e.At
+		}
+	}
+	if stopped.IsZero() || cleanup.IsZero() || cleanup.Before(stopped) {
+		t.Fatalf("finally started at %v, the cancelled step stopped at %v:\n%+v", cleanup, stopped, st.Timeline)
+	}
 }

@@ -4,6 +4,8 @@
 package worker
 
 import (
+	"time"
+
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
@@ -22,7 +24,11 @@ const TaskQueue = "drctl"
 // Options are what a worker needs; DisableRegistrationAliasing makes the
 // struct prefix the only name an activity has.
 func Options() worker.Options {
-	return worker.Options{DisableRegistrationAliasing: true}
+	return worker.Options{DisableRegistrationAliasing: true,
+		// An activity learns of a cancel only through its heartbeats'
+		// answers, which the SDK otherwise batches for up to a minute: a
+		// cancelled restore would load on long after the run ended.
+		DefaultHeartbeatThrottleInterval: 2 * time.Second, MaxHeartbeatThrottleInterval: 2 * time.Second}
 }
 
 // Deps are what the activities need from the environments file. Secret

@@ -422,6 +422,9 @@ func (r *runner) activity(ctx workflow.Context, s Step, changed map[string]any) 
 	if opts.StartToCloseTimeout == 0 {
 		opts.StartToCloseTimeout = 10 * time.Minute
 	}
+	// A cancelled run waits until the step has stopped (killed its
+	// pg_restore, say) before on_failure and finally start.
+	opts.WaitForCancellation = workflow.GetVersion(ctx, "wait-cancel", workflow.DefaultVersion, 1) >= 1
 	r.event(ctx, s.ID, "started", "", s.Uses)
 	var out map[string]any
 	err = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), s.Activity, with).Get(ctx, &out)
