@@ -4,9 +4,12 @@
 package worker
 
 import (
+	"log/slog"
+	"os"
 	"time"
 
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
@@ -15,6 +18,7 @@ import (
 	"github.com/drctl/drctl/activities/ops"
 	"github.com/drctl/drctl/activities/postgres"
 	"github.com/drctl/drctl/activities/report"
+	"github.com/drctl/drctl/internal/scratch"
 	"github.com/drctl/drctl/workflows"
 )
 
@@ -72,4 +76,18 @@ func Register(r worker.Registry, d Deps) {
 	} {
 		r.RegisterActivityWithOptions(a.acts, activity.RegisterOptions{Name: a.prefix})
 	}
+}
+
+// New makes a worker on queue with everything registered, after sweeping
+// the scratch folders of attempts whose worker died (a killed worker's
+// half-downloaded dumps), so their space is free for the retries.
+func New(cl client.Client, queue string, d Deps) worker.Worker {
+	if swept, err := scratch.Sweep(os.TempDir()); err != nil {
+		slog.Warn("sweeping the scratch folders of dead attempts", "error", err)
+	} else if len(swept) > 0 {
+		slog.Info("swept the scratch folders of dead attempts", "folders", swept)
+	}
+	w := worker.New(cl, queue, Options())
+	Register(w, d)
+	return w
 }

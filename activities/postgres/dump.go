@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -12,7 +13,6 @@ import (
 	"regexp"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -21,6 +21,7 @@ import (
 	"github.com/drctl/drctl/activities/backup"
 	"github.com/drctl/drctl/activities/stepio"
 	"github.com/drctl/drctl/internal/childio"
+	"github.com/drctl/drctl/internal/scratch"
 )
 
 // toolVersion is the version line of a Postgres client program.
@@ -226,11 +227,20 @@ func (p *Postgres) Restore(ctx context.Context, in RestoreInput) (RestoreOutput,
 	if err != nil {
 		return RestoreOutput{}, nonRetryable("NoSecret", "%v", err)
 	}
+	var space *scratch.Space
 	if in.Jobs > 1 {
-		// Found out before anything is touched, not an hour into the copy.
-		if err := checkScratch(os.TempDir(), entry); err != nil {
+		// Found out before anything is touched, not an hour into the
+		// copy; reserved, so a restore beside it cannot take the room.
+		info := activity.GetInfo(ctx)
+		space, err = scratch.Reserve(os.TempDir(), in.Run.ID, info.ActivityID, int(info.Attempt), plainSize(entry))
+		if errors.Is(err, scratch.ErrNoSpace) {
+			return RestoreOutput{}, nonRetryable("NoScratchSpace", "a restore with jobs downloads the backup first (%s, %d MiB), and there is no room: %v. Point TMPDIR at a larger volume, or restore with jobs: 1, which streams and needs no space",
+				entry.Key, plainSize(entry)>>20, err)
+		}
+		if err != nil {
 			return RestoreOutput{}, err
 		}
+		defer space.Release()
 	}
 	c, ep, err := p.admin(ctx, t, in.Instance)
 	if err != nil {
@@ -285,7 +295,7 @@ func (p *Postgres) Restore(ctx context.Context, in RestoreInput) (RestoreOutput,
 	pr := &progress{r: plain, phase: "restore", ctx: ctx}
 	done := make(chan struct{})
 	go heartbeatUntil(ctx, done, func() any { return map[string]any{"phase": "restore", "bytes": pr.n.Load()} })
-	errs, early, err := p.load(ctx, ep, in, entry, pr, plain)
+	errs, early, err := p.load(ctx, ep, in, entry, pr, plain, space)
 	close(done)
 	out.Bytes = pr.n.Load()
 	out.TablesLoadedWhileDownloading, out.IndexesBuiltWhileDownloading = len(early.tables), len(early.postData)
@@ -309,7 +319,7 @@ func (p *Postgres) Restore(ctx context.Context, in RestoreInput) (RestoreOutput,
 // loads from as it grows. It returns pg_restore's error lines and what was
 // done while downloading; a failed download comes first, as it explains
 // the rest.
-func (p *Postgres) load(ctx context.Context, ep *endpoint, in RestoreInput, entry backup.Entry, pr *progress, plain io.Closer) ([]string, earlyWork, error) {
+func (p *Postgres) load(ctx context.Context, ep *endpoint, in RestoreInput, entry backup.Entry, pr *progress, plain io.Closer, space *scratch.Space) ([]string, earlyWork, error) {
 	if in.Jobs <= 1 {
 		merged, w := io.Pipe()
 		rechunked := make(chan struct{})
@@ -331,7 +341,7 @@ func (p *Postgres) load(ctx context.Context, ep *endpoint, in RestoreInput, entr
 		return errs, earlyWork{}, nil
 	}
 	pr.phase = "download"
-	g, err := newGrowingFile()
+	g, err := newGrowingFile(space.Path)
 	if err != nil {
 		return nil, earlyWork{}, err
 	}
@@ -386,20 +396,6 @@ func plainSize(e backup.Entry) int64 {
 		return e.PlainSize
 	}
 	return e.Size
-}
-
-// checkScratch refuses a parallel restore whose download does not fit in
-// dir (the worker's TMPDIR).
-func checkScratch(dir string, e backup.Entry) error {
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(dir, &st); err != nil {
-		return fmt.Errorf("checking the free space in %s: %w", dir, err)
-	}
-	if free, need := int64(st.Bavail)*st.Bsize, plainSize(e); free < need {
-		return nonRetryable("NoScratchSpace", "a restore with jobs downloads the backup first, and %s (the worker's TMPDIR) has %d MiB free where %s needs %d MiB: point TMPDIR at a larger volume, or restore with jobs: 1, which streams and needs no space",
-			dir, free>>20, e.Key, need>>20)
-	}
-	return nil
 }
 
 type expected struct {

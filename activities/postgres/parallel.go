@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -101,7 +102,7 @@ func parallelRestore(ctx context.Context, ep *endpoint, db string, jobs int, siz
 	}
 	args := []string{"--section=data", "--section=post-data", "--jobs", fmt.Sprint(jobs)}
 	if done := slices.Concat(early.tables, early.postData); len(done) > 0 {
-		list, err := writeList(listAllBut(head, done))
+		list, err := writeList(g.dir(), listAllBut(head, done))
 		if err != nil {
 			return nil, early, err
 		}
@@ -195,7 +196,7 @@ func loadArriving(ctx context.Context, ep *endpoint, db string, jobs int, g *gro
 // buildPostData builds the post-data entries ids with a single-job
 // pg_restore given the archive's head, in which their definitions are.
 func buildPostData(ctx context.Context, ep *endpoint, db string, g *growingFile, tocEnd int64, ids []int) ([]string, error) {
-	list, err := writeList(listOf(ids))
+	list, err := writeList(g.dir(), listOf(ids))
 	if err != nil {
 		return nil, err
 	}
@@ -209,7 +210,7 @@ func buildPostData(ctx context.Context, ep *endpoint, db string, g *growingFile,
 // the block is loaded; the pipe lets it end without waiting for the rest
 // of the download to be offered to it.
 func loadTable(ctx context.Context, ep *endpoint, db string, g *growingFile, tocEnd, start int64, id int) ([]string, error) {
-	list, err := writeList(listOf([]int{id}))
+	list, err := writeList(g.dir(), listOf([]int{id}))
 	if err != nil {
 		return nil, err
 	}
@@ -255,8 +256,8 @@ func listOf(ids []int) string {
 
 // writeList writes a list for pg_restore -L into a temporary file and
 // returns its name, for the caller to remove.
-func writeList(list string) (string, error) {
-	f, err := os.CreateTemp("", "drctl-restore-*.list")
+func writeList(dir, list string) (string, error) {
+	f, err := os.CreateTemp(dir, "restore-*.list")
 	if err != nil {
 		return "", err
 	}
@@ -303,8 +304,8 @@ type growingFile struct {
 
 var errAbandoned = errors.New("the restore stopped reading the download")
 
-func newGrowingFile() (*growingFile, error) {
-	f, err := os.CreateTemp("", "drctl-restore-*.dump")
+func newGrowingFile(dir string) (*growingFile, error) {
+	f, err := os.CreateTemp(dir, "restore-*.dump")
 	if err != nil {
 		return nil, err
 	}
@@ -314,6 +315,9 @@ func newGrowingFile() (*growingFile, error) {
 }
 
 func (g *growingFile) name() string { return g.f.Name() }
+
+// dir is the folder the file is in, where its lists go too.
+func (g *growingFile) dir() string { return filepath.Dir(g.f.Name()) }
 
 // Write appends p and wakes the readers; once the file is abandoned, it
 // fails, which stops the download.

@@ -14,7 +14,7 @@ import (
 // waiting at the end while the file grows; they end as the writer ended;
 // an abandoned file fails the writer.
 func TestGrowingFile(t *testing.T) {
-	g, err := newGrowingFile()
+	g, err := newGrowingFile(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +53,7 @@ func TestGrowingFile(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	failed, err := newGrowingFile()
+	failed, err := newGrowingFile(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +74,7 @@ func TestGrowingFile(t *testing.T) {
 // TestWaitUnlessSlow: loaders wait for a download whose rest will come in
 // moments, and start at once beside one whose rest will take long.
 func TestWaitUnlessSlow(t *testing.T) {
-	slow, err := newGrowingFile()
+	slow, err := newGrowingFile(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +83,7 @@ func TestWaitUnlessSlow(t *testing.T) {
 	slow.waitUnlessSlow(context.Background(), time.Now(), 1<<30)
 	slow.finish(nil)
 
-	fast, err := newGrowingFile()
+	fast, err := newGrowingFile(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

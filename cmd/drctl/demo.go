@@ -16,7 +16,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
-	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/drctl/drctl/activities/backup"
 	"github.com/drctl/drctl/activities/postgres"
@@ -166,8 +165,7 @@ func runDemo(ctx context.Context, w io.Writer, dir string, uiPort int, keep bool
 		return err
 	}
 	deps.ReportDir = paths["reports"]
-	wk := sdkworker.New(cl, worker.TaskQueue, worker.Options())
-	worker.Register(wk, deps)
+	wk := worker.New(cl, worker.TaskQueue, deps)
 	if err := wk.Start(); err != nil {
 		return failed("starting the worker: %v", err)
 	}

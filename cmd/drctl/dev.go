@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/drctl/drctl/worker"
 	"github.com/drctl/drctl/worker/devserver"
@@ -52,8 +51,7 @@ func newDevCmd(g *globals) *cobra.Command {
 					return err
 				}
 				defer cl.Close()
-				w := sdkworker.New(cl, c.queue, worker.Options())
-				worker.Register(w, deps)
+				w := worker.New(cl, c.queue, deps)
 				if err := w.Start(); err != nil {
 					return failed("starting the worker: %v", err)
 				}

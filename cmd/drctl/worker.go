@@ -32,8 +32,7 @@ func newWorkerCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer cl.Close()
-			w := sdkworker.New(cl, c.queue, worker.Options())
-			worker.Register(w, deps)
+			w := worker.New(cl, c.queue, deps)
 			cmd.Printf("worker on %s, task queue %s\n", c.address, c.queue)
 			if err := w.Run(sdkworker.InterruptCh()); err != nil {
 				return failed("worker: %v", err)
