@@ -3,6 +3,7 @@ package runbooks
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -82,5 +83,27 @@ func TestLibraryRefusals(t *testing.T) {
 		if plan, diags := Compile(tc.file, src, Options{Config: cfg, Env: tc.env}); plan != nil || len(diags) == 0 {
 			t.Errorf("%s on %s compiled; it must be refused", tc.file, tc.env)
 		}
+	}
+}
+
+// TestREADMERunbook keeps the README's example honest: it validates and
+// plans against the example environments file.
+func TestREADMERunbook(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(readme), "```yaml\n")
+	src, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("the README has no runbook example")
+	}
+	cfg, err := LoadConfig("../drctl.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, diags := Compile("README.md", []byte(src), Options{Config: cfg, Env: "production",
+		Params: map[string]string{"failure_time": "2026-11-20 16:00"}}); len(diags) > 0 {
+		t.Fatalf("the README's runbook:\n%s", diags.Lines())
 	}
 }
