@@ -30,7 +30,12 @@ func (p *Postgres) CreateInstance(ctx context.Context, in CreateInstanceInput) (
 	case "local":
 		port := 0
 		if name == MainInstance {
+			// Where the application connects: the configured port, else
+			// the one the environment's URL names.
 			port = t.Instance.Port
+			if ep, err := p.endpoint(ctx, t, "", ""); port == 0 && err == nil {
+				port = int(ep.cfg.Port)
+			}
 		}
 		settings := maps.Clone(t.Instance.Settings)
 		if settings == nil {

@@ -186,6 +186,8 @@ type Window struct {
 	// newest of them was (zero when none is).
 	Segments  int       `json:"segments"`
 	NewestWAL time.Time `json:"newest_wal,omitzero"`
+	// newestOf is NewestWAL for each cluster's segments.
+	newestOf map[string]time.Time
 }
 
 // ArchiveWindow reads the window from the records of the base backups and
@@ -200,13 +202,43 @@ func ArchiveWindow(ctx context.Context, s backup.Store, env string) (Window, err
 	if err != nil {
 		return Window{}, err
 	}
-	w := Window{Bases: bases, Segments: len(wal)}
+	w := Window{Bases: bases, Segments: len(wal), newestOf: map[string]time.Time{}}
 	for _, seg := range wal {
 		if seg.StoppedAt.After(w.NewestWAL) {
 			w.NewestWAL = seg.StoppedAt
 		}
+		cluster := segmentCluster(env, seg.Key)
+		if seg.StoppedAt.After(w.newestOf[cluster]) {
+			w.newestOf[cluster] = seg.StoppedAt
+		}
 	}
 	return w, nil
+}
+
+// segmentCluster is the cluster a segment's key files it under ("" for
+// the flat archive of older drctl).
+func segmentCluster(env, key string) string {
+	rest := strings.TrimPrefix(key, env+"/wal/")
+	if dir, _, ok := strings.Cut(rest, "/"); ok {
+		return dir
+	}
+	return ""
+}
+
+// newestFor is when the newest segment a recovery from base can replay
+// was archived: its own cluster's, or the flat archive's.
+func (w Window) newestFor(base backup.Entry) time.Time {
+	if w.newestOf == nil {
+		return w.NewestWAL
+	}
+	newest := w.newestOf[""]
+	if base.Source != nil && w.newestOf[base.Source.SystemID].After(newest) {
+		newest = w.newestOf[base.Source.SystemID]
+	}
+	if base.Source == nil {
+		return w.NewestWAL
+	}
+	return newest
 }
 
 // chooseBase picks the newest base backup that ended before target,
@@ -230,10 +262,10 @@ func chooseBase(ctx context.Context, s backup.Store, env string, target time.Tim
 			"the recovery target %s is before the end of the oldest base backup (%s, ended %s): no recovery can reach it",
 			target.Format(time.RFC3339), w.Bases[0].Key, w.Bases[0].StoppedAt.Format(time.RFC3339))
 	}
-	if target.After(w.NewestWAL) {
+	if newest := w.newestFor(*chosen); target.After(newest) {
 		return backup.Entry{}, nonRetryable("TargetTooLate",
 			"the recovery target %s is after the newest archived WAL (archived %s): the archive does not reach it yet (force a WAL switch on the source, or pick an earlier time)",
-			target.Format(time.RFC3339), w.NewestWAL.Format(time.RFC3339))
+			target.Format(time.RFC3339), newest.Format(time.RFC3339))
 	}
 	return *chosen, nil
 }

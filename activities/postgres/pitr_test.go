@@ -321,8 +321,13 @@ func TestWALPushBatchesForPostgres(t *testing.T) {
 		}
 		return archived >= last
 	}, "segment %s to be archived", last)
+	// Each cluster's segments are kept apart, under its system identifier.
+	var cluster string
+	if err := c.QueryRow(context.Background(), "select system_identifier::text from pg_control_system()").Scan(&cluster); err != nil {
+		t.Fatal(err)
+	}
 	for _, name := range segments {
-		if _, err := os.Stat(filepath.Join(storeDir, "production", "wal", name+".age.meta.json")); err != nil {
+		if _, err := os.Stat(filepath.Join(storeDir, "production", "wal", cluster, name+".age.meta.json")); err != nil {
 			t.Errorf("%s is not in the archive: %v", name, err)
 		}
 	}

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/drctl/drctl/activities/backup"
@@ -18,12 +20,54 @@ import (
 )
 
 // The WAL archive lives in the store beside the dumps: each segment at
-// <env>/wal/<segment>.age, compressed with zstd and encrypted like every
-// backup, with a metadata record saying when it was archived and how it
-// was compressed (a segment archived by an older drctl is not). Recovery
-// reads it back through `drctl wal-fetch`.
+// <env>/wal/<cluster>/<segment>.age, compressed with zstd and encrypted
+// like every backup, with a metadata record saying when it was archived
+// and how it was compressed (a segment archived by an older drctl is not).
+// <cluster> is the archiving cluster's system identifier: an instance
+// rebuilt after a loss starts its WAL at the same names as the lost one,
+// and archives beside it, not over it. Archives of older drctl, and
+// clusters whose control file drctl cannot read, keep segments at
+// <env>/wal/<segment>.age, which recovery still reads. Recovery reads it
+// back through `drctl wal-fetch`.
 
-func walKey(env, name string) string { return path.Join(env, "wal", name+".age") }
+func walKey(env, cluster, name string) string {
+	if cluster == "" {
+		return path.Join(env, "wal", name+".age")
+	}
+	return path.Join(env, "wal", cluster, name+".age")
+}
+
+// clusterOf is the system identifier of the cluster whose pg_wal holds
+// file (archive_command's %p, restore_command's %p, or a file in a folder
+// of pg_wal), read from its control file; "" when there is none to read.
+func clusterOf(file string) string {
+	dir, err := filepath.Abs(filepath.Dir(file))
+	if err != nil {
+		return ""
+	}
+	for range 2 {
+		if filepath.Base(dir) == "pg_wal" {
+			break
+		}
+		dir = filepath.Dir(dir)
+	}
+	if filepath.Base(dir) != "pg_wal" {
+		return ""
+	}
+	f, err := os.Open(filepath.Join(filepath.Dir(dir), "global", "pg_control"))
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	// The control file begins with the system identifier, in the
+	// server's byte order (little-endian on the machines Postgres runs on
+	// here).
+	var b [8]byte
+	if _, err := io.ReadFull(f, b[:]); err != nil {
+		return ""
+	}
+	return strconv.FormatUint(binary.LittleEndian.Uint64(b[:]), 10)
+}
 
 // PushWAL archives one WAL file (archive_command's %p). Archiving a file
 // that is already archived succeeds, as Postgres may archive it again
@@ -35,7 +79,7 @@ func walKey(env, name string) string { return path.Join(env, "wal", name+".age")
 // Postgres keeps the file in pg_wal meanwhile.
 func PushWAL(ctx context.Context, s backup.Store, recipients []string, env, file string) error {
 	name := filepath.Base(file)
-	key := walKey(env, name)
+	key := walKey(env, clusterOf(file), name)
 	f, err := os.Open(file)
 	if err != nil {
 		return fmt.Errorf("archiving %s: %w", name, err)
@@ -71,8 +115,11 @@ func PushWAL(ctx context.Context, s backup.Store, recipients []string, env, file
 
 // fetchWAL restores one segment, whole or not at all.
 func fetchWAL(ctx context.Context, s backup.Store, identity, env, name, dest string) error {
-	key := walKey(env, name)
-	e, err := walRecord(ctx, s, key)
+	e, err := walRecord(ctx, s, walKey(env, clusterOf(dest), name))
+	if err == nil && e == nil {
+		// Archived by an older drctl, before segments were kept apart.
+		e, err = walRecord(ctx, s, walKey(env, "", name))
+	}
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -303,5 +304,60 @@ func TestPushWALTwice(t *testing.T) {
 	}
 	if err := postgres.PushWAL(ctx, s, recipients, "production", oldFile); err != nil {
 		t.Fatalf("archiving %s, recorded without a checksum: %v", old, err)
+	}
+}
+
+// A rebuilt instance starts its WAL at the names the lost one used: each
+// cluster archives under its own system identifier, beside the other, and
+// recovery fetches its own cluster's segment, or one of the flat archive
+// older drctl kept.
+func TestClustersArchiveApart(t *testing.T) {
+	ctx := context.Background()
+	id, recipients, s := folderArchive(t)
+	const name = "000000010000000000000001"
+	cluster := func(sysid uint64, contents string) string {
+		data := t.TempDir()
+		for _, d := range []string{"global", "pg_wal"} {
+			if err := os.MkdirAll(filepath.Join(data, d), 0o700); err != nil {
+				t.Fatal(err)
+			}
+		}
+		control := make([]byte, 64)
+		binary.LittleEndian.PutUint64(control, sysid)
+		if err := os.WriteFile(filepath.Join(data, "global", "pg_control"), control, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if contents != "" {
+			if err := os.WriteFile(filepath.Join(data, "pg_wal", name), bytes.Repeat([]byte(contents), 1<<16), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return data
+	}
+	lost, rebuilt := cluster(7001, "lost"), cluster(7002, "rebuilt")
+	for _, data := range []string{lost, rebuilt} {
+		if err := postgres.PushWAL(ctx, s, recipients, "production", filepath.Join(data, "pg_wal", name)); err != nil {
+			t.Fatalf("archiving %s of %s: %v", name, data, err)
+		}
+	}
+	fetch := postgres.WALFetch{Env: "production", Open: func(context.Context) (backup.Store, string, error) { return s, id.String(), nil }}
+	for data, want := range map[string]string{lost: "lost", rebuilt: "rebuilt"} {
+		dest := filepath.Join(data, "pg_wal", "RECOVERYXLOG")
+		if err := fetch.Fetch(ctx, name, dest); err != nil {
+			t.Fatal(err)
+		}
+		if b, _ := os.ReadFile(dest); !bytes.HasPrefix(b, []byte(want)) {
+			t.Fatalf("%s recovered %.8q, want its own %q", data, b, want)
+		}
+	}
+	// A segment of the flat archive, from before clusters were kept apart.
+	const flat = "000000010000000000000002"
+	if _, err := (backup.Writer{Store: s, Recipients: recipients}).Write(ctx, bytes.NewReader([]byte("flat")), backup.Entry{
+		Key: "production/wal/" + flat + ".age", Env: "production", Datastore: "wal", Format: "wal"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	dest := filepath.Join(lost, "pg_wal", "RECOVERYXLOG")
+	if err := fetch.Fetch(ctx, flat, dest); err != nil {
+		t.Fatalf("a segment of the flat archive: %v", err)
 	}
 }

@@ -1,0 +1,370 @@
+//go:build !noserver
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"go.temporal.io/sdk/client"
+
+	"github.com/drctl/drctl/activities/backup"
+	"github.com/drctl/drctl/activities/postgres"
+	"github.com/drctl/drctl/runbooks"
+	"github.com/drctl/drctl/worker"
+	"github.com/drctl/drctl/workflows"
+)
+
+// demoApprover is who approves the demo's gates; the demo says so each
+// time it votes.
+const demoApprover = "demo-approver"
+
+// demo holds what the incidents share: the clusters, the server's client
+// and the environments file.
+type demo struct {
+	ctx     context.Context
+	w       io.Writer
+	cl      client.Client
+	cfg     *runbooks.Config
+	cfgPath string
+	logPath string
+	paths   map[string]string
+	prod    *postgres.Local
+	stg     *postgres.Local
+	results []demoResult
+}
+
+// demoResult is one line of the closing table.
+type demoResult struct {
+	incident, rto, rpo, rows, verdict string
+}
+
+func (d *demo) say(format string, args ...any) { fmt.Fprintf(d.w, format+"\n", args...) }
+
+// run runs a shipped runbook on env with params, approving its gates as
+// the demo approver, and prints how it ended.
+func (d *demo) run(file, env string, params map[string]string) (workflows.Status, error) {
+	src, err := runbooks.Library.ReadFile(file)
+	if err != nil {
+		return workflows.Status{}, err
+	}
+	plan, diags := runbooks.Compile(file, src, runbooks.Options{Config: d.cfg, Env: env, Params: params})
+	if len(diags) > 0 {
+		return workflows.Status{}, failed("%s", diags.Lines())
+	}
+	in := workflows.RunInput{Plan: *plan, Initiator: "demo"}
+	run, err := d.cl.ExecuteWorkflow(d.ctx, client.StartWorkflowOptions{ID: runID(plan), TaskQueue: worker.TaskQueue,
+		TypedSearchAttributes: workflows.SearchAttributes(in)}, workflows.WorkflowName, in)
+	if err != nil {
+		return workflows.Status{}, err
+	}
+	d.say("  run %s", run.GetID())
+	ended := make(chan error, 1)
+	go func() { ended <- run.Get(d.ctx, nil) }()
+	var runErr error
+	for done := false; !done; {
+		select {
+		case runErr = <-ended:
+			done = true
+		case <-time.After(200 * time.Millisecond):
+			d.approveOpenGates(run.GetID())
+		}
+	}
+	st, _, err := queryStatus(d.ctx, d.cl, run.GetID())
+	if err != nil {
+		return st, err
+	}
+	printStatus(d.w, st)
+	return st, runErr
+}
+
+// approveOpenGates votes for every open gate of the run it has not voted on.
+func (d *demo) approveOpenGates(id string) {
+	st, _, err := queryStatus(d.ctx, d.cl, id)
+	if err != nil {
+		return
+	}
+	for _, g := range st.Gates {
+		voted := false
+		for _, v := range g.Votes {
+			voted = voted || v.User == demoApprover
+		}
+		if !g.Open || voted {
+			continue
+		}
+		var out workflows.GateStatus
+		if sendUpdate(d.ctx, d.cl, id, workflows.UpdateVote, workflows.VoteInput{Gate: g.Step, User: demoApprover, Approve: true,
+			Comment: "approved by the demo"}, &out) == nil {
+			d.say("  ✋ %s approves gate %s: %s", demoApprover, g.Step, g.Prompt)
+		}
+	}
+}
+
+// record keeps an incident's line of the closing table from its run.
+func (d *demo) record(incident string, st workflows.Status, err error) {
+	r := drillRun{}
+	r.fill(st)
+	verdict := "recovered"
+	if err != nil {
+		verdict = "FAILED: " + err.Error()
+	}
+	rows := "—"
+	if r.Rows != nil {
+		rows = fmt.Sprint(r.Rows)
+	}
+	d.results = append(d.results, demoResult{incident, dash(r.RTO), dash(r.RPO), rows, verdict})
+}
+
+func (d *demo) summary() {
+	d.say("\n▶ the three incidents")
+	tw := tabwriter.NewWriter(d.w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  INCIDENT\tRTO\tRPO\tROWS CHECKED\tVERDICT")
+	for _, r := range d.results {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", r.incident, r.rto, r.rpo, r.rows, r.verdict)
+	}
+	tw.Flush()
+}
+
+// dataLoss is incident 2: rows deleted at a moment the people involved
+// give on New York's clock; the database is set aside as register-old,
+// a new instance recovered to that moment takes production's place, and
+// register-old goes only after the last gate.
+func (d *demo) dataLoss() error {
+	d.say("\n▶ incident 2, data loss: a base backup, good rows, the moment of the damage, more rows, then a DELETE")
+	if _, err := d.run("library/base-backup.yaml", "production", nil); err != nil {
+		return failed("base backup: %v", err)
+	}
+	if err := d.sql(d.prod, "insert into events (created_at, kind) select now(), 'before-damage' from generate_series(1, 50)"); err != nil {
+		return err
+	}
+	moment, err := d.serverNow(d.prod)
+	if err != nil {
+		return err
+	}
+	ny, _ := time.LoadLocation("America/New_York")
+	wall := moment.In(ny).Format("2006-01-02 15:04:05.000") + " America/New_York"
+	// The next commits must fall after the moment's millisecond.
+	time.Sleep(20 * time.Millisecond)
+	if err := d.sql(d.prod, "insert into events (created_at, kind) select now(), 'after-damage' from generate_series(1, 50)",
+		"delete from users where id > 100", "select pg_switch_wal()"); err != nil {
+		return err
+	}
+	if err := d.waitArchived(); err != nil {
+		return err
+	}
+	d.say("  the damage happened just after %s (New York); 4,901 users deleted", wall)
+	st, err := d.run("library/data-loss-pitr.yaml", "production", map[string]string{"failure_time": wall})
+	d.record("data loss (PITR)", st, err)
+	if err != nil {
+		return failed("data-loss-pitr: %v", err)
+	}
+	users, before, after, err := d.counts()
+	if err != nil {
+		return err
+	}
+	d.say("  production's URL now serves the recovered data: %d users, %d rows from before the moment, %d from after", users, before, after)
+	if users != 5001 || before != 50 || after != 0 {
+		return failed("the recovery is not the moment before the damage")
+	}
+	return nil
+}
+
+// lossOfInstance is incident 1: production's cluster is destroyed; it is
+// recreated and last night's backup restored through its gate.
+func (d *demo) lossOfInstance() error {
+	d.say("\n▶ incident 1, loss of the instance: a nightly backup, then production's cluster is destroyed")
+	if _, err := d.run("library/nightly-backup.yaml", "production", nil); err != nil {
+		return failed("nightly backup: %v", err)
+	}
+	if err := d.prod.Stop(d.ctx); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(d.prod.Dir); err != nil {
+		return err
+	}
+	d.say("  %s is gone", d.prod.Dir)
+	st, err := d.run("library/loss-of-instance.yaml", "production", map[string]string{"backup_date": time.Now().UTC().Format(time.DateOnly)})
+	d.record("loss of instance", st, err)
+	if err != nil {
+		return failed("loss-of-instance: %v", err)
+	}
+	rebuilt, ok, err := postgres.OpenLocal(d.paths["production"], postgres.MainInstance)
+	if err != nil || !ok {
+		return failed("no rebuilt instance: %v", err)
+	}
+	d.prod = rebuilt
+	users, _, _, err := d.counts()
+	if err != nil {
+		return err
+	}
+	d.say("  production is back on a new instance: %d users, archiving its WAL again", users)
+	return nil
+}
+
+// nightlyDrill is incident 3: last night's backup restored into staging and
+// proven not empty, then the drill failing loudly on an empty backup.
+func (d *demo) nightlyDrill() error {
+	d.say("\n▶ incident 3, the nightly drill: newest off-site backup → fresh staging database → verify → scrub → swap → report")
+	st, err := d.run("library/nightly-restore.yaml", "staging", nil)
+	d.record("nightly drill", st, err)
+	if err != nil {
+		return failed("nightly restore: %v", err)
+	}
+	for _, s := range st.Steps {
+		if files, ok := s.Outputs["files"].([]any); ok && s.ID == "report" {
+			for _, f := range files {
+				d.say("  the drill's report: %v", f)
+			}
+		}
+	}
+	var scrubbed int64
+	if c, err := pgx.Connect(d.ctx, d.stg.URL("register")); err == nil {
+		_ = c.QueryRow(d.ctx, "select count(*) from users where email like '%@example.invalid'").Scan(&scrubbed)
+		c.Close(d.ctx)
+	}
+	d.say("  staging now holds the restored data, %d users scrubbed to fake emails", scrubbed)
+	d.say("\n▶ the off-site store, with the backup the drill verified (drctl --config %s backups --env production --store offsite)", d.cfgPath)
+	offsite, err := listStore(d.ctx, d.cfg, backup.ListInput{Env: "production"}, "offsite")
+	if err != nil {
+		return stepFailed(err)
+	}
+	if err := offsite.print(d.w, "offsite", "production"); err != nil {
+		return err
+	}
+	d.say("\n▶ what the drill exists for: production's data is gone, and tonight's backup would be empty")
+	if err := d.sql(d.prod, "truncate events, registrations, users"); err != nil {
+		return err
+	}
+	_, err = d.run("library/nightly-backup.yaml", "production", nil)
+	if err == nil {
+		return failed("the backup of an empty database was not refused")
+	}
+	d.say("  refused, loudly: %v", stepFailed(err))
+	return nil
+}
+
+func (d *demo) sql(l *postgres.Local, queries ...string) error {
+	c, err := pgx.Connect(d.ctx, l.URL("register"))
+	if err != nil {
+		return err
+	}
+	defer c.Close(d.ctx)
+	for _, q := range queries {
+		if _, err := c.Exec(d.ctx, q); err != nil {
+			return fmt.Errorf("%s: %w", q, err)
+		}
+	}
+	return nil
+}
+
+func (d *demo) serverNow(l *postgres.Local) (time.Time, error) {
+	c, err := pgx.Connect(d.ctx, l.URL("register"))
+	if err != nil {
+		return time.Time{}, err
+	}
+	defer c.Close(d.ctx)
+	var t time.Time
+	err = c.QueryRow(d.ctx, "select clock_timestamp()").Scan(&t)
+	return t, err
+}
+
+// waitArchived waits until production has archived the segment it just
+// switched from.
+func (d *demo) waitArchived() error {
+	c, err := pgx.Connect(d.ctx, d.prod.URL("register"))
+	if err != nil {
+		return err
+	}
+	defer c.Close(d.ctx)
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		var pending bool
+		err := c.QueryRow(d.ctx, `select coalesce(last_archived_wal < pg_walfile_name(pg_current_wal_lsn()), true)
+			and coalesce(last_failed_time < last_archived_time, true) from pg_stat_archiver`).Scan(&pending)
+		if err != nil {
+			return err
+		}
+		if !pending {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return failed("production did not archive its WAL within a minute; see %s", filepath.Join(d.prod.Dir, "postgres.log"))
+}
+
+// counts reads production through the environment's URL, as the
+// application does: users, and events from before and after the damage.
+func (d *demo) counts() (users, before, after int64, err error) {
+	c, err := pgx.Connect(d.ctx, os.Getenv("DRCTL_DEMO_PRODUCTION_URL"))
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	defer c.Close(d.ctx)
+	err = c.QueryRow(d.ctx, `select (select count(*) from users), (select count(*) from events where kind = 'before-damage'),
+		(select count(*) from events where kind = 'after-damage')`).Scan(&users, &before, &after)
+	return users, before, after, err
+}
+
+func seedDemo(ctx context.Context, prod, stg *postgres.Local) error {
+	for _, l := range []*postgres.Local{prod, stg} {
+		c, err := pgx.Connect(ctx, l.URL("postgres"))
+		if err != nil {
+			return err
+		}
+		_, err = c.Exec(ctx, "create database register")
+		c.Close(ctx)
+		if err != nil {
+			return err
+		}
+	}
+	c, err := pgx.Connect(ctx, prod.URL("register"))
+	if err != nil {
+		return err
+	}
+	defer c.Close(ctx)
+	for _, q := range []string{
+		"create table users (id serial primary key, email text unique not null, name text, phone text, role text not null default 'registrar')",
+		"create table registrations (id serial primary key, user_id int references users on delete cascade, national_id text, registered_at timestamptz default now())",
+		"create table events (id bigserial primary key, created_at timestamptz not null, kind text not null, user_id int)",
+		"insert into users (email, name, phone) select 'person' || g || '@example.org', 'Person ' || g, '+44 20 7946 ' || lpad(g::text, 4, '0') from generate_series(1, 5000) g",
+		"insert into users (email, name) values ('qa.admin@example.org', 'QA Admin')",
+		"insert into registrations (user_id, national_id) select g, 'AB' || lpad(g::text, 6, '0') || 'C' from generate_series(1, 5000) g",
+		"insert into events (created_at, kind, user_id) select now() - (g || ' minutes')::interval, (array['login','register','certify','print'])[1 + g % 4], 1 + g % 5000 from generate_series(1, 20000) g",
+	} {
+		if _, err := c.Exec(ctx, q); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// archiveFolder makes the folder production's archive_command writes WAL
+// into, the postgres user's: the server archives as that user.
+func archiveFolder(backups string) error {
+	// The postgres user opens the store's folder to reach the archive.
+	if err := os.Chmod(backups, 0o755); err != nil {
+		return err
+	}
+	wal := filepath.Join(backups, "production", "wal")
+	if err := os.MkdirAll(wal, 0o755); err != nil {
+		return err
+	}
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	u, err := user.Lookup("postgres")
+	if err != nil {
+		return err
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	return os.Chown(wal, uid, gid)
+}
