@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -111,7 +113,8 @@ func (p *Postgres) Backup(ctx context.Context, in BackupInput) (BackupOutput, er
 	}
 	if backup.TotalRows(counts) == 0 && !in.AllowEmpty {
 		return BackupOutput{}, nonRetryable("EmptyDatabase",
-			"database %s has no rows in any of its %d tables: refusing to store an empty backup (set allow_empty: true if that is expected)", in.Database, len(counts))
+			"database %s has no rows in any of its %d tables (%s): refusing to store an empty backup (set allow_empty: true if that is expected)",
+			in.Database, len(counts), strings.Join(slices.Sorted(maps.Keys(counts)), ", "))
 	}
 	s, cfg, err := p.store(ctx, t.Name, in.Store)
 	if err != nil {

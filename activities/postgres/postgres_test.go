@@ -324,7 +324,7 @@ func TestEmptyDatabaseRefused(t *testing.T) {
 	sql(t, f.prod, "postgres", "create database register")
 	sql(t, f.prod, "register", "create table users (id int)")
 	err := f.run(f.pg.Backup, postgres.BackupInput{Database: "register", Run: runCtx("production")}, nil)
-	if errType(err) != "EmptyDatabase" || !strings.Contains(err.Error(), "refusing to store an empty backup") {
+	if errType(err) != "EmptyDatabase" || !strings.Contains(err.Error(), "refusing to store an empty backup") || !strings.Contains(err.Error(), "(public.users)") {
 		t.Fatalf("empty database: %v", err)
 	}
 	var b postgres.BackupOutput

@@ -3,12 +3,15 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"go.temporal.io/sdk/activity"
 
 	"github.com/drctl/drctl/activities/backup"
 	"github.com/drctl/drctl/activities/stepio"
@@ -27,6 +30,13 @@ func (p *Postgres) Verify(ctx context.Context, in VerifyInput) (VerifyOutput, er
 	if err != nil {
 		return VerifyOutput{}, err
 	}
+	// Heartbeats from the first query on: a listing that waits on a lock
+	// shows a live worker, and a verify abandoned by a timeout or a cancel
+	// hears of it and stops.
+	activity.RecordHeartbeat(ctx, map[string]any{"phase": "verify"})
+	done := make(chan struct{})
+	defer close(done)
+	go heartbeatUntil(ctx, done, func() any { return map[string]any{"phase": "verify"} })
 	c, ep, err := p.open(ctx, t, in.Instance, in.Database)
 	if err != nil {
 		return VerifyOutput{}, err
@@ -42,7 +52,13 @@ func (p *Postgres) Verify(ctx context.Context, in VerifyInput) (VerifyOutput, er
 		out.OK = out.OK && ok
 	}
 	minRows := max(in.MinRows, 1)
-	check("not empty", fmt.Sprintf(">= %d rows", minRows), fmt.Sprintf("%d rows in %d tables", out.Rows, len(counts)), out.Rows >= minRows)
+	found := fmt.Sprintf("%d rows in %d tables", out.Rows, len(counts))
+	if out.Rows < minRows {
+		// Which tables were looked at is what the person reading this
+		// needs to know next.
+		found += " (" + strings.Join(slices.Sorted(maps.Keys(counts)), ", ") + ")"
+	}
+	check("not empty", fmt.Sprintf(">= %d rows", minRows), found, out.Rows >= minRows)
 
 	names := make([]string, 0, len(in.Expected))
 	for name := range in.Expected {
