@@ -23,6 +23,9 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("drctl demo: exit %d\n%s", code, out)
 	}
 	for _, want := range []string{
+		"data-loss-pitr on production — refused",
+		"✗ recover: the recovery target",
+		"refused; production still has register",
 		"data-loss-pitr on production — succeeded",
 		"demo-approver approves gate approve_drop",
 		"production's URL now serves the recovered data: 5001 users, 50 rows from before the moment, 0 from after",

@@ -161,7 +161,25 @@ func (d *demo) dataLoss() error {
 		return err
 	}
 	d.say("  the damage happened just after %s (New York); 4,901 users deleted", wall)
-	st, err := d.run("library/data-loss-pitr.yaml", "production", map[string]string{"failure_time": wall})
+
+	// A mistyped time, tomorrow's, is refused before anything changes:
+	// the archive cannot reach it, and the live database keeps its name.
+	tomorrow := moment.Add(24*time.Hour).In(ny).Format("2006-01-02 15:04:05.000") + " America/New_York"
+	d.say("\n  first, a mistyped failure time (%s): refused before the first step, nothing touched", tomorrow)
+	st, err := d.run("library/data-loss-pitr.yaml", "production", map[string]string{"failure_time": tomorrow})
+	if err == nil || st.State != workflows.StateRefused {
+		return failed("a recovery to a time the archive does not reach was not refused: %v", err)
+	}
+	if users, _, _, err := d.counts(); err != nil || users != 100 {
+		return failed("the refused recovery touched production: %d users, %v", users, err)
+	}
+	for _, e := range st.Timeline {
+		if e.Kind == "check failed" {
+			d.say("  ✗ %s: %s", e.Step, e.Message)
+		}
+	}
+	d.say("  refused; production still has register, 100 users after the damage: now the right time")
+	st, err = d.run("library/data-loss-pitr.yaml", "production", map[string]string{"failure_time": wall})
 	d.record("data loss (PITR)", st, err)
 	if err != nil {
 		return failed("data-loss-pitr: %v", err)
