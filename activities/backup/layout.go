@@ -424,3 +424,27 @@ func MarkVerified(ctx context.Context, s Store, e Entry, at time.Time) error {
 	e.VerifiedAt = &at
 	return putMeta(ctx, s, e)
 }
+
+// CheckStored reads a backup's stored bytes back and compares their size
+// and sha256 with its record, without the key to decrypt them: what a
+// backup server can check of what it holds. It returns why they differ,
+// or "".
+func CheckStored(ctx context.Context, s Store, e Entry) (string, error) {
+	r, err := s.Get(ctx, e.Key)
+	if err != nil {
+		return "", err
+	}
+	defer r.Close()
+	sum := sha256.New()
+	n, err := io.Copy(sum, r)
+	if err != nil {
+		return "", fmt.Errorf("reading %s: %w", e.Key, err)
+	}
+	switch got := hex.EncodeToString(sum.Sum(nil)); {
+	case n != e.Size:
+		return fmt.Sprintf("%d bytes stored, %d recorded", n, e.Size), nil
+	case e.SHA256 != "" && got != e.SHA256:
+		return fmt.Sprintf("its bytes changed since it was written: sha256 %s, recorded %s", got, e.SHA256), nil
+	}
+	return "", nil
+}

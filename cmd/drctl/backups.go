@@ -30,6 +30,7 @@ func newBackupsCmd(g *globals) *cobra.Command {
 		in     backup.ListInput
 		stores []string
 		asJSON bool
+		verify bool
 	)
 	cmd := &cobra.Command{
 		Use:   "backups --env NAME [--store NAME]... [--datastore DB] [--from DATE] [--to DATE]",
@@ -56,7 +57,7 @@ func newBackupsCmd(g *globals) *cobra.Command {
 			listed := map[string]storeListing{}
 			var unread []string
 			for _, name := range stores {
-				l, err := listStore(cmd.Context(), cfg, in, name)
+				l, err := listStore(cmd.Context(), cfg, in, name, verify)
 				if err != nil {
 					fmt.Fprintf(cmd.ErrOrStderr(), "drctl: %v\n", stepFailed(err))
 					unread = append(unread, name)
@@ -98,6 +99,7 @@ func newBackupsCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&in.Datastore, "datastore", "", "only this datastore's backups")
 	cmd.Flags().StringVar(&in.From, "from", "", "first date (yyyy-mm-dd, UTC)")
 	cmd.Flags().StringVar(&in.To, "to", "", "last date (yyyy-mm-dd, UTC)")
+	cmd.Flags().BoolVar(&verify, "verify", false, "also read every backup back and check its size and sha256 against its record")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print each store's entries with all their metadata as JSON")
 	_ = cmd.MarkFlagRequired("env")
 	return cmd
@@ -110,7 +112,7 @@ type storeListing struct {
 	PointInTime postgres.Window `json:"point_in_time"`
 }
 
-func listStore(ctx context.Context, cfg *runbooks.Config, in backup.ListInput, name string) (storeListing, error) {
+func listStore(ctx context.Context, cfg *runbooks.Config, in backup.ListInput, name string, verify bool) (storeListing, error) {
 	s, err := (&backup.Backup{Stores: cfg.Store}).OpenStore(ctx, in.Env, name)
 	if err != nil {
 		return storeListing{}, err
@@ -119,6 +121,22 @@ func listStore(ctx context.Context, cfg *runbooks.Config, in backup.ListInput, n
 	var l storeListing
 	if l.ListOutput, err = backup.ListStore(ctx, s, in); err != nil {
 		return l, err
+	}
+	if verify {
+		// Read back, a backup whose bytes changed is damaged too.
+		good := l.Entries[:0]
+		for _, e := range l.Entries {
+			why, err := backup.CheckStored(ctx, s, e)
+			if err != nil {
+				return l, err
+			}
+			if why == "" {
+				good = append(good, e)
+				continue
+			}
+			l.Damaged = append(l.Damaged, backup.Damaged{Key: e.Key, Datastore: e.Datastore, At: e.StoppedAt, Reason: why})
+		}
+		l.Entries, l.Count = good, len(good)
 	}
 	l.PointInTime, err = postgres.ArchiveWindow(ctx, s, in.Env)
 	return l, err

@@ -250,7 +250,7 @@ func (d *demo) nightlyDrill() error {
 	}
 	d.say("  staging now holds the restored data, %d users scrubbed to fake emails", scrubbed)
 	d.say("\n▶ the off-site store, with the backup the drill verified (drctl --config %s backups --env production --store offsite)", d.cfgPath)
-	offsite, err := listStore(d.ctx, d.cfg, backup.ListInput{Env: "production"}, "offsite")
+	offsite, err := listStore(d.ctx, d.cfg, backup.ListInput{Env: "production"}, "offsite", true)
 	if err != nil {
 		return stepFailed(err)
 	}
