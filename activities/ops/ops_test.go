@@ -513,3 +513,40 @@ func TestAlarm(t *testing.T) {
 		t.Fatalf("no alarm configured: %+v %v", out, err)
 	}
 }
+
+// The pipeline's and the maintenance switch's checks read, never change:
+// they pass where the step can work, and say why where it cannot (a token
+// refused, a switch's folder missing), before anything has been touched.
+func TestPipelineAndMaintenanceChecks(t *testing.T) {
+	gh := &fakeGitHub{}
+	srv := httptest.NewServer(gh)
+	defer srv.Close()
+	t.Setenv("DRCTL_TEST_GH", "gh-token")
+	t.Setenv("DRCTL_TEST_GH_WRONG", "wrong-token")
+	pipeline := func(token string) *ops.PipelineConfig {
+		return &ops.PipelineConfig{Provider: "github", BaseURL: srv.URL, Repository: "example/register", Branch: "main", Token: secret.Ref("env:" + token)}
+	}
+	targets := map[string]*ops.Target{
+		"ok":      {Name: "ok", Pipeline: pipeline("DRCTL_TEST_GH"), Maintenance: &ops.MaintenanceConfig{Provider: "file", File: filepath.Join(t.TempDir(), "m.flag")}},
+		"refused": {Name: "refused", Pipeline: pipeline("DRCTL_TEST_GH_WRONG"), Maintenance: &ops.MaintenanceConfig{Provider: "file", File: "/no/such/folder/m.flag"}},
+	}
+	o := &ops.Ops{Targets: func(env string) (*ops.Target, error) { return targets[env], nil }}
+	env := activityEnv(o)
+	if out, err := run[stepio.CheckOutput](t, env, o.CheckFreeze, ops.FreezeInput{Run: stepio.RunContext{Env: "ok"}}); err != nil || !strings.Contains(out.Checked, "example/register@main") {
+		t.Fatalf("freeze check: %+v %v", out, err)
+	}
+	if _, err := run[stepio.CheckOutput](t, env, o.CheckMaintenance, ops.MaintenanceInput{Run: stepio.RunContext{Env: "ok"}}); err != nil {
+		t.Fatalf("maintenance check: %v", err)
+	}
+	if _, err := run[stepio.CheckOutput](t, env, o.CheckFreeze, ops.FreezeInput{Run: stepio.RunContext{Env: "refused"}}); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Fatalf("freeze check with a refused token: %v", err)
+	}
+	if _, err := run[stepio.CheckOutput](t, env, o.CheckMaintenance, ops.MaintenanceInput{Run: stepio.RunContext{Env: "refused"}}); errType(err) != "NotFound" {
+		t.Fatalf("maintenance check without its folder: %v", err)
+	}
+	for _, r := range gh.requests {
+		if !strings.HasPrefix(r, "GET ") {
+			t.Fatalf("a check changed the pipeline: %v", gh.requests)
+		}
+	}
+}

@@ -3,9 +3,11 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 
 	"github.com/drctl/drctl/activities/stepio"
+	"github.com/drctl/drctl/internal/scratch"
 )
 
 // The checks below are the steps' preflight: each reads the world a step
@@ -155,4 +157,41 @@ func (p *Postgres) CheckFailover(ctx context.Context, in FailoverInput) (stepio.
 		return stepio.CheckOutput{Checked: fmt.Sprintf("%s can take the place of %s, which will be kept as %s", in.To, MainInstance, oldName)}, nil
 	}
 	return stepio.CheckOutput{}, noProvider(t)
+}
+
+// CheckRestore is postgres.restore's check: the backup is there, the
+// instance to restore into answers, and a parallel restore's download fits
+// on this worker's disk beside the other restores.
+func (p *Postgres) CheckRestore(ctx context.Context, in RestoreInput) (stepio.CheckOutput, error) {
+	if err := stepio.CheckInput(in); err != nil {
+		return stepio.CheckOutput{}, err
+	}
+	t, err := p.target(in.Run.Env)
+	if err != nil {
+		return stepio.CheckOutput{}, err
+	}
+	from := in.From
+	if from == "" {
+		from = t.Name
+	}
+	s, _, err := p.store(ctx, from, in.Store)
+	if err != nil {
+		return stepio.CheckOutput{}, err
+	}
+	defer s.Close()
+	entry, err := findEntry(ctx, s, from, in.Backup)
+	if err != nil {
+		return stepio.CheckOutput{}, err
+	}
+	if in.Jobs > 1 {
+		if err := scratch.Fits(os.TempDir(), plainSize(entry)); err != nil {
+			return stepio.CheckOutput{}, nonRetryable("NoScratchSpace", "%v: point TMPDIR at a larger volume, or restore with jobs: 1", err)
+		}
+	}
+	c, ep, err := p.admin(ctx, t, in.Instance)
+	if err != nil {
+		return stepio.CheckOutput{}, err
+	}
+	c.Close(context.WithoutCancel(ctx))
+	return stepio.CheckOutput{Checked: fmt.Sprintf("%s is there and %s answers", in.Backup, ep)}, nil
 }

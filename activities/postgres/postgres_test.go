@@ -44,6 +44,17 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 	if b.Rows != 2500 || b.RowCounts["public.users"] != 2000 || b.LSN == "" || !strings.HasSuffix(b.Key, ".dump.zst.age") {
 		t.Fatalf("backup: %+v", b)
 	}
+	// The check before a restore finds the backup and the instance, and
+	// names a backup that is not there.
+	var checked stepio.CheckOutput
+	f.must(f.pg.CheckRestore, postgres.RestoreInput{Backup: b.Key, From: "production", Database: "register_stream", Jobs: 3, Run: runCtx("staging")}, &checked)
+	if !strings.Contains(checked.Checked, b.Key) {
+		t.Fatalf("check: %+v", checked)
+	}
+	if err := f.run(f.pg.CheckRestore, postgres.RestoreInput{Backup: "production/2020-01-01/register-000000Z.dump.age", From: "production",
+		Database: "register_stream", Run: runCtx("staging")}, nil); err == nil || !strings.Contains(err.Error(), "register-000000Z") {
+		t.Fatalf("check of a backup that is not there: %v", err)
+	}
 	for _, jobs := range []int{1, 3} {
 		db := map[int]string{1: "register_stream", 3: "register_parallel"}[jobs]
 		in := postgres.RestoreInput{Backup: b.Key, From: "production", Database: db, Jobs: jobs, Run: runCtx("staging")}

@@ -89,6 +89,26 @@ func Reserve(base, run, step string, attempt int, need int64) (*Space, error) {
 	return &Space{Path: path, held: held}, nil
 }
 
+// Fits says whether need bytes fit below base beside what live attempts
+// reserved, reserving nothing: a check before the step.
+func Fits(base string, need int64) error {
+	dir := Dir(base)
+	others := int64(0)
+	if _, err := os.Stat(dir); err == nil {
+		if others, err = pending(dir); err != nil {
+			return err
+		}
+	}
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(base, &st); err != nil {
+		return fmt.Errorf("checking the free space in %s: %w", base, err)
+	}
+	if free := int64(st.Bavail) * st.Bsize; free-others < need {
+		return fmt.Errorf("%w in %s: %d MiB free, %d MiB of it reserved by other restores, %d MiB needed", ErrNoSpace, base, free>>20, others>>20, need>>20)
+	}
+	return nil
+}
+
 // Release removes the attempt's folder and what is in it.
 func (s *Space) Release() error {
 	err := os.RemoveAll(s.Path)
