@@ -30,7 +30,9 @@ func TestDemo(t *testing.T) {
 		"demo-approver approves gate approve_drop",
 		"production's URL now serves the recovered data: 5001 users, 50 rows from before the moment, 0 from after",
 		"loss-of-instance on production — succeeded",
-		"production is back on a new instance: 5001 users",
+		"production is back on a new instance: every table's rows and checksum as before the loss",
+		"is inside the archive: from base backup production/base/", // PITR armed again after the rebuild
+		"every check passed; nothing was changed",
 		"nightly-restore on staging — succeeded",
 		"5000 users scrubbed", // all but the test account, kept for QA
 		"report.html",         // the drill's evidence, for a browser too

@@ -101,7 +101,12 @@ does before its first step, and changes nothing. Exit 0: every check passed;
 			if !check {
 				return nil
 			}
-			return checkPlan(cmd.Context(), cmd.OutOrStdout(), &c, plan)
+			cl, err := c.dial(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			return checkPlan(cmd.Context(), cmd.OutOrStdout(), &c, plan, cl)
 		},
 	}
 	f.register(cmd)
@@ -113,12 +118,7 @@ does before its first step, and changes nothing. Exit 0: every check passed;
 
 // checkPlan runs the plan's checks alone, as a run of its own that ends
 // after them, and prints what each found.
-func checkPlan(ctx context.Context, out io.Writer, c *conn, plan *workflows.Plan) error {
-	cl, err := c.dial(ctx)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
+func checkPlan(ctx context.Context, out io.Writer, c *conn, plan *workflows.Plan, cl client.Client) error {
 	id := "check-" + runID(plan)
 	in := workflows.RunInput{Plan: *plan, Initiator: whoami(), CheckOnly: true}
 	run, err := cl.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: c.queue,
