@@ -19,10 +19,7 @@ import (
 // backups and the WAL archive cover, and the new instance's name is free
 // (or this run's own, to resume).
 func (p *Postgres) CheckPITR(ctx context.Context, in PITRInput) (stepio.CheckOutput, error) {
-	if err := stepio.CheckInput(in); err != nil {
-		return stepio.CheckOutput{}, err
-	}
-	t, err := p.target(in.Run.Env)
+	t, err := p.targetFor(in, in.Run)
 	if err != nil {
 		return stepio.CheckOutput{}, err
 	}
@@ -67,10 +64,7 @@ func (p *Postgres) CheckPITR(ctx context.Context, in PITRInput) (stepio.CheckOut
 // CheckRename is postgres.rename's check: the database is there and the
 // new name is free, or the rename was done already.
 func (p *Postgres) CheckRename(ctx context.Context, in RenameInput) (stepio.CheckOutput, error) {
-	if err := stepio.CheckInput(in); err != nil {
-		return stepio.CheckOutput{}, err
-	}
-	t, err := p.target(in.Run.Env)
+	t, err := p.targetFor(in, in.Run)
 	if err != nil {
 		return stepio.CheckOutput{}, err
 	}
@@ -101,10 +95,7 @@ func (p *Postgres) CheckRename(ctx context.Context, in RenameInput) (stepio.Chec
 // CheckCreateInstance is postgres.create_instance's check: the provider
 // can run (Postgres's programs, or the configured command, are there).
 func (p *Postgres) CheckCreateInstance(ctx context.Context, in CreateInstanceInput) (stepio.CheckOutput, error) {
-	if err := stepio.CheckInput(in); err != nil {
-		return stepio.CheckOutput{}, err
-	}
-	t, err := p.target(in.Run.Env)
+	t, err := p.targetFor(in, in.Run)
 	if err != nil {
 		return stepio.CheckOutput{}, err
 	}
@@ -137,10 +128,7 @@ func checkCommand(t *Target, action string) (stepio.CheckOutput, error) {
 // application, and, with local instances, no earlier damaged cluster
 // still waits to be dropped where this one would be kept.
 func (p *Postgres) CheckFailover(ctx context.Context, in FailoverInput) (stepio.CheckOutput, error) {
-	if err := stepio.CheckInput(in); err != nil {
-		return stepio.CheckOutput{}, err
-	}
-	t, err := p.target(in.Run.Env)
+	t, err := p.targetFor(in, in.Run)
 	if err != nil {
 		return stepio.CheckOutput{}, err
 	}
@@ -163,10 +151,7 @@ func (p *Postgres) CheckFailover(ctx context.Context, in FailoverInput) (stepio.
 // instance to restore into answers, and a parallel restore's download fits
 // on this worker's disk beside the other restores.
 func (p *Postgres) CheckRestore(ctx context.Context, in RestoreInput) (stepio.CheckOutput, error) {
-	if err := stepio.CheckInput(in); err != nil {
-		return stepio.CheckOutput{}, err
-	}
-	t, err := p.target(in.Run.Env)
+	t, err := p.targetFor(in, in.Run)
 	if err != nil {
 		return stepio.CheckOutput{}, err
 	}
@@ -194,4 +179,12 @@ func (p *Postgres) CheckRestore(ctx context.Context, in RestoreInput) (stepio.Ch
 	}
 	c.Close(context.WithoutCancel(ctx))
 	return stepio.CheckOutput{Checked: fmt.Sprintf("%s is there and %s answers", in.Backup, ep)}, nil
+}
+
+// targetFor checks a step's input names and finds its run's environment.
+func (p *Postgres) targetFor(in any, run RunContext) (*Target, error) {
+	if err := stepio.CheckInput(in); err != nil {
+		return nil, err
+	}
+	return p.target(run.Env)
 }

@@ -198,23 +198,20 @@ func runDemo(ctx context.Context, w io.Writer, dir string, uiPort int, keep bool
 
 // stopClusters stops the clusters a previous demo left running in dir.
 func stopClusters(ctx context.Context, dir string) {
-	for _, env := range []string{"production", "staging"} {
-		entries, _ := os.ReadDir(filepath.Join(dir, env))
-		for _, e := range entries {
-			if l, ok, _ := postgres.OpenLocal(filepath.Join(dir, env), e.Name()); ok {
-				_ = l.Stop(ctx)
-			}
-		}
-	}
+	eachCluster(dir, func(l *postgres.Local) { _ = l.Stop(ctx) })
 }
 
 // destroyClusters stops and removes every cluster the demo made.
 func destroyClusters(ctx context.Context, dir string) {
+	eachCluster(dir, func(l *postgres.Local) { _ = l.Destroy(ctx) })
+}
+
+func eachCluster(dir string, do func(*postgres.Local)) {
 	for _, env := range []string{"production", "staging"} {
 		entries, _ := os.ReadDir(filepath.Join(dir, env))
 		for _, e := range entries {
 			if l, ok, _ := postgres.OpenLocal(filepath.Join(dir, env), e.Name()); ok {
-				_ = l.Destroy(ctx)
+				do(l)
 			}
 		}
 	}
