@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os/signal"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
@@ -46,6 +47,11 @@ func newDevCmd(g *globals) *cobra.Command {
 				if err != nil {
 					return err
 				}
+				// Reports live beside the server's state.
+				if deps.ReportDir, err = filepath.Abs(filepath.Join(filepath.Dir(db), "reports")); err != nil {
+					return failed("%v", err)
+				}
+				cmd.Printf("reports  %s\n", deps.ReportDir)
 				cl, err := c.dial(ctx)
 				if err != nil {
 					return err

@@ -17,7 +17,10 @@ import (
 )
 
 func newWorkerCmd(g *globals) *cobra.Command {
-	var c conn
+	var (
+		c       conn
+		reports string
+	)
 	cmd := &cobra.Command{
 		Use:   "worker",
 		Short: "run a worker: it executes runbooks' steps (run as many as needed)",
@@ -27,13 +30,16 @@ func newWorkerCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if deps.ReportDir, err = filepath.Abs(reports); err != nil {
+				return failed("%v", err)
+			}
 			cl, err := c.dial(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer cl.Close()
 			w := worker.New(cl, c.queue, deps)
-			cmd.Printf("worker on %s, task queue %s\n", c.address, c.queue)
+			cmd.Printf("worker on %s, task queue %s\nreports  %s\n", c.address, c.queue, deps.ReportDir)
 			if err := w.Run(sdkworker.InterruptCh()); err != nil {
 				return failed("worker: %v", err)
 			}
@@ -42,6 +48,7 @@ func newWorkerCmd(g *globals) *cobra.Command {
 	}
 	c.register(cmd)
 	c.logLevel = slog.LevelInfo
+	cmd.Flags().StringVar(&reports, "reports", filepath.Join(".drctl", "reports"), "where report.write puts runs' reports, a folder per run")
 	return cmd
 }
 
