@@ -2,23 +2,28 @@ package report
 
 import (
 	"embed"
+	"encoding/json"
 	"fmt"
 	"html/template"
 	"io"
 	"strings"
 	"time"
+
+	"github.com/dustin/go-humanize"
 )
 
 // view is a report laid out once, for every format that shows it to
 // people: Markdown for the incident's record, HTML for those who read it
 // in a browser.
 type view struct {
-	Title    string
-	Facts    []fact
-	Steps    []stepRow
-	Gates    []gateRow
-	Tables   []table
-	Timeline []eventRow
+	Title string
+	// Banner is the run's outcome in one line, first thing a reader sees.
+	Banner, BannerClass string
+	Facts               []fact
+	Steps               []stepRow
+	Gates               []gateRow
+	Tables              []table
+	Timeline            []eventRow
 }
 
 type fact struct {
@@ -73,12 +78,37 @@ func newView(title, id string, s RunStatus, m measurements) view {
 	v.Facts = append(v.Facts,
 		fact{Label: "RTO", Value: fmt.Sprintf("%s (target %s)", m.RTO, orDash(s.Targets.RTO)), Met: m.RTOMet},
 		fact{Label: "RPO", Value: fmt.Sprintf("%s (target %s)", orDash(m.RPO), orDash(s.Targets.RPO)), Met: m.RPOMet})
+	v.Banner, v.BannerClass = banner(s)
+	written := false
 	for _, st := range s.Steps {
 		took := ""
 		if !st.Started.IsZero() && !st.Ended.IsZero() {
 			took = st.Ended.Sub(st.Started).Round(time.Millisecond).String()
 		}
-		v.Steps = append(v.Steps, stepRow{ID: st.ID, Uses: orDash(st.Uses), State: st.State, Took: took, Attempts: st.Attempts, Note: st.Error})
+		state := st.State
+		switch {
+		case st.Uses == "report.write" && st.State == "running":
+			// The report a run writes of itself says what it is.
+			state, written = "written (this report)", true
+		case written && st.State == "pending":
+			state = "after this report"
+		}
+		v.Steps = append(v.Steps, stepRow{ID: st.ID, Uses: orDash(st.Uses), State: state, Took: took, Attempts: st.Attempts, Note: st.Error})
+		if st.Uses == "backup.latest" && st.Outputs["key"] != nil {
+			v.Facts = append(v.Facts, backupFacts(st.Outputs)...)
+		}
+		if checks, ok := st.Outputs["checks"].([]any); ok && st.Uses == "postgres.verify" {
+			t := table{Step: "what " + st.ID + " checked", Columns: []string{"check", "expected", "actual", "pass"}}
+			for _, c := range checks {
+				m, _ := c.(map[string]any)
+				pass := "✗ FAILED"
+				if ok, _ := m["ok"].(bool); ok {
+					pass = "✓"
+				}
+				t.Rows = append(t.Rows, []string{text(m["name"]), text(m["expected"]), text(m["actual"]), pass})
+			}
+			v.Tables = append(v.Tables, t)
+		}
 		rows, ok := st.Outputs["rows"].([]any)
 		cols, _ := st.Outputs["columns"].([]any)
 		if !ok || len(cols) == 0 {
@@ -92,7 +122,7 @@ func newView(title, id string, s RunStatus, m measurements) view {
 			row, _ := r.(map[string]any)
 			cells := make([]string, len(t.Columns))
 			for i, c := range t.Columns {
-				cells[i] = fmt.Sprint(row[c])
+				cells[i] = text(row[c])
 			}
 			t.Rows = append(t.Rows, cells)
 		}
@@ -117,7 +147,7 @@ func newView(title, id string, s RunStatus, m measurements) view {
 
 func (v view) markdown() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# %s\n\n| | |\n|---|---|\n", v.Title)
+	fmt.Fprintf(&b, "# %s\n\n**%s**\n\n| | |\n|---|---|\n", v.Title, cell(v.Banner))
 	for _, f := range v.Facts {
 		fmt.Fprintf(&b, "| %s | %s%s |\n", f.Label, cell(f.Value), verdict(f.Met))
 	}
@@ -184,6 +214,83 @@ func verdictClass(met *bool) string {
 		return "met"
 	}
 	return "missed"
+}
+
+// banner is the run's outcome: SUCCEEDED, FAILED at a step and why,
+// REFUSED before any step and why, or how far a running one got.
+func banner(s RunStatus) (string, string) {
+	firstFailed := func() (string, string) {
+		for _, st := range s.Steps {
+			if st.State == "failed" {
+				return st.ID, st.Error
+			}
+		}
+		return "", ""
+	}
+	switch s.State {
+	case "succeeded":
+		return "SUCCEEDED", "met"
+	case "failed":
+		id, why := firstFailed()
+		return fmt.Sprintf("FAILED at step %s: %s", id, why), "missed"
+	case "refused":
+		var why []string
+		for _, e := range s.Timeline {
+			if e.Kind == "check failed" {
+				why = append(why, e.Step+": "+e.Message)
+			}
+		}
+		return "REFUSED before any step, nothing changed: " + strings.Join(why, "; "), "missed"
+	case "cancelled":
+		return "CANCELLED", "missed"
+	}
+	if id, why := firstFailed(); id != "" {
+		return fmt.Sprintf("RUNNING, step %s failed: %s", id, why), "missed"
+	}
+	return "RUNNING, every step so far succeeded", "met"
+}
+
+// backupFacts names the backup a run restored, from backup.latest's
+// output: what an auditor asks first.
+func backupFacts(out map[string]any) []fact {
+	facts := []fact{{Label: "backup", Value: text(out["key"])}}
+	if size, ok := out["size"].(float64); ok {
+		facts = append(facts, fact{Label: "backup size", Value: humanize.IBytes(uint64(size))})
+	}
+	for _, k := range []string{"sha256", "stopped_at"} {
+		if out[k] != nil {
+			facts = append(facts, fact{Label: "backup " + strings.ReplaceAll(k, "_", " "), Value: text(out[k])})
+		}
+	}
+	if src, ok := out["source"].(map[string]any); ok {
+		facts = append(facts, fact{Label: "backup of", Value: fmt.Sprintf("instance %s at %s, database OID %s, Postgres %s",
+			text(src["system_id"]), text(src["server"]), text(src["database_oid"]), text(src["version"]))})
+	}
+	return facts
+}
+
+// text is how a value reads in a report: as it is for text and numbers
+// (14609152, never 1.4609152e+07), as JSON for anything else (never a Go
+// map).
+func text(v any) string {
+	switch t := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return t
+	case float64:
+		if t == float64(int64(t)) {
+			return fmt.Sprint(int64(t))
+		}
+		return fmt.Sprint(t)
+	case bool:
+		return fmt.Sprint(t)
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(b)
 }
 
 func orDash(s string) string {

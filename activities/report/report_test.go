@@ -175,3 +175,41 @@ func TestWriteHTML(t *testing.T) {
 		t.Errorf("report.html carries a value as markup:\n%s", page)
 	}
 }
+
+// A failed drill's report is evidence: it opens with how the run ended,
+// names the backup, lists what verification checked with each verdict,
+// and shows values as people read them, never as Go maps or floats.
+func TestReportIsEvidence(t *testing.T) {
+	s := status(t, `[
+		{"id": "find_backup", "uses": "backup.latest", "state": "succeeded", "outputs": {"key": "production/2026-07-20/register-020000Z.dump.zst.age",
+			"size": 14609152, "sha256": "ab12", "stopped_at": "2026-07-20T02:00:00Z",
+			"source": {"system_id": "7312345678901234567", "server": "db.internal:5432", "database_oid": 16384, "version": "15.18"}}},
+		{"id": "verify", "uses": "postgres.verify", "state": "failed", "error": "0 rows in 3 tables", "outputs": {"checks": [
+			{"name": "not empty", "expected": ">= 1 rows", "actual": "0 rows in 3 tables (public.events, public.registrations, public.users)", "ok": false},
+			{"name": "rows in public.users", "expected": "5000 ± 0", "actual": "0", "ok": false}]}},
+		{"id": "stats", "uses": "postgres.latest_events", "state": "succeeded", "outputs": {"columns": ["payload"], "rows": [{"payload": {"n": 100000, "r": 320}}]}},
+		{"id": "report", "uses": "report.write", "state": "running"},
+		{"id": "alarm", "uses": "notify", "state": "pending"}]`)
+	s.State = "failed"
+	v := newView("", "run-1", s, measure(s, start.Add(time.Minute)))
+	md := v.markdown()
+	for _, want := range []string{
+		"**FAILED at step verify: 0 rows in 3 tables**",
+		"| backup | production/2026-07-20/register-020000Z.dump.zst.age |", "| backup size | 14 MiB |",
+		"instance 7312345678901234567 at db.internal:5432, database OID 16384",
+		"## what verify checked", "| not empty | >= 1 rows | 0 rows in 3 tables (public.events, public.registrations, public.users) | ✗ FAILED |",
+		`| {"n":100000,"r":320} |`,
+		"| report | report.write | written (this report) |", "| alarm | notify | after this report |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("the report lacks %q:\n%s", want, md)
+		}
+	}
+	if strings.Contains(md, "map[") || strings.Contains(md, "e+07") {
+		t.Errorf("the report shows Go values:\n%s", md)
+	}
+	var b strings.Builder
+	if err := v.html(&b); err != nil || !strings.Contains(b.String(), `<p class="banner missed">FAILED at step verify`) {
+		t.Fatalf("html banner: %v\n%s", err, b.String())
+	}
+}
