@@ -77,7 +77,8 @@ func newView(title, id string, s RunStatus, m measurements) view {
 	}
 	v.Facts = append(v.Facts,
 		fact{Label: "RTO", Value: fmt.Sprintf("%s (target %s)", m.RTO, orDash(s.Targets.RTO)), Met: m.RTOMet},
-		fact{Label: "RPO", Value: fmt.Sprintf("%s (target %s)", orDash(m.RPO), orDash(s.Targets.RPO)), Met: m.RPOMet})
+		fact{Label: "RPO", Value: fmt.Sprintf("%s (target %s)", orDash(m.RPO), orDash(s.Targets.RPO)), Met: m.RPOMet},
+		fact{Label: "RPO is", Value: "the data lost: from the newest restored event to the run's start"})
 	v.Banner, v.BannerClass = banner(s)
 	written := false
 	for _, st := range s.Steps {

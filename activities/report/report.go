@@ -160,15 +160,28 @@ func measure(s RunStatus, now time.Time) measurements {
 			m.RTOMet = &ok
 		}
 	}
+	// RPO is the data lost: from the newest restored event to the run's
+	// start, when the loss was acted on. The event's age at verification
+	// would count the recovery's own time too.
 	for _, st := range s.Steps {
-		if rpo, ok := st.Outputs["rpo"].(string); ok && st.State == "succeeded" {
-			m.RPO = rpo
-			if got, err := time.ParseDuration(rpo); err == nil {
-				if d, err := time.ParseDuration(s.Targets.RPO); err == nil && d > 0 {
-					ok := got <= d
-					m.RPOMet = &ok
-				}
+		if st.Uses != "postgres.verify" || st.State != "succeeded" {
+			continue
+		}
+		rpo, _ := st.Outputs["rpo"].(string)
+		got, err := time.ParseDuration(rpo)
+		if newest, ok := st.Outputs["newest_event"].(string); ok && !m.Started.IsZero() {
+			if t, perr := time.Parse(time.RFC3339Nano, newest); perr == nil && !t.IsZero() {
+				got, err = max(m.Started.Sub(t), 0), nil
+				rpo = readable(got)
 			}
+		}
+		if rpo == "" {
+			continue
+		}
+		m.RPO = rpo
+		if d, perr := time.ParseDuration(s.Targets.RPO); err == nil && perr == nil && d > 0 {
+			ok := got <= d
+			m.RPOMet = &ok
 		}
 	}
 	return m

@@ -213,3 +213,13 @@ func TestReportIsEvidence(t *testing.T) {
 		t.Fatalf("html banner: %v\n%s", err, b.String())
 	}
 }
+
+// RPO is what was lost: the newest restored event to the run's start, not
+// its age when verified, which would count the recovery's own time.
+func TestRPOIsToTheRunsStart(t *testing.T) {
+	s := status(t, `[{"id": "verify", "uses": "postgres.verify", "state": "succeeded", "ended": "2026-07-20T15:09:00Z",
+		"outputs": {"rpo": "9m30s", "newest_event": "2026-07-20T14:59:30Z"}}]`)
+	if m := measure(s, start.Add(10*time.Minute)); m.RPO != "30s" || m.RPOMet == nil || !*m.RPOMet {
+		t.Fatalf("RPO %q met %v, want 30s (14:59:30 to the 15:00 start)", m.RPO, m.RPOMet)
+	}
+}
