@@ -17,6 +17,8 @@ import (
 // in a browser.
 type view struct {
 	Title string
+	// Chart draws where the time went, one bar a step, as inline SVG.
+	Chart chart
 	// Banner is the run's outcome in one line, first thing a reader sees.
 	Banner, BannerClass string
 	Facts               []fact
@@ -80,6 +82,7 @@ func newView(title, id string, s RunStatus, m measurements) view {
 		fact{Label: "RPO", Value: fmt.Sprintf("%s (target %s)", orDash(m.RPO), orDash(s.Targets.RPO)), Met: m.RPOMet},
 		fact{Label: "RPO is", Value: "the data lost: from the newest restored event to the run's start"})
 	v.Banner, v.BannerClass = banner(s)
+	v.Chart = newChart(s, m.Started)
 	written := false
 	for _, st := range s.Steps {
 		took := ""
@@ -215,6 +218,52 @@ func verdictClass(met *bool) string {
 		return "met"
 	}
 	return "missed"
+}
+
+// chart is the run's timeline as bars: each step from its start to its
+// end, on one scale, so a reader sees where the time went.
+type chart struct {
+	Width, Height int
+	Bars          []bar
+	Total         string
+}
+
+type bar struct {
+	Label, Took, Class string
+	X, Y, W            int
+	TextX              int
+}
+
+const (
+	chartLabel = 160 // room for step ids
+	chartWidth = 560 // the bars' scale
+	chartRow   = 22
+)
+
+func newChart(s RunStatus, start time.Time) chart {
+	var end time.Time
+	for _, st := range s.Steps {
+		if st.Ended.After(end) {
+			end = st.Ended
+		}
+	}
+	span := end.Sub(start)
+	c := chart{Width: chartLabel + chartWidth + 80}
+	if start.IsZero() || span <= 0 {
+		return c
+	}
+	c.Total = readable(span)
+	for _, st := range s.Steps {
+		if st.Started.IsZero() || st.Ended.IsZero() {
+			continue
+		}
+		x := chartLabel + int(float64(chartWidth)*float64(st.Started.Sub(start))/float64(span))
+		w := max(int(float64(chartWidth)*float64(st.Ended.Sub(st.Started))/float64(span)), 2)
+		b := bar{Label: st.ID, Took: readable(st.Ended.Sub(st.Started)), Class: st.State, X: x, Y: len(c.Bars) * chartRow, W: w, TextX: x + w + 4}
+		c.Bars = append(c.Bars, b)
+	}
+	c.Height = len(c.Bars)*chartRow + 4
+	return c
 }
 
 // banner is the run's outcome: SUCCEEDED, FAILED at a step and why,

@@ -223,3 +223,24 @@ func TestRPOIsToTheRunsStart(t *testing.T) {
 		t.Fatalf("RPO %q met %v, want 30s (14:59:30 to the 15:00 start)", m.RPO, m.RPOMet)
 	}
 }
+
+// The HTML report draws where the time went: one bar a step, on one scale,
+// inline SVG with no script and no outside link.
+func TestHTMLDrawsTheTimeline(t *testing.T) {
+	s := status(t, `[
+		{"id": "restore", "uses": "postgres.restore", "state": "succeeded", "started": "2026-07-20T15:00:00Z", "ended": "2026-07-20T15:00:30Z"},
+		{"id": "verify", "uses": "postgres.verify", "state": "failed", "started": "2026-07-20T15:00:30Z", "ended": "2026-07-20T15:00:40Z"}]`)
+	var b strings.Builder
+	if err := newView("", "run-1", s, measure(s, start.Add(time.Minute))).html(&b); err != nil {
+		t.Fatal(err)
+	}
+	page := b.String()
+	for _, want := range []string{"<svg class=\"chart\"", "Where the time went (40s)", `width="420"`, `class="bar failed"`, "<title>verify: 10s</title>"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the chart lacks %q:\n%s", want, page)
+		}
+	}
+	if strings.Contains(page, "<script") || strings.Contains(page, "http://") && !strings.Contains(page, `xmlns="http://www.w3.org/2000/svg"`) {
+		t.Errorf("the report has a script or an outside link")
+	}
+}
