@@ -543,15 +543,29 @@ func (c *compiler) approval(a *approvalSrc, sc scope, where string) *workflows.A
 	if a.AllowInitiator == nil {
 		out.AllowInitiator = policy.AllowInitiator
 	}
-	if policy.Required && out.Quorum < policy.Quorum {
+	// The environment's policy is a floor: a gate may ask for more, never
+	// for less, nor for other people.
+	if c.env.Policy.Approval != nil && out.Quorum < policy.Quorum {
 		c.r.at(valueOf(a.Node, "quorum"), "%s: quorum %d is below the %d that environment %q demands", where, out.Quorum, policy.Quorum, c.envName)
 	}
-	if policy.Required && out.AllowInitiator && !policy.AllowInitiator {
+	if c.env.Policy.Approval != nil && out.AllowInitiator && !policy.AllowInitiator {
 		c.r.at(valueOf(a.Node, "allow_initiator"), "%s: environment %q does not let the initiator approve", where, c.envName)
 	}
 	users, problems := c.opts.Config.resolveApprovers(out.Approvers)
 	for _, p := range problems {
 		c.r.at(valueOf(a.Node, "approvers"), "%s: %s", where, p)
+	}
+	if allowed, _ := c.opts.Config.resolveApprovers(policy.Approvers); len(policy.Approvers) > 0 && len(problems) == 0 {
+		var outside []string
+		for _, u := range users {
+			if !slices.Contains(allowed, u) {
+				outside = append(outside, u)
+			}
+		}
+		if len(outside) > 0 {
+			c.r.at(valueOf(a.Node, "approvers"), "%s: %s may not approve on %s: its policy's approvers are %s", where,
+				strings.Join(outside, ", "), c.envName, strings.Join(policy.Approvers, ", "))
+		}
 	}
 	out.Users = users
 	switch {
