@@ -4,12 +4,15 @@
 package worker
 
 import (
+	"context"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
@@ -56,6 +59,27 @@ type Deps struct {
 	// ServerEnv names the worker's variables that local instances' servers
 	// get, for those WAL commands.
 	ServerEnv []string
+	// CheckPlan holds a plan against the worker's environments file,
+	// returning every problem (runbooks.CheckPlan); nil without one.
+	CheckPlan func(*workflows.Plan) []string
+}
+
+// planCheck is the plan.Verify activity: a run's plan, held against the
+// worker's own environments file before the run's first step.
+type planCheck struct {
+	check func(*workflows.Plan) []string
+}
+
+// Verify refuses a plan that is not what its hash names or that asks less
+// than the environment's policy.
+func (c *planCheck) Verify(_ context.Context, p workflows.Plan) error {
+	if c.check == nil {
+		return nil
+	}
+	if problems := c.check(&p); len(problems) > 0 {
+		return temporal.NewNonRetryableApplicationError("this worker refuses the plan: "+strings.Join(problems, "; "), "PlanRefused", nil)
+	}
+	return nil
 }
 
 // Register registers the interpreter and every activity struct. Each struct
@@ -73,6 +97,7 @@ func Register(r worker.Registry, d Deps) {
 		{"ops.", &ops.Ops{Targets: d.OpsTargets, Slack: talk.Post}},
 		{"chat.", talk},
 		{"report.", &report.Report{Dir: d.ReportDir}},
+		{"plan.", &planCheck{check: d.CheckPlan}},
 	} {
 		r.RegisterActivityWithOptions(a.acts, activity.RegisterOptions{Name: a.prefix})
 	}

@@ -16,6 +16,16 @@ import (
 // restore. It returns every failure, one line each; nothing has been
 // changed when it returns.
 func (r *runner) preflight(ctx workflow.Context) []string {
+	// First the plan itself, against the worker's environments file:
+	// whoever started the run may have compiled it anywhere.
+	if workflow.GetVersion(ctx, "verify-plan", workflow.DefaultVersion, 1) >= 1 {
+		opts := workflow.ActivityOptions{StartToCloseTimeout: time.Minute,
+			RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 3, InitialInterval: time.Second}}
+		if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), "plan.Verify", r.in.Plan).Get(ctx, nil); err != nil {
+			r.event(ctx, "", "check failed", "", reason(err))
+			return []string{reason(err)}
+		}
+	}
 	var todo []Step
 	var collect func([]Step)
 	collect = func(steps []Step) {

@@ -14,6 +14,7 @@ import (
 	"github.com/drctl/drctl/activities/postgres"
 	"github.com/drctl/drctl/runbooks"
 	"github.com/drctl/drctl/worker"
+	"github.com/drctl/drctl/workflows"
 )
 
 func newWorkerCmd(g *globals) *cobra.Command {
@@ -70,6 +71,7 @@ func workerDeps(g *globals) (worker.Deps, error) {
 	return worker.Deps{
 		WALCommand: []string{self, "--config", configPath},
 		ServerEnv:  cfg.StoreSecretEnv(),
+		CheckPlan:  func(p *workflows.Plan) []string { return runbooks.CheckPlan(cfg, p) },
 		Stores:     cfg.Store,
 		ChatTargets: func(env string) (*chat.Target, error) {
 			e, err := cfg.Environment(env)

@@ -1,0 +1,71 @@
+package runbooks
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/drctl/drctl/workflows"
+)
+
+// CheckPlan holds a plan a worker is given against the worker's own
+// environments file: anyone who reaches the Temporal frontend can start a
+// run with any plan, so the worker checks that the plan is the one its
+// hash names, that every step of a destructive type is marked so, that
+// every gate asks at least what the environment's approval policy does,
+// of no one else, and that the environment's rules hold (a destructive
+// step behind a gate where approval is required). It returns every
+// problem, or none.
+func CheckPlan(cfg *Config, p *workflows.Plan) []string {
+	var problems []string
+	if HashPlan(p) != p.Hash {
+		problems = append(problems, "the plan is not the one its hash names: it was changed after it was compiled")
+	}
+	env, err := cfg.Environment(p.Environment)
+	if err != nil {
+		return append(problems, err.Error())
+	}
+	if p.Role != env.Role {
+		problems = append(problems, fmt.Sprintf("the plan says environment %s is a %s; %s says %s", p.Environment, p.Role, cfg.File, env.Role))
+	}
+	var policy ApprovalPolicy
+	if env.Policy.Approval != nil {
+		policy = *env.Policy.Approval
+	}
+	allowed, _ := cfg.resolveApprovers(policy.Approvers)
+	var walk func([]workflows.Step)
+	walk = func(steps []workflows.Step) {
+		for _, s := range steps {
+			if s.Parallel != nil {
+				walk(s.Parallel.Steps)
+			}
+			if t, ok := lookupStepType(s.Uses); ok && (t.Destructive && !s.Destructive || t.Activity != s.Activity) {
+				problems = append(problems, fmt.Sprintf("step %s (%s): not as step type %s is compiled", s.ID, s.Pos, s.Uses))
+			}
+			a := s.Approval
+			if a == nil || env.Policy.Approval == nil {
+				continue
+			}
+			if a.Quorum < policy.Quorum || a.AllowInitiator && !policy.AllowInitiator {
+				problems = append(problems, fmt.Sprintf("gate %s (%s) asks less than environment %s's approval policy", s.ID, s.Pos, p.Environment))
+			}
+			if len(allowed) > 0 {
+				for _, u := range a.Users {
+					if !slices.Contains(allowed, u) {
+						problems = append(problems, fmt.Sprintf("gate %s (%s): %s is not among environment %s's approvers", s.ID, s.Pos, u, p.Environment))
+					}
+				}
+			}
+		}
+	}
+	for _, block := range [][]workflows.Step{p.Steps, p.OnFailure, p.Finally} {
+		walk(block)
+	}
+	var diags Diagnostics
+	c := &compiler{env: env, envName: p.Environment, opts: Options{Config: cfg}, kind: p.Kind, r: reporter{diags: &diags}}
+	c.checkEnvironmentRules(p)
+	for _, d := range diags {
+		problems = append(problems, strings.TrimPrefix(d.String(), ":0:0: "))
+	}
+	return problems
+}
