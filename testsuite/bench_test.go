@@ -72,6 +72,8 @@ func startBench(tb testing.TB) *benchEnv {
 	w.RegisterWorkflowWithOptions(workflows.Runbook, workflow.RegisterOptions{Name: workflows.WorkflowName})
 	w.RegisterWorkflowWithOptions(handWritten, workflow.RegisterOptions{Name: "bench.HandWritten"})
 	w.RegisterActivityWithOptions(noop, activity.RegisterOptions{Name: "bench.Noop"})
+	// The plan check a worker makes before the first step, here passing.
+	w.RegisterActivityWithOptions(func(context.Context, workflows.Plan) error { return nil }, activity.RegisterOptions{Name: "plan.Verify"})
 	if err := w.Start(); err != nil {
 		tb.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package chat_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -76,6 +77,8 @@ func engine(t *testing.T, f *fakeSlack) *sdktest.TestWorkflowEnvironment {
 	s.SetLogger(log.NewStructuredLogger(slog.New(slog.DiscardHandler)))
 	env := s.NewTestWorkflowEnvironment()
 	env.RegisterWorkflowWithOptions(workflows.Runbook, workflow.RegisterOptions{Name: workflows.WorkflowName})
+	// The plan check a worker makes before the first step, here passing.
+	env.RegisterActivityWithOptions(func(context.Context, workflows.Plan) error { return nil }, activity.RegisterOptions{Name: "plan.Verify"})
 	env.RegisterActivityWithOptions(talk, activity.RegisterOptions{Name: "chat."})
 	env.RegisterActivityWithOptions(&ops.Ops{Slack: talk.Post}, activity.RegisterOptions{Name: "ops."})
 	return env

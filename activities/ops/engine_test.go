@@ -1,6 +1,7 @@
 package ops_test
 
 import (
+	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http/httptest"
@@ -31,6 +32,8 @@ func TestFailedRunStillUnfreezes(t *testing.T) {
 	s.SetLogger(log.NewStructuredLogger(slog.New(slog.DiscardHandler)))
 	env := s.NewTestWorkflowEnvironment()
 	env.RegisterWorkflowWithOptions(workflows.Runbook, workflow.RegisterOptions{Name: workflows.WorkflowName})
+	// The plan check a worker makes before the first step, here passing.
+	env.RegisterActivityWithOptions(func(context.Context, workflows.Plan) error { return nil }, activity.RegisterOptions{Name: "plan.Verify"})
 	env.RegisterActivityWithOptions(&ops.Ops{Targets: func(string) (*ops.Target, error) { return target, nil }}, activity.RegisterOptions{Name: "ops."})
 	step := func(id, uses, act string, with map[string]any) workflows.Step {
 		return workflows.Step{ID: id, Uses: uses, Activity: act, With: with, Timeout: workflows.Duration(time.Minute), Retry: workflows.Retry{Attempts: 1}, OnError: workflows.OnErrorAbort}
