@@ -663,7 +663,7 @@ func (c *compiler) template(n *yaml.Node, s string, sc scope) any {
 		c.r.at(n, "%s: %v", s, err)
 		return s
 	}
-	if holdsTemplate(v) {
+	if workflows.HasTemplate(v) {
 		// A value is data: were it written into the plan, the interpreter
 		// would read a param's "${{ ... }}" as an expression of its own.
 		// Left for run time, it is evaluated once, as data.
@@ -716,22 +716,4 @@ func (c *compiler) partial(n *yaml.Node, s string) string {
 		return s
 	}
 	return out
-}
-
-// holdsTemplate reports whether a resolved value holds text that the
-// interpreter would take for an expression.
-func holdsTemplate(v any) bool {
-	switch t := v.(type) {
-	case string:
-		return workflows.IsTemplate(t)
-	case []any:
-		return slices.ContainsFunc(t, holdsTemplate)
-	case map[string]any:
-		for _, e := range t {
-			if holdsTemplate(e) {
-				return true
-			}
-		}
-	}
-	return false
 }

@@ -1,7 +1,6 @@
 package runbooks
 
 import (
-	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -67,19 +66,8 @@ func TestExpressionBombRefusedAtPlanTime(t *testing.T) {
 // A failure time keeps its fraction of a second: recovery stops at the
 // moment given, not the second before it.
 func TestTimestampKeepsFractions(t *testing.T) {
-	cfg, err := LoadConfig("../drctl.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := os.ReadFile("library/data-loss-pitr.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	plan, diags := Compile("data-loss-pitr.yaml", src, Options{Config: cfg, Env: "production",
-		Params: map[string]string{"failure_time": "2026-11-20 21:40:05.250 America/New_York"}})
-	if len(diags) > 0 {
-		t.Fatal(diags.Lines())
-	}
+	_, plan := compileLibrary(t, "data-loss-pitr.yaml", "production",
+		map[string]string{"failure_time": "2026-11-20 21:40:05.250 America/New_York"})
 	got := ""
 	for _, p := range plan.Params {
 		if p.Name == "failure_time" {
@@ -95,10 +83,6 @@ func TestTimestampKeepsFractions(t *testing.T) {
 // what it reads: nightly-backup's confirmation of its own backups is
 // checked when it runs; data-loss-pitr's recovery window before anything.
 func TestPreflightOnlyWhatEarlierStepsCannotChange(t *testing.T) {
-	cfg, err := LoadConfig("../drctl.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, tc := range []struct {
 		file, env string
 		params    map[string]string
@@ -108,14 +92,7 @@ func TestPreflightOnlyWhatEarlierStepsCannotChange(t *testing.T) {
 		{"data-loss-pitr.yaml", "production", map[string]string{"failure_time": "2026-11-20 16:00"}, map[string]bool{"set_aside": true, "recover": true, "switch": false}},
 		{"nightly-restore.yaml", "staging", nil, map[string]bool{"find_backup": true, "retire_current": false, "go_live": false}},
 	} {
-		src, err := os.ReadFile("library/" + tc.file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		plan, diags := Compile(tc.file, src, Options{Config: cfg, Env: tc.env, Params: tc.params})
-		if len(diags) > 0 {
-			t.Fatal(diags.Lines())
-		}
+		_, plan := compileLibrary(t, tc.file, tc.env, tc.params)
 		var walk func([]workflows.Step)
 		walk = func(steps []workflows.Step) {
 			for _, s := range steps {

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/drctl/drctl/workflows"
 )
 
 // libraryCases binds each shipped runbook to the environment it is written
@@ -106,4 +108,23 @@ func TestREADMERunbook(t *testing.T) {
 		Params: map[string]string{"failure_time": "2026-11-20 16:00"}}); len(diags) > 0 {
 		t.Fatalf("the README's runbook:\n%s", diags.Lines())
 	}
+}
+
+// compileLibrary plans a shipped runbook against the example environments
+// file, failing the test on any diagnostic.
+func compileLibrary(t *testing.T, file, env string, params map[string]string) (*Config, *workflows.Plan) {
+	t.Helper()
+	cfg, err := LoadConfig("../drctl.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile(filepath.Join("library", file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, diags := Compile(file, src, Options{Config: cfg, Env: env, Params: params})
+	if len(diags) > 0 {
+		t.Fatal(diags.Lines())
+	}
+	return cfg, plan
 }

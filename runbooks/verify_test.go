@@ -1,7 +1,6 @@
 package runbooks
 
 import (
-	"os"
 	"strings"
 	"testing"
 
@@ -12,30 +11,18 @@ import (
 // no longer matches; and when the tamperer hashes it again, a gate removed
 // before a destructive step, or a step made non-destructive, still shows.
 func TestWorkerRefusesATamperedPlan(t *testing.T) {
-	cfg, err := LoadConfig("../drctl.yaml")
-	if err != nil {
-		t.Fatal(err)
+	compile := func() (*Config, *workflows.Plan) {
+		return compileLibrary(t, "data-loss-pitr.yaml", "production", map[string]string{"failure_time": "2026-11-20 16:00"})
 	}
-	src, err := os.ReadFile("library/data-loss-pitr.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	compile := func() *workflows.Plan {
-		p, diags := Compile("data-loss-pitr.yaml", src, Options{Config: cfg, Env: "production", Params: map[string]string{"failure_time": "2026-11-20 16:00"}})
-		if len(diags) > 0 {
-			t.Fatal(diags.Lines())
-		}
-		return p
-	}
-	if problems := CheckPlan(cfg, compile()); len(problems) > 0 {
+	if problems := CheckPlan(compile()); len(problems) > 0 {
 		t.Fatalf("an honest plan: %v", problems)
 	}
-	p := compile()
+	cfg, p := compile()
 	p.Steps = p.Steps[1:]
 	if problems := CheckPlan(cfg, p); len(problems) == 0 || !strings.Contains(problems[0], "hash") {
 		t.Fatalf("a plan changed without its hash: %v", problems)
 	}
-	p = compile()
+	_, p = compile()
 	var kept []workflows.Step
 	for _, s := range p.Steps {
 		if s.Approval == nil {
@@ -47,7 +34,7 @@ func TestWorkerRefusesATamperedPlan(t *testing.T) {
 	if problems := strings.Join(CheckPlan(cfg, p), "\n"); !strings.Contains(problems, "no approval gate runs before it") {
 		t.Fatalf("a plan without its gates, hashed again: %s", problems)
 	}
-	p = compile()
+	_, p = compile()
 	for i := range p.Steps {
 		p.Steps[i].Destructive = false
 	}

@@ -33,7 +33,7 @@ func (r *runner) preflight(ctx workflow.Context) []string {
 			switch {
 			case s.Parallel != nil && s.If == "":
 				collect(s.Parallel.Steps)
-			case s.Preflight && s.If == "" && !hasTemplate(s.With):
+			case s.Preflight && s.If == "" && !HasTemplate(s.With):
 				todo = append(todo, s)
 			}
 		}
@@ -99,25 +99,4 @@ func (r *runner) refuse(ctx workflow.Context, problems []string) (RunResult, err
 	r.alarm(ctx, StateRefused, "", fmt.Sprintf("%s on %s %s", p.Runbook, p.Environment, msg))
 	result := RunResult{State: StateRefused, Error: msg}
 	return result, temporal.NewNonRetryableApplicationError(msg, "RunFailed", nil, result)
-}
-
-// hasTemplate reports whether a plan value still holds an expression.
-func hasTemplate(v any) bool {
-	switch t := v.(type) {
-	case string:
-		return IsTemplate(t)
-	case []any:
-		for _, e := range t {
-			if hasTemplate(e) {
-				return true
-			}
-		}
-	case map[string]any:
-		for _, k := range workflow.DeterministicKeys(t) {
-			if hasTemplate(t[k]) {
-				return true
-			}
-		}
-	}
-	return false
 }

@@ -50,6 +50,28 @@ func ParseTemplate(s string) ([]Segment, error) {
 // IsTemplate reports whether s holds an expression.
 func IsTemplate(s string) bool { return strings.Contains(s, "${{") }
 
+// HasTemplate reports whether a JSON-shaped value holds an expression
+// anywhere in it.
+func HasTemplate(v any) bool {
+	switch t := v.(type) {
+	case string:
+		return IsTemplate(t)
+	case []any:
+		for _, e := range t {
+			if HasTemplate(e) {
+				return true
+			}
+		}
+	case map[string]any:
+		for _, k := range workflow.DeterministicKeys(t) {
+			if HasTemplate(t[k]) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // ExprOptions are the expr-lang options used both when the compiler checks
 // an expression and when the interpreter evaluates it. Evaluation is then a
 // pure function of the expression and its variables, so it may run inside

@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -45,10 +46,7 @@ func (p *Postgres) CheckPITR(ctx context.Context, in PITRInput) (stepio.CheckOut
 		}
 		return stepio.CheckOutput{Checked: fmt.Sprintf("%s is inside the archive: from pgBackRest backup %s", target.Format("2006-01-02 15:04:05.999 UTC"), set.Label)}, nil
 	}
-	from := in.From
-	if from == "" {
-		from = t.Name
-	}
+	from := cmp.Or(in.From, t.Name)
 	s, _, err := p.store(ctx, from, in.Store)
 	if err != nil {
 		return stepio.CheckOutput{}, err
@@ -155,10 +153,7 @@ func (p *Postgres) CheckRestore(ctx context.Context, in RestoreInput) (stepio.Ch
 	if err != nil {
 		return stepio.CheckOutput{}, err
 	}
-	from := in.From
-	if from == "" {
-		from = t.Name
-	}
+	from := cmp.Or(in.From, t.Name)
 	s, _, err := p.store(ctx, from, in.Store)
 	if err != nil {
 		return stepio.CheckOutput{}, err

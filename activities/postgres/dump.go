@@ -3,6 +3,7 @@ package postgres
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -206,10 +207,7 @@ func (p *Postgres) Restore(ctx context.Context, in RestoreInput) (RestoreOutput,
 	if err != nil {
 		return RestoreOutput{}, err
 	}
-	from := in.From
-	if from == "" {
-		from = t.Name
-	}
+	from := cmp.Or(in.From, t.Name)
 	allow, err := compileExpected(in.ExpectedErrors)
 	if err != nil {
 		return RestoreOutput{}, err

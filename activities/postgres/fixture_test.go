@@ -4,10 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
-	"os/user"
 	"path/filepath"
-	"strconv"
 	"testing"
 
 	"filippo.io/age"
@@ -153,15 +150,4 @@ func seed(t *testing.T, l *postgres.Local, users int) {
 
 // chownPostgres gives a folder to the postgres user when the tests run as
 // root, as Postgres's archive_command writes into it as that user.
-func chownPostgres(dir string) error {
-	if os.Geteuid() != 0 {
-		return nil
-	}
-	u, err := user.Lookup("postgres")
-	if err != nil {
-		return err
-	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
-	return os.Chown(dir, uid, gid)
-}
+func chownPostgres(dir string) error { return postgres.ChownToPostgres(dir) }

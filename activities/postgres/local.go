@@ -139,7 +139,7 @@ func (l *Local) setPassword(pw string) error {
 	if err := os.WriteFile(file, []byte(pw+"\n"), 0o600); err != nil {
 		return err
 	}
-	if err := chownToPostgres(file); err != nil {
+	if err := ChownToPostgres(file); err != nil {
 		return err
 	}
 	l.PasswordFile, l.password = file, pw
@@ -258,7 +258,7 @@ func CreateLocal(ctx context.Context, baseDir, name string, o LocalOptions) (*Lo
 	}
 	l := &Local{Name: name, Dir: dir, Port: port, Settings: o.Settings, CreatedBy: o.CreatedBy, PortPicked: picked,
 		ServerEnv: o.ServerEnv, bin: bin}
-	if err := chownToPostgres(l.Dir); err != nil {
+	if err := ChownToPostgres(l.Dir); err != nil {
 		return nil, false, err
 	}
 	if err := l.setPassword(o.Password); err != nil {
@@ -451,8 +451,9 @@ func postgresIDs() (uint32, uint32, error) {
 	return uint32(uid), uint32(gid), nil
 }
 
-// chownToPostgres gives dir to the postgres user when we are root.
-func chownToPostgres(dir string) error {
+// ChownToPostgres gives dir to the postgres user when we are root: what
+// the server, and the archive_command it runs, write into.
+func ChownToPostgres(dir string) error {
 	if os.Geteuid() != 0 {
 		return nil
 	}

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"archive/tar"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -49,10 +50,7 @@ func (p *Postgres) PITR(ctx context.Context, in PITRInput) (PITROutput, error) {
 	if len(p.WALCommand) == 0 {
 		return PITROutput{}, nonRetryable("NoConfig", "this worker does not know its own command line for wal-fetch")
 	}
-	from := in.From
-	if from == "" {
-		from = t.Name
-	}
+	from := cmp.Or(in.From, t.Name)
 	s, cfg, err := p.store(ctx, from, in.Store)
 	if err != nil {
 		return PITROutput{}, err

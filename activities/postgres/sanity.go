@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -79,13 +80,7 @@ func checkAgainstHistory(t *Target, in BackupInput, src *backup.Source, counts m
 		limit = defaultMaxShrink
 	}
 	var shrunk []string
-	for _, table := range slices.Sorted(func(yield func(string) bool) {
-		for k := range prev.RowCounts {
-			if !yield(k) {
-				return
-			}
-		}
-	}) {
+	for _, table := range slices.Sorted(maps.Keys(prev.RowCounts)) {
 		before, now := prev.RowCounts[table], counts[table]
 		if before >= shrinkFloor && float64(now) < float64(before)*(1-limit) {
 			shrunk = append(shrunk, fmt.Sprintf("%s %d → %d", table, before, now))

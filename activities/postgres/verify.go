@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -121,10 +122,7 @@ func (p *Postgres) Verify(ctx context.Context, in VerifyInput) (VerifyOutput, er
 }
 
 func (p *Postgres) markVerified(ctx context.Context, in VerifyInput) error {
-	from := in.From
-	if from == "" {
-		from = in.Run.Env
-	}
+	from := cmp.Or(in.From, in.Run.Env)
 	s, _, err := p.store(ctx, from, in.Store)
 	if err != nil {
 		return err

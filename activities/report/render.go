@@ -2,7 +2,6 @@ package report
 
 import (
 	"embed"
-	"encoding/json"
 	"fmt"
 	"html/template"
 	"io"
@@ -10,6 +9,8 @@ import (
 	"time"
 
 	"github.com/dustin/go-humanize"
+
+	"github.com/drctl/drctl/workflows"
 )
 
 // view is a report laid out once, for every format that shows it to
@@ -109,7 +110,7 @@ func newView(title, id string, s RunStatus, m measurements) view {
 				if ok, _ := m["ok"].(bool); ok {
 					pass = "✓"
 				}
-				t.Rows = append(t.Rows, []string{text(m["name"]), text(m["expected"]), text(m["actual"]), pass})
+				t.Rows = append(t.Rows, []string{workflows.Text(m["name"]), workflows.Text(m["expected"]), workflows.Text(m["actual"]), pass})
 			}
 			v.Tables = append(v.Tables, t)
 		}
@@ -126,7 +127,7 @@ func newView(title, id string, s RunStatus, m measurements) view {
 			row, _ := r.(map[string]any)
 			cells := make([]string, len(t.Columns))
 			for i, c := range t.Columns {
-				cells[i] = text(row[c])
+				cells[i] = workflows.Text(row[c])
 			}
 			t.Rows = append(t.Rows, cells)
 		}
@@ -303,44 +304,20 @@ func banner(s RunStatus) (string, string) {
 // backupFacts names the backup a run restored, from backup.latest's
 // output: what an auditor asks first.
 func backupFacts(out map[string]any) []fact {
-	facts := []fact{{Label: "backup", Value: text(out["key"])}}
+	facts := []fact{{Label: "backup", Value: workflows.Text(out["key"])}}
 	if size, ok := out["size"].(float64); ok {
 		facts = append(facts, fact{Label: "backup size", Value: humanize.IBytes(uint64(size))})
 	}
 	for _, k := range []string{"sha256", "stopped_at"} {
 		if out[k] != nil {
-			facts = append(facts, fact{Label: "backup " + strings.ReplaceAll(k, "_", " "), Value: text(out[k])})
+			facts = append(facts, fact{Label: "backup " + strings.ReplaceAll(k, "_", " "), Value: workflows.Text(out[k])})
 		}
 	}
 	if src, ok := out["source"].(map[string]any); ok {
 		facts = append(facts, fact{Label: "backup of", Value: fmt.Sprintf("instance %s at %s, database OID %s, Postgres %s",
-			text(src["system_id"]), text(src["server"]), text(src["database_oid"]), text(src["version"]))})
+			workflows.Text(src["system_id"]), workflows.Text(src["server"]), workflows.Text(src["database_oid"]), workflows.Text(src["version"]))})
 	}
 	return facts
-}
-
-// text is how a value reads in a report: as it is for text and numbers
-// (14609152, never 1.4609152e+07), as JSON for anything else (never a Go
-// map).
-func text(v any) string {
-	switch t := v.(type) {
-	case nil:
-		return ""
-	case string:
-		return t
-	case float64:
-		if t == float64(int64(t)) {
-			return fmt.Sprint(int64(t))
-		}
-		return fmt.Sprint(t)
-	case bool:
-		return fmt.Sprint(t)
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Sprint(v)
-	}
-	return string(b)
 }
 
 func orDash(s string) string {

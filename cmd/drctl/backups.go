@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
@@ -75,9 +74,7 @@ func newBackupsCmd(g *globals) *cobra.Command {
 				}
 			}
 			if asJSON {
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(listed); err != nil {
+				if err := printJSON(out, listed); err != nil {
 					return err
 				}
 			}

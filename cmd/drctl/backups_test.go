@@ -313,12 +313,7 @@ func TestBackupsShowsNoImpossibleWindow(t *testing.T) {
 // drctl backups lists a damaged backup with its reason and exits 1.
 func TestBackupsNamesDamage(t *testing.T) {
 	cfg, s, recipient := backupsConfig(t)
-	at := time.Date(2026, 11, 30, 2, 0, 0, 0, time.UTC)
-	e, err := backup.Writer{Store: s, Recipients: []string{recipient}}.Write(context.Background(), strings.NewReader(strings.Repeat("x", 3000)),
-		backup.Entry{Key: backup.DataKey("production", "register", at, "dump.age"), Env: "production", Datastore: "register", StartedAt: at, StoppedAt: at}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := writeDump(t, s, recipient)
 	if err := s.Delete(context.Background(), e.Key); err != nil {
 		t.Fatal(err)
 	}
@@ -332,12 +327,7 @@ func TestBackupsNamesDamage(t *testing.T) {
 // (a flipped byte, same size) is listed as damaged.
 func TestBackupsVerifyReadsBack(t *testing.T) {
 	cfg, s, recipient := backupsConfig(t)
-	at := time.Date(2026, 11, 30, 2, 0, 0, 0, time.UTC)
-	e, err := backup.Writer{Store: s, Recipients: []string{recipient}}.Write(context.Background(), strings.NewReader(strings.Repeat("x", 3000)),
-		backup.Entry{Key: backup.DataKey("production", "register", at, "dump.age"), Env: "production", Datastore: "register", StartedAt: at, StoppedAt: at}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := writeDump(t, s, recipient)
 	if code, out, errs := drctl(t, "--config", cfg, "backups", "--env", "production", "--store", "backups", "--verify"); code != 0 {
 		t.Fatalf("an intact backup: exit %d\n%s%s", code, out, errs)
 	}
@@ -358,4 +348,16 @@ func TestBackupsVerifyReadsBack(t *testing.T) {
 	if code != exitFailed || !strings.Contains(out, "DAMAGED") || !strings.Contains(out, "its bytes changed since it was written") {
 		t.Fatalf("a changed backup: exit %d\n%s%s", code, out, errs)
 	}
+}
+
+// writeDump stores one intact production dump ended 2026-11-30 02:00 UTC.
+func writeDump(t *testing.T, s backup.Store, recipient string) backup.Entry {
+	t.Helper()
+	at := time.Date(2026, 11, 30, 2, 0, 0, 0, time.UTC)
+	e, err := backup.Writer{Store: s, Recipients: []string{recipient}}.Write(context.Background(), strings.NewReader(strings.Repeat("x", 3000)),
+		backup.Entry{Key: backup.DataKey("production", "register", at, "dump.age"), Env: "production", Datastore: "register", StartedAt: at, StoppedAt: at}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
 }

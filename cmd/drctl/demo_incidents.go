@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/user"
 	"path/filepath"
-	"strconv"
 	"text/tabwriter"
 	"time"
 
@@ -426,14 +424,5 @@ func archiveFolder(backups string) error {
 	if err := os.MkdirAll(wal, 0o755); err != nil {
 		return err
 	}
-	if os.Geteuid() != 0 {
-		return nil
-	}
-	u, err := user.Lookup("postgres")
-	if err != nil {
-		return err
-	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
-	return os.Chown(wal, uid, gid)
+	return postgres.ChownToPostgres(wal)
 }

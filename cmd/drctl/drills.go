@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -65,9 +64,7 @@ func newDrillListCmd() *cobra.Command {
 				return err
 			}
 			if asJSON {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(drills)
+				return printJSON(cmd.OutOrStdout(), drills)
 			}
 			printDrills(cmd.OutOrStdout(), drills)
 			return nil
@@ -241,9 +238,7 @@ func newDrillHistoryCmd() *cobra.Command {
 				runs = append(runs, r)
 			}
 			if asJSON {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(runs)
+				return printJSON(cmd.OutOrStdout(), runs)
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "STARTED (UTC)\tRESULT\tRTO\tRPO\tROWS\tBACKUP\tRUN")

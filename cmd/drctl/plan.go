@@ -90,9 +90,7 @@ does before its first step, and changes nothing. Exit 0: every check passed;
 				return err
 			}
 			if asJSON {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(plan); err != nil || !check {
+				if err := printJSON(cmd.OutOrStdout(), plan); err != nil || !check {
 					return err
 				}
 			} else {

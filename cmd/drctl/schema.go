@@ -1,8 +1,6 @@
 package main
 
 import (
-	"encoding/json"
-
 	"github.com/spf13/cobra"
 
 	"github.com/drctl/drctl/runbooks"
@@ -14,9 +12,7 @@ func newSchemaCmd() *cobra.Command {
 		Short: "print the JSON Schema of the runbook format (for yaml-language-server)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			enc := json.NewEncoder(cmd.OutOrStdout())
-			enc.SetIndent("", "  ")
-			return enc.Encode(runbooks.Schema())
+			return printJSON(cmd.OutOrStdout(), runbooks.Schema())
 		},
 	}
 }

@@ -41,9 +41,7 @@ func newStatusCmd() *cobra.Command {
 				}
 				var b strings.Builder
 				if asJSON {
-					enc := json.NewEncoder(&b)
-					enc.SetIndent("", "  ")
-					_ = enc.Encode(st)
+					_ = printJSON(&b, st)
 				} else {
 					printStatus(&b, st)
 				}
