@@ -2,9 +2,11 @@ package runbooks
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
+	"github.com/drctl/drctl/activities/backup"
 	"github.com/drctl/drctl/workflows"
 )
 
@@ -50,6 +52,7 @@ func (c *compiler) checkEnvironmentRules(p *workflows.Plan) {
 					c.atPos(s.Pos, "step %q (%s) changes %s, whose policy requires approval, but no approval gate runs before it", s.ID, stepKind(s), c.envName)
 				}
 				c.checkStoreAccess(s, t)
+				c.checkStoresExist(s)
 				if s.If != "false" && c.env.lacks(t.Needs) {
 					c.atPos(s.Pos, "step %q (%s) needs environment %q's %s: section, which %s does not give it", s.ID, s.Uses, c.envName, t.Needs, c.opts.Config.File)
 				}
@@ -100,6 +103,40 @@ func (c *compiler) checkStoreAccess(s workflows.Step, t StepType) {
 			c.atPos(s.Pos, "step %q (%s) would change the stores of environment %q (%s), but runs on %s: a run changes only its own environment's backups", s.ID, s.Uses, name, where, c.envName)
 		case c.env.Role != RoleTarget || other.Role != RoleSource:
 			c.atPos(s.Pos, "step %q (%s) reads the backups of environment %q (%s), but runs on %s: a run reads its own environment's backups, or a target its source's", s.ID, s.Uses, name, where, c.envName)
+		}
+	}
+}
+
+// checkStoresExist refuses a step that names a store its environment does
+// not have: found at plan time, not when the step runs mid-incident.
+func (c *compiler) checkStoresExist(s workflows.Step) {
+	for _, in := range []string{"", "source", "copy"} {
+		with := s.With
+		if in != "" {
+			with, _ = s.With[in].(map[string]any)
+		}
+		store, ok := with["store"].(string)
+		if !ok || workflows.IsTemplate(store) {
+			continue
+		}
+		if store == "" {
+			store = backup.DefaultStore
+		}
+		// A store belongs to the environment the input names (env, or a
+		// restore's from), else to the run's.
+		env := c.envName
+		for _, key := range []string{"env", "from"} {
+			if name, ok := with[key].(string); ok && name != "" {
+				env = name
+			}
+		}
+		if workflows.IsTemplate(env) {
+			continue
+		}
+		if e := c.opts.Config.Environments[env]; e != nil && e.Stores[store] == nil {
+			field := strings.TrimPrefix(in+".store", ".")
+			c.atPos(s.Pos, "step %q (%s): %s: environment %s has no store %q in %s (it has %s)", s.ID, s.Uses, field, env, store,
+				c.opts.Config.File, strings.Join(slices.Sorted(maps.Keys(e.Stores)), ", "))
 		}
 	}
 }
