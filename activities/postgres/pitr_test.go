@@ -395,3 +395,30 @@ func TestLocalFailoverCompletesTheIncident(t *testing.T) {
 		t.Fatal("main-old outlived the drop of register-old")
 	}
 }
+
+// TestBaseBackupNeedsItsWALArchived refuses a base backup of an instance
+// that does not archive its WAL, and one whose archive_command fails,
+// naming why, instead of waiting forever for WAL that never arrives.
+func TestBaseBackupNeedsItsWALArchived(t *testing.T) {
+	f := newFixture(t)
+	seed(t, f.prod, 10)
+	in := postgres.BackupInput{Database: "register", Base: true, Run: runCtx("production")}
+	if err := f.run(f.pg.Backup, in, nil); errType(err) != "ArchiveOff" || !strings.Contains(err.Error(), "drctl archive setup --env production") {
+		t.Fatalf("base backup of an instance that does not archive: %v", err)
+	}
+	base := filepath.Dir(f.targets["production"].Instance.DataDir)
+	f.prod = testsuite.StartPostgres(t, filepath.Join(base, "failing"), postgres.MainInstance, map[string]string{
+		"wal_level": "replica", "archive_mode": "on", "archive_command": "false"})
+	t.Setenv("DRCTL_TEST_PROD_URL", f.prod.URL("register"))
+	seed(t, f.prod, 10)
+	ended := make(chan error, 1)
+	go func() { ended <- f.run(f.pg.Backup, in, nil) }()
+	select {
+	case err := <-ended:
+		if errType(err) != "ArchiveFailing" || !strings.Contains(err.Error(), "fails to archive its WAL") {
+			t.Fatalf("base backup of an instance whose archive_command fails: %v", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the base backup of an instance whose archive_command fails is still waiting after a minute")
+	}
+}

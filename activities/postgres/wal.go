@@ -15,6 +15,9 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"go.temporal.io/sdk/activity"
+
 	"github.com/drctl/drctl/activities/backup"
 	"github.com/drctl/drctl/internal/childio"
 )
@@ -181,14 +184,83 @@ func (p *Postgres) baseBackup(ctx context.Context, t *Target, in BackupInput, ep
 	if err != nil {
 		return BackupOutput{}, err
 	}
+	defer c.Close(context.WithoutCancel(ctx))
 	var startLSN, version string
 	var started time.Time
 	err = c.QueryRow(ctx, "select pg_current_wal_lsn()::text, current_setting('server_version'), clock_timestamp()").Scan(&startLSN, &version, &started)
-	c.Close(context.WithoutCancel(ctx))
 	if err != nil {
 		return BackupOutput{}, err
 	}
 	started = started.UTC()
+	// pg_basebackup without WAL ends only once the server has archived the
+	// WAL the backup needs: with archiving off or failing it would wait
+	// forever, silently. Refuse up front, and watch while it runs.
+	if err := archiving(ctx, c, t.Name, time.Time{}); err != nil {
+		return BackupOutput{}, err
+	}
+	watched, stop := context.WithCancelCause(ctx)
+	exited := make(chan struct{})
+	defer func() { stop(nil); <-exited }() // before c closes: the watch uses it
+	go func() {
+		defer close(exited)
+		tick := time.NewTicker(2 * time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-watched.Done():
+				return
+			case <-tick.C:
+				activity.RecordHeartbeat(ctx, map[string]any{"phase": "base backup"})
+				if err := archiving(watched, c, t.Name, started); err != nil && watched.Err() == nil {
+					stop(err)
+					return
+				}
+			}
+		}
+	}()
+	out, err := p.streamBase(watched, t, ep, s, cfg, datastore, counts, src, started, startLSN, version)
+	if cause := context.Cause(watched); err != nil && cause != nil && !errors.Is(cause, context.Canceled) && ctx.Err() == nil {
+		return BackupOutput{}, cause
+	}
+	return out, err
+}
+
+// archiving says whether the instance archives its WAL: archive_mode on,
+// and no archive_command failure since the last success (among those
+// after since).
+func archiving(ctx context.Context, c *pgx.Conn, env string, since time.Time) error {
+	var mode string
+	var failedWAL *string
+	var failed, archived *time.Time
+	err := c.QueryRow(ctx, `select current_setting('archive_mode'), last_failed_wal, last_failed_time, last_archived_time
+		from pg_stat_archiver`).Scan(&mode, &failedWAL, &failed, &archived)
+	if err != nil {
+		return fmt.Errorf("reading the instance's archiver: %w", err)
+	}
+	if mode == "off" {
+		return nonRetryable("ArchiveOff", "environment %s's instance does not archive its WAL (archive_mode off), so a base backup of it could never be recovered: apply the settings `drctl archive setup --env %s` prints, then take the base backup", env, env)
+	}
+	if failed != nil && failed.After(since) && (archived == nil || failed.After(*archived)) {
+		last := "never"
+		if archived != nil {
+			last = archived.UTC().Format(time.RFC3339)
+		}
+		return nonRetryable("ArchiveFailing", "environment %s's instance fails to archive its WAL (%s at %s; last success: %s), and a base backup is only usable with its WAL archived: the server's log has the archive_command's error",
+			env, deref(failedWAL), failed.UTC().Format(time.RFC3339), last)
+	}
+	return nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// streamBase runs pg_basebackup and stores its tar.
+func (p *Postgres) streamBase(ctx context.Context, t *Target, ep *endpoint, s backup.Store, cfg *backup.StoreConfig, datastore string,
+	counts map[string]int64, src *backup.Source, started time.Time, startLSN, version string) (BackupOutput, error) {
 	cmd := exec.CommandContext(ctx, "pg_basebackup", "-D", "-", "-Ft", "-X", "none", "--checkpoint=fast", "--no-password")
 	childio.Bind(cmd)
 	cmd.Env = childio.Env(ep.toolEnv("")...)
