@@ -310,10 +310,14 @@ func (b *Backup) Compare(ctx context.Context, in CompareInput) (CompareOutput, e
 	for _, name := range cpNames {
 		note(&out.ExtraNames, &out.Extra, name)
 	}
-	if out.Missing > int64(in.Tolerance) {
+	// A copy whose bytes differ from the source's restores the wrong
+	// image as surely as a missing one restores none.
+	if out.Missing+out.Changed > int64(in.Tolerance) {
+		examples := slices.Concat(out.MissingNames, out.ChangedNames)
+		examples = examples[:min(len(examples), 5)]
 		return out, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("%d objects of %s are missing from %s (tolerance %d), e.g. %s", out.Missing, src, cp, in.Tolerance,
-				strings.Join(out.MissingNames[:min(len(out.MissingNames), 5)], ", ")), "Incomplete", nil, out)
+			fmt.Sprintf("%d objects of %s are missing from %s and %d differ (tolerance %d), e.g. %s", out.Missing, src, cp, out.Changed, in.Tolerance,
+				strings.Join(examples, ", ")), "Incomplete", nil, out)
 	}
 	return out, nil
 }

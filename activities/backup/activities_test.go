@@ -93,10 +93,12 @@ func TestCompareAzureWithSFTP(t *testing.T) {
 		t.Fatalf("names: %+v", out)
 	}
 
-	in.Tolerance = 1
+	// Differing objects count as much as missing ones.
+	in.Tolerance = 3
 	err := runErr(t, env, b.Compare, in)
 	var appErr *temporal.ApplicationError
-	if !errors.As(err, &appErr) || appErr.Type() != "Incomplete" || !strings.Contains(err.Error(), "2 objects") {
+	if !errors.As(err, &appErr) || appErr.Type() != "Incomplete" || !strings.Contains(err.Error(), "2 objects") ||
+		!strings.Contains(err.Error(), "2 differ") || !strings.Contains(err.Error(), "012.jpg") {
 		t.Fatalf("beyond tolerance: %v", err)
 	}
 

@@ -147,7 +147,8 @@ type Location struct {
 type CompareInput struct {
 	Source Location `json:"source" drctl:"required"`
 	Copy   Location `json:"copy" drctl:"required"`
-	// Tolerance is how many missing objects are still acceptable.
+	// Tolerance is how many missing or differing objects are still
+	// acceptable.
 	Tolerance int `json:"tolerance,omitempty"`
 	// MaxNames caps how many names each list in the output carries.
 	MaxNames int `json:"max_names,omitempty"`
