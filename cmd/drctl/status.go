@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -117,6 +118,16 @@ func printStatus(w io.Writer, st workflows.Status) {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", chat.StateMarks[s.State], s.ID, s.State, took, truncate(note, 80))
 	}
 	tw.Flush()
+	// A refused run changed nothing; what refused it is all its reader
+	// needs.
+	if st.State == workflows.StateRefused {
+		fmt.Fprintln(w, "  refused before its first step; nothing was changed:")
+		for _, e := range st.Timeline {
+			if e.Kind == "check failed" {
+				fmt.Fprintf(w, "  ✗ %s: %s\n", cmp.Or(e.Step, "plan"), e.Message)
+			}
+		}
+	}
 	for _, g := range st.Gates {
 		if !g.Open {
 			continue
