@@ -106,12 +106,30 @@ func TestPlanRefusals(t *testing.T) {
 		{[]string{"plan", "runbooks/library/loss-of-instance.yaml", "--env", "production", "--bogus"}, exitUsage, "unknown flag"},
 		{[]string{"plan", "runbooks/library/loss-of-instance.yaml", "--env", "production", "--config", "missing.yaml"}, exitFailed, "cannot read the environments file"},
 		{[]string{"frobnicate"}, exitUsage, "unknown command"},
+		// Configuration a step needs is a plan-time error naming the file,
+		// the line and what is missing.
+		{[]string{"plan", "runbooks/testdata/bad/missing-pipeline.yaml", "--env", "staging", "--config", "runbooks/testdata/drctl.yaml"},
+			exitFailed, `missing-pipeline.yaml:5:5: step "freeze" (pipeline.freeze) needs environment "staging"'s pipeline: section`},
+		{[]string{"plan", "runbooks/library/loss-of-instance.yaml", "--env", "production", "--param", "backup_date=2026-11-20", "--config", webhookWithoutKey(t)},
+			exitFailed, `drctl.yaml:5:15: environment "production": pipeline: provider webhook needs hmac_key`},
 	} {
 		code, _, errs := drctl(t, tc.args...)
 		if code != tc.code || !strings.Contains(errs, tc.want) {
 			t.Errorf("%v: exit %d, stderr %q; want exit %d and %q", tc.args, code, errs, tc.code, tc.want)
 		}
 	}
+}
+
+// webhookWithoutKey is an environments file whose webhook pipeline has no
+// hmac_key.
+func webhookWithoutKey(t *testing.T) string {
+	p := filepath.Join(t.TempDir(), "drctl.yaml")
+	err := os.WriteFile(p, []byte("environments:\n  production:\n    role: source\n    database: {name: register, url: env:X}\n"+
+		"    pipeline: {provider: webhook, url: https://ci.example.org/freeze}\n"), 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // TestSchema proves the generated schema accepts every shipped runbook and
