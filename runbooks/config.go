@@ -125,7 +125,7 @@ type ApprovalPolicy struct {
 }
 
 // envKeys are what expressions may read as env.*; vars.* is free-form.
-var envKeys = []string{"name", "role", "database", "old_suffix", "channel", "pipeline", "maintenance", "vars"}
+var envKeys = []string{"name", "role", "database", "old_suffix", "channel", "pipeline", "maintenance", "stores", "vars"}
 
 // Settings returns what expressions read as env.*: nothing secret.
 func (e *Environment) Settings(name string) map[string]any {
@@ -143,6 +143,9 @@ func (e *Environment) Settings(name string) map[string]any {
 		// runbook may skip those steps where there are none:
 		// if: ${{ env.pipeline }}.
 		"pipeline": e.Pipeline != nil, "maintenance": e.Maintenance != nil,
+		// The names of its stores, for a step that writes to a store only
+		// where there is one: if: ${{ 'offsite' in env.stores }}.
+		"stores": slices.Sorted(maps.Keys(e.Stores)),
 		// board asks the interpreter to keep a status board in Slack.
 		"board": board}
 }

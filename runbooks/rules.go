@@ -23,7 +23,9 @@ func (c *compiler) checkEnvironmentRules(p *workflows.Plan) {
 		walk = func(steps []workflows.Step) {
 			for _, s := range steps {
 				if s.Parallel != nil {
-					walk(s.Parallel.Steps)
+					if s.If != "false" {
+						walk(s.Parallel.Steps)
+					}
 					continue
 				}
 				if s.If == "false" {

@@ -294,6 +294,11 @@ func TestLossOfInstanceThroughTheCLI(t *testing.T) {
 			t.Errorf("table %s: %s before the loss, %s after the restore", table, sum, after[table])
 		}
 	}
+	// The rebuilt instance is production's from now on: the next nightly
+	// backup takes it as such, in both stores.
+	if code, out := Run(t, in.env, "run", "runbooks/library/nightly-backup.yaml", "--env", "production", "--as", "cron", "--wait"); code != 0 {
+		t.Fatalf("the nightly backup after the rebuild: exit %d\n%s", code, out)
+	}
 	md := reportOf(t, in.env, id)
 	for _, want := range []string{"ana approved at ", "checked"} {
 		if !strings.Contains(md, want) {
