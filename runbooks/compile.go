@@ -53,6 +53,8 @@ type runbookSrc struct {
 	Targets     struct {
 		RTO workflows.Duration `yaml:"rto"`
 		RPO workflows.Duration `yaml:"rpo"`
+		// LostAt is a template of params, e.g. ${{ params.failure_time }}.
+		LostAt *yaml.Node `yaml:"lost_at"`
 	} `yaml:"targets"`
 	Steps     []*stepSrc `yaml:"steps" drctl:"required"`
 	OnFailure []*stepSrc `yaml:"on_failure"`
@@ -165,6 +167,7 @@ func Compile(file string, src []byte, opts Options) (plan *workflows.Plan, diags
 		plan.PauseTimeout, plan.Alarm = c.env.Policy.PauseTimeout, c.env.Policy.Alarm != nil
 		plan.Params = c.bindParams(decls)
 	}
+	plan.Targets.LostAt = c.lostAt(rb.Targets.LostAt)
 	main := scope{before: map[string]reflect.Type{}}
 	plan.Steps = c.steps(rb.Steps, &main, "")
 	// on_failure and finally may read any main step: one that did not get
@@ -631,6 +634,30 @@ func (c *compiler) checkChains(n *yaml.Node, chains [][]string, sc scope) bool {
 
 func (c *compiler) vars() map[string]any {
 	return map[string]any{"params": c.values, "env": c.env.Settings(c.envName)}
+}
+
+// lostAt resolves targets.lost_at, which reads only params: the moment
+// the data was lost.
+func (c *compiler) lostAt(n *yaml.Node) *time.Time {
+	n = resolve(n)
+	if isNull(n) {
+		return nil
+	}
+	if n.Kind != yaml.ScalarNode || !workflows.IsTemplate(n.Value) {
+		c.r.at(n, "targets.lost_at must be a timestamp param, e.g. ${{ params.failure_time }}")
+		return nil
+	}
+	v := c.template(n, n.Value, scope{before: map[string]reflect.Type{}})
+	if c.values == nil {
+		return nil
+	}
+	s, _ := v.(string)
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		c.r.at(n, "targets.lost_at must be a timestamp known when the run is planned (a param), not %v", v)
+		return nil
+	}
+	return &t
 }
 
 // text checks a template string and resolves it when it reads only params

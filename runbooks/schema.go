@@ -70,7 +70,7 @@ func Schema() map[string]any {
 			"description", obj("type", "string"),
 			"kind", obj("enum", runbookKinds),
 			"params", obj("type", "object", "additionalProperties", param),
-			"targets", obj("type", "object", "additionalProperties", false, "properties", obj("rto", ref("duration"), "rpo", ref("duration"))),
+			"targets", obj("type", "object", "additionalProperties", false, "properties", obj("rto", ref("duration"), "rpo", ref("duration"), "lost_at", ref("template"))),
 			"steps", steps, "on_failure", steps, "finally", steps,
 		),
 		"definitions", obj(

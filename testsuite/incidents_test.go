@@ -369,6 +369,11 @@ func TestLossOfInstanceThroughTheCLI(t *testing.T) {
 	if st := in.ended(id); st.State != workflows.StateSucceeded {
 		t.Fatalf("data-loss-pitr: %s\n%s", st.State, outputOf(t, in.env, "status", id))
 	}
+	// The data lost is measured from the moment of the damage, however
+	// long the recovery took to start.
+	if md := reportOf(t, in.env, id); !strings.Contains(md, "(target 5m0s) ✓ met") || !strings.Contains(md, "when it was lost (targets.lost_at)") {
+		t.Errorf("the recovery's report does not measure its RPO from the moment of the damage:\n%s", md)
+	}
 	if _, ok := in.instance(postgres.MainInstance + "-old"); ok {
 		t.Error("the damaged cluster outlived its drop gate")
 	}

@@ -57,6 +57,9 @@ type ParamValue struct {
 type Targets struct {
 	RTO Duration `json:"rto,omitempty"`
 	RPO Duration `json:"rpo,omitempty"`
+	// LostAt is when the data was lost (an incident's failure time): the
+	// RPO is measured from it, else from the run's start.
+	LostAt *time.Time `json:"lost_at,omitempty"`
 }
 
 // Step is one step of a plan: exactly one of Uses, Approval or Parallel.

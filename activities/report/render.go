@@ -81,7 +81,7 @@ func newView(title, id string, s RunStatus, m measurements) view {
 	v.Facts = append(v.Facts,
 		fact{Label: "RTO", Value: fmt.Sprintf("%s (target %s)", m.RTO, orDash(s.Targets.RTO)), Met: m.RTOMet},
 		fact{Label: "RPO", Value: fmt.Sprintf("%s (target %s)", orDash(m.RPO), orDash(s.Targets.RPO)), Met: m.RPOMet},
-		fact{Label: "RPO is", Value: "the data lost: from the newest restored event to the run's start"})
+		fact{Label: "RPO is", Value: rpoDefinition(s)})
 	v.Banner, v.BannerClass = banner(s)
 	v.Chart = newChart(s, m.Started)
 	written := false
@@ -331,4 +331,12 @@ func orDash(s string) string {
 func cell(s string) string {
 	s = strings.ReplaceAll(s, "|", "\\|")
 	return strings.ReplaceAll(s, "\n", " ")
+}
+
+// rpoDefinition says what the RPO measures in this report.
+func rpoDefinition(s RunStatus) string {
+	if s.Targets.LostAt != nil {
+		return "the data lost: from the newest restored event to " + s.Targets.LostAt.UTC().Format("2006-01-02 15:04:05.000 UTC") + ", when it was lost (targets.lost_at)"
+	}
+	return "the data lost: from the newest restored event to the run's start"
 }

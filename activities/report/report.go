@@ -101,6 +101,12 @@ func safeName(s string) string {
 	}, s)
 }
 
+// Measure is the run's RTO and RPO as its report states them.
+func Measure(s RunStatus, now time.Time) (rto, rpo string) {
+	m := measure(s, now)
+	return m.RTO, m.RPO
+}
+
 // measurements are the recovery objectives as this run met them.
 type measurements struct {
 	Started time.Time `json:"started"`
@@ -115,7 +121,7 @@ type measurements struct {
 // is measured to its end, or to now while it runs (report.write comes
 // near the end), and says so; a run whose verification failed has not
 // recovered, which misses any target. The RPO is the newest verified
-// event's age.
+// event's distance from the moment the data was lost.
 func measure(s RunStatus, now time.Time) measurements {
 	var m measurements
 	for _, e := range s.Timeline {
@@ -160,18 +166,23 @@ func measure(s RunStatus, now time.Time) measurements {
 			m.RTOMet = &ok
 		}
 	}
-	// RPO is the data lost: from the newest restored event to the run's
-	// start, when the loss was acted on. The event's age at verification
-	// would count the recovery's own time too.
+	// RPO is the data lost: from the newest restored event to the moment
+	// the data was lost, or to the run's start, when the loss was acted on.
+	// The event's age at verification would count the recovery's own time
+	// too.
+	lost := m.Started
+	if s.Targets.LostAt != nil {
+		lost = *s.Targets.LostAt
+	}
 	for _, st := range s.Steps {
 		if st.Uses != "postgres.verify" || st.State != "succeeded" {
 			continue
 		}
 		rpo, _ := st.Outputs["rpo"].(string)
 		got, err := time.ParseDuration(rpo)
-		if newest, ok := st.Outputs["newest_event"].(string); ok && !m.Started.IsZero() {
+		if newest, ok := st.Outputs["newest_event"].(string); ok && !lost.IsZero() {
 			if t, perr := time.Parse(time.RFC3339Nano, newest); perr == nil && !t.IsZero() {
-				got, err = max(m.Started.Sub(t), 0), nil
+				got, err = max(lost.Sub(t), 0), nil
 				rpo = readable(got)
 			}
 		}

@@ -66,6 +66,25 @@ func TestRTOWithoutVerificationIsToTheReport(t *testing.T) {
 	}
 }
 
+// TestRPOIsFromTheMomentOfTheLoss measures the data lost from the
+// incident's failure time, not from when the run started: a PITR to just
+// before the damage lost a few seconds however late the recovery began.
+func TestRPOIsFromTheMomentOfTheLoss(t *testing.T) {
+	s := status(t, `[{"id": "verify", "uses": "postgres.verify", "state": "succeeded", "ended": "2026-07-20T15:00:05Z",
+		"outputs": {"rpo": "2h0m3s", "newest_event": "2026-07-20T12:59:57Z"}}]`)
+	if m := measure(s, start.Add(time.Minute)); m.RPO != "2h0m3s" {
+		t.Errorf("without a moment of loss the RPO is to the run's start: %q", m.RPO)
+	}
+	lost := time.Date(2026, 7, 20, 13, 0, 0, 0, time.UTC)
+	s.Targets.LostAt = &lost
+	if m := measure(s, start.Add(time.Minute)); m.RPO != "3s" || m.RPOMet == nil || !*m.RPOMet {
+		t.Errorf("RPO from the moment of loss: %q met %v, want 3s", m.RPO, m.RPOMet)
+	}
+	if d := rpoDefinition(s); !strings.Contains(d, "2026-07-20 13:00:00.000 UTC") {
+		t.Errorf("the report's definition of its RPO: %q", d)
+	}
+}
+
 func TestRPOAboveTargetIsMissed(t *testing.T) {
 	s := status(t, `[{"id": "verify", "uses": "postgres.verify", "state": "succeeded", "ended": "2026-07-20T15:00:05Z", "outputs": {"rpo": "48h0m0s"}}]`)
 	if m := measure(s, start.Add(time.Minute)); m.RPOMet == nil || *m.RPOMet {

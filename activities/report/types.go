@@ -71,6 +71,8 @@ type RunStatus struct {
 type Targets struct {
 	RTO string `json:"rto"`
 	RPO string `json:"rpo"`
+	// LostAt is when the data was lost, where the runbook knows it.
+	LostAt *time.Time `json:"lost_at"`
 }
 
 // ended tells whether the run is over: the interpreter sets the run's

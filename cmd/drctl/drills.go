@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 
+	"github.com/drctl/drctl/activities/report"
 	"github.com/drctl/drctl/workflows"
 )
 
@@ -263,27 +264,20 @@ func newDrillHistoryCmd() *cobra.Command {
 // restored, what verification counted and measured, how long it took.
 func (r *drillRun) fill(st workflows.Status) {
 	r.Drill, r.State = strings.TrimPrefix(st.Initiator, "schedule:"), st.State
-	var first, last time.Time
 	for _, s := range st.Steps {
-		if !s.Started.IsZero() && (first.IsZero() || s.Started.Before(first)) {
-			first = s.Started
-		}
-		if s.Ended.After(last) {
-			last = s.Ended
-		}
 		if k, ok := s.Outputs["key"].(string); ok && s.Uses == "backup.latest" {
 			r.Backup = k
 		}
 		if s.Uses == "postgres.verify" {
-			r.RPO, _ = s.Outputs["rpo"].(string)
 			r.Rows = s.Outputs["rows"]
 		}
 		if s.State == workflows.StateFailed && r.Error == "" {
 			r.Error = s.Error
 		}
 	}
-	if !first.IsZero() && last.After(first) {
-		r.RTO = last.Sub(first).Round(time.Second).String()
+	// RTO and RPO as the run's report measures them.
+	if rs, err := reportStatus(st); err == nil {
+		r.RTO, r.RPO = report.Measure(rs, time.Now())
 	}
 }
 

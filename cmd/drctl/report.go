@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/drctl/drctl/activities/report"
+	"github.com/drctl/drctl/workflows"
 )
 
 // newReportCmd writes the evidence of any run, ended or not: the report a
@@ -39,12 +40,7 @@ func newReportCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			// The report reads the status's JSON, as report.write does.
-			var rs report.RunStatus
-			b, err := json.Marshal(st)
-			if err == nil {
-				err = json.Unmarshal(b, &rs)
-			}
+			rs, err := reportStatus(st)
 			if err != nil {
 				return failed("run %s: reading its status: %v", args[0], err)
 			}
@@ -72,4 +68,15 @@ func orNone(s string) string {
 		return "not measured (no verified event)"
 	}
 	return s
+}
+
+// reportStatus is a run's status as the report reads it: its JSON, as
+// report.write receives it.
+func reportStatus(st workflows.Status) (report.RunStatus, error) {
+	var rs report.RunStatus
+	b, err := json.Marshal(st)
+	if err == nil {
+		err = json.Unmarshal(b, &rs)
+	}
+	return rs, err
 }
