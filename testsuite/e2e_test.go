@@ -360,6 +360,15 @@ func TestDrillSchedule(t *testing.T) {
 	if d := drills[0]; d["id"] != "drill-e2e-drill-staging" || d["paused"] != true || fmt.Sprint(d["cron"]) != "[0 4 * * *]" || d["overdue"] != false {
 		t.Fatalf("drill list: %v", d)
 	}
+	// The listing of staging's backups says how the drills on it stand.
+	dir := t.TempDir()
+	os.Mkdir(filepath.Join(dir, "backups"), 0o755)
+	cfg := filepath.Join(dir, "drctl.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf("environments:\n  staging:\n    role: target\n    database: {name: register, url: env:X}\n"+
+		"    stores: {backups: {type: local, path: %q}}\n", filepath.Join(dir, "backups"))), 0o644)
+	if code, out := Run(t, env, "--config", cfg, "backups", "--env", "staging"); code != 0 || !strings.Contains(out, "drill drill-e2e-drill-staging: paused, last success 20") {
+		t.Fatalf("drctl backups: exit %d\n%s", code, out)
+	}
 	if code, out := Run(t, env, "drill", "resume", "drill-e2e-drill-staging"); code != 0 {
 		t.Fatalf("resume: exit %d\n%s", code, out)
 	}

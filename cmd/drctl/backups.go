@@ -26,6 +26,7 @@ import (
 // listed.
 func newBackupsCmd(g *globals) *cobra.Command {
 	var (
+		c      conn
 		in     backup.ListInput
 		stores []string
 		asJSON bool
@@ -78,6 +79,9 @@ func newBackupsCmd(g *globals) *cobra.Command {
 					return err
 				}
 			}
+			if !asJSON {
+				drillsOf(cmd.Context(), out, cmd.ErrOrStderr(), &c, in.Env)
+			}
 			if len(unread) > 0 {
 				return failed("%d of %d stores could not be read: %s", len(unread), len(stores), strings.Join(unread, ", "))
 			}
@@ -99,7 +103,56 @@ func newBackupsCmd(g *globals) *cobra.Command {
 	cmd.Flags().BoolVar(&verify, "verify", false, "also read every backup back and check its size and sha256 against its record")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print each store's entries with all their metadata as JSON")
 	_ = cmd.MarkFlagRequired("env")
+	c.register(cmd)
 	return cmd
+}
+
+// drillsOf says whether the drills that prove env's backups restorable
+// have passed within their schedules: an overdue drill means the newest
+// backups are unproven. The stores are read without a server; the drills
+// need one, and a listing without it says they were not checked.
+func drillsOf(ctx context.Context, out, errw io.Writer, c *conn, env string) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	cl, err := c.dial(ctx)
+	if err != nil {
+		fmt.Fprintf(errw, "drctl: drills not checked: %v\n", err)
+		return
+	}
+	defer cl.Close()
+	drills, err := listDrills(ctx, cl, c.namespace, time.Now())
+	if err != nil {
+		fmt.Fprintf(errw, "drctl: drills not checked: %v\n", err)
+		return
+	}
+	var mine []drillSummary
+	for _, d := range drills {
+		if slices.Contains(d.Envs, env) {
+			mine = append(mine, d)
+		}
+	}
+	fmt.Fprintln(out)
+	if len(mine) == 0 {
+		fmt.Fprintf(out, "drills: none restores %s's backups: nothing proves they restore (drctl drill --help)\n", env)
+		return
+	}
+	for _, d := range mine {
+		switch {
+		case d.Overdue:
+			fmt.Fprintf(out, "drill %s: OVERDUE, last success %s: %s's newest backups are unproven\n", d.ID, orNever(d.LastSuccess), env)
+		case d.Paused:
+			fmt.Fprintf(out, "drill %s: paused, last success %s\n", d.ID, orNever(d.LastSuccess))
+		default:
+			fmt.Fprintf(out, "drill %s: last success %s, next %s\n", d.ID, orNever(d.LastSuccess), d.Next.UTC().Format(time.DateTime))
+		}
+	}
+}
+
+func orNever(t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return t.UTC().Format(time.DateTime)
 }
 
 // storeListing is what one store holds of an environment's: its dumps

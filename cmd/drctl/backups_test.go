@@ -361,3 +361,36 @@ func writeDump(t *testing.T, s backup.Store, recipient string) backup.Entry {
 	}
 	return e
 }
+
+// TestBackupsSaysWhenDrillsWentUnchecked: the stores are listed without a
+// server; the drills cannot be, and the listing says so.
+func TestBackupsSaysWhenDrillsWentUnchecked(t *testing.T) {
+	cfg, _, _ := backupsConfig(t)
+	code, _, errs := drctl(t, "--config", cfg, "backups", "--env", "production", "--store", "backups", "--temporal-address", "127.0.0.1:1")
+	if code != 0 || !strings.Contains(errs, "drills not checked: cannot reach Temporal at 127.0.0.1:1") {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+}
+
+func TestOverdueIsTwoPeriodsWithoutASuccess(t *testing.T) {
+	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	daily := []time.Time{now.Add(15 * time.Hour), now.Add(39 * time.Hour)}
+	for _, tc := range []struct {
+		name              string
+		success, firstRun time.Time
+		next              []time.Time
+		paused, wantLate  bool
+	}{
+		{"passed yesterday", now.Add(-30 * time.Hour), now.Add(-90 * 24 * time.Hour), daily, false, false},
+		{"last passed three days ago", now.Add(-72 * time.Hour), now.Add(-90 * 24 * time.Hour), daily, false, true},
+		{"never passed, first ran three days ago", time.Time{}, now.Add(-72 * time.Hour), daily, false, true},
+		{"never passed, first ran today", time.Time{}, now.Add(-time.Hour), daily, false, false},
+		{"never ran", time.Time{}, time.Time{}, daily, false, false},
+		{"paused", now.Add(-72 * time.Hour), now.Add(-90 * 24 * time.Hour), daily, true, false},
+		{"no further runs", now.Add(-72 * time.Hour), now.Add(-90 * 24 * time.Hour), daily[:1], false, false},
+	} {
+		if got := overdue(tc.success, tc.firstRun, tc.next, tc.paused, now); got != tc.wantLate {
+			t.Errorf("%s: overdue %v, want %v", tc.name, got, tc.wantLate)
+		}
+	}
+}

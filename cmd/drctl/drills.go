@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -42,6 +43,8 @@ type drillSummary struct {
 	// Overdue says a drill has not succeeded for longer than its schedule
 	// allows: two of its periods.
 	Overdue bool `json:"overdue"`
+	// Envs are the environments the drill runs on and restores from.
+	Envs []string `json:"envs"`
 }
 
 func newDrillListCmd() *cobra.Command {
@@ -90,7 +93,7 @@ func listDrills(ctx context.Context, cl client.Client, namespace string, now tim
 		if !strings.HasPrefix(e.ID, drillPrefix) {
 			continue
 		}
-		d := drillSummary{ID: e.ID, Paused: e.Paused, Note: e.Note, Cron: []string{}}
+		d := drillSummary{ID: e.ID, Paused: e.Paused, Note: e.Note, Cron: []string{}, Envs: []string{}}
 		if desc, err := cl.ScheduleClient().GetHandle(ctx, e.ID).Describe(ctx); err == nil {
 			if a, ok := desc.Schedule.Action.(*client.ScheduleWorkflowAction); ok {
 				if p, ok := a.Memo["cron"].(*commonpb.Payload); ok {
@@ -99,6 +102,7 @@ func listDrills(ctx context.Context, cl client.Client, namespace string, now tim
 						d.Cron = append(d.Cron, cron)
 					}
 				}
+				d.Envs = drillEnvs(a.Args)
 			}
 		}
 		if len(e.NextActionTimes) > 0 {
@@ -114,17 +118,49 @@ func listDrills(ctx context.Context, cl client.Client, namespace string, now tim
 		if len(runs) > 0 {
 			d.LastSuccess = runs[0].GetCloseTime().AsTime()
 		}
-		if len(e.NextActionTimes) > 1 && !e.Paused {
-			period := e.NextActionTimes[1].Sub(e.NextActionTimes[0])
-			since := d.LastSuccess
-			if since.IsZero() && len(e.RecentActions) > 0 {
-				since = e.RecentActions[0].ActualTime
-			}
-			d.Overdue = !since.IsZero() && now.Sub(since) > 2*period
+		var firstRun time.Time
+		if len(e.RecentActions) > 0 {
+			firstRun = e.RecentActions[0].ActualTime
 		}
+		d.Overdue = overdue(d.LastSuccess, firstRun, e.NextActionTimes, e.Paused, now)
 		drills = append(drills, d)
 	}
 	return drills, nil
+}
+
+// overdue says whether a drill has gone two of its periods (the gap
+// between its next two runs) without a success: since its last success,
+// or, never having passed, since its first run. A paused drill is not
+// expected to run.
+func overdue(lastSuccess, firstRun time.Time, next []time.Time, paused bool, now time.Time) bool {
+	if len(next) < 2 || paused {
+		return false
+	}
+	since := lastSuccess
+	if since.IsZero() {
+		since = firstRun
+	}
+	return !since.IsZero() && now.Sub(since) > 2*next[1].Sub(next[0])
+}
+
+// drillEnvs are the environments a drill's plan names: the one it runs on
+// and those its params name (the source it restores from).
+func drillEnvs(args []any) []string {
+	var in workflows.RunInput
+	if len(args) != 1 {
+		return []string{}
+	}
+	p, ok := args[0].(*commonpb.Payload)
+	if !ok || converter.GetDefaultDataConverter().FromPayload(p, &in) != nil {
+		return []string{}
+	}
+	envs := []string{in.Plan.Environment}
+	for _, v := range in.Plan.Params {
+		if name, ok := v.Value.(string); ok && v.Type == "environment" && !slices.Contains(envs, name) {
+			envs = append(envs, name)
+		}
+	}
+	return envs
 }
 
 func printDrills(w io.Writer, drills []drillSummary) {
