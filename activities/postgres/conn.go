@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"go.temporal.io/sdk/temporal"
@@ -119,6 +120,19 @@ func (e *endpoint) connect(ctx context.Context) (*pgx.Conn, error) {
 		return nil, fmt.Errorf("connecting to %s: %w", e, err)
 	}
 	return c, nil
+}
+
+// answers says why the endpoint's instance does not answer, if it does
+// not, within a few seconds.
+func (e *endpoint) answers(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	c, err := e.connect(ctx)
+	if err != nil {
+		return fmt.Errorf("the instance no longer answers: %w", err)
+	}
+	defer c.Close(context.WithoutCancel(ctx))
+	return c.Ping(ctx)
 }
 
 // String names the endpoint without its password.

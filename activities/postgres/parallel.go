@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"go.temporal.io/sdk/temporal"
+
 	"github.com/drctl/drctl/internal/childio"
 )
 
@@ -122,6 +124,10 @@ func parallelRestore(ctx context.Context, ep *endpoint, db string, jobs int, siz
 // the post-data section its table made ready. It returns what the loaders
 // did, once they ended, and their error lines.
 func loadArriving(ctx context.Context, ep *endpoint, db string, jobs int, g *growingFile, archive *archiveReader, head *archiveHead) (earlyWork, []string, error) {
+	// A loader that fails (its target gone, say) stops the others and the
+	// wait for the next block at once, not when that block arrives.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	type block struct {
 		id    int
 		start int64
@@ -151,7 +157,16 @@ func loadArriving(ctx context.Context, ep *endpoint, db string, jobs int, g *gro
 		loaded []int
 		post   = newPostData(head)
 	)
-	for b := range arrived {
+	for {
+		var b block
+		var more bool
+		select {
+		case b, more = <-arrived:
+		case <-ctx.Done():
+		}
+		if !more {
+			break
+		}
 		if head.byID[b.id].desc != "TABLE DATA" {
 			continue
 		}
@@ -186,6 +201,7 @@ func loadArriving(ctx context.Context, ep *endpoint, db string, jobs int, g *gro
 			lines = append(lines, l...)
 			if err != nil && failed == nil {
 				failed = err
+				cancel()
 			}
 		})
 	}
@@ -283,8 +299,18 @@ func runRestore(ctx context.Context, ep *endpoint, db string, stdin io.Reader, a
 	cmd.Stdin = stdin
 	stderr := &lineCollector{}
 	cmd.Stderr = stderr
-	if err := cmd.Run(); err != nil && len(stderr.errors) == 0 {
+	err := cmd.Run()
+	if err != nil && len(stderr.errors) == 0 {
 		return nil, fmt.Errorf("pg_restore into %s: %w: %s", db, err, capOutput(stderr.all.String()))
+	}
+	if err != nil && ctx.Err() == nil {
+		// Its errors are for the caller to sort, unless the instance itself
+		// is gone: then nothing else can load, and that is the cause.
+		if gone := ep.answers(ctx); gone != nil {
+			// Retryable: an instance that comes back takes a resumed restore.
+			return nil, temporal.NewApplicationError(fmt.Sprintf("pg_restore into %s stopped: %v (its last error: %s)",
+				db, gone, stderr.errors[len(stderr.errors)-1]), "InstanceGone")
+		}
 	}
 	return stderr.errors, nil
 }
@@ -366,11 +392,13 @@ func (g *growingFile) waitUnlessSlow(ctx context.Context, started time.Time, siz
 	}
 }
 
-// abandon fails the writer's next write: no one reads on.
+// abandon fails the writer's next write, and the readers waiting for it:
+// no one reads on.
 func (g *growingFile) abandon() {
 	g.mu.Lock()
 	g.abandoned = true
 	g.mu.Unlock()
+	g.grew.Broadcast()
 }
 
 // wait returns once the writer finished, with its error.
@@ -414,11 +442,14 @@ func (r *follower) available() (int64, error) {
 	g := r.g
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	for g.size == r.off && !g.done {
+	for g.size == r.off && !g.done && !g.abandoned {
 		g.grew.Wait()
 	}
 	if g.size > r.off {
 		return g.size - r.off, nil
+	}
+	if !g.done {
+		return 0, errAbandoned
 	}
 	if g.err != nil {
 		return 0, g.err

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -760,5 +761,57 @@ func TestBackupOfTheWrongInstanceIsRefused(t *testing.T) {
 	f.must(f.pg.Backup, postgres.BackupInput{Database: "register", Run: run}, &nightly)
 	if nightly.Rows != first.Rows || nightly.Source.SystemID == first.Source.SystemID {
 		t.Fatalf("the nightly backup after the rebuild: %+v", nightly)
+	}
+}
+
+// TestParallelRestoreFailsSoonAfterItsTargetDies: the target instance
+// goes down while a large table loads from a download across a slow link.
+// The restore fails within 10 seconds of it, naming the lost connection,
+// rather than once the download has reached the next table.
+func TestParallelRestoreFailsSoonAfterItsTargetDies(t *testing.T) {
+	f := newFixture(t)
+	seed(t, f.prod, 100)
+	sql(t, f.prod, "register", "create table bulk (id int primary key, a text)",
+		"insert into bulk select g, md5(g::text) || md5((g * 3)::text) from generate_series(1, 400000) g")
+	_, link := withSFTP(t, f)
+	var b postgres.BackupOutput
+	f.must(f.pg.Backup, postgres.BackupInput{Database: "register", Store: "fast", Run: runCtx("production")}, &b)
+
+	ended := make(chan error, 1)
+	go func() {
+		ended <- f.run(f.pg.Restore, postgres.RestoreInput{Backup: b.Key, From: "production", Database: "register", Jobs: 2, Store: "slow", Run: runCtx("staging")}, nil)
+	}()
+	testsuite.Eventually(t, time.Minute, func() bool {
+		c, err := pgx.Connect(context.Background(), f.stg.URL("postgres"))
+		if err != nil {
+			return false
+		}
+		defer c.Close(context.Background())
+		var loading int
+		err = c.QueryRow(context.Background(), "select count(*) from pg_stat_activity where query ilike 'copy public.bulk%'").Scan(&loading)
+		return err == nil && loading > 0
+	}, "the loader of table bulk to start")
+	pid, err := os.ReadFile(filepath.Join(f.stg.Dir, "data", "postmaster.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var postmaster int
+	fmt.Sscan(string(pid), &postmaster)
+	// An immediate shutdown: the server is gone, its connections with it.
+	if err := syscall.Kill(postmaster, syscall.SIGQUIT); err != nil {
+		t.Fatal(err)
+	}
+	killed, carried := time.Now(), link.Delivered()
+	select {
+	case err := <-ended:
+		if err == nil {
+			t.Fatal("the restore into an instance that went down succeeded")
+		}
+		t.Logf("failed %s after the target went down, with %d of %d bytes carried: %v", time.Since(killed).Round(time.Millisecond), carried, b.Size, err)
+		if took := time.Since(killed); took > 10*time.Second {
+			t.Errorf("the restore failed %s after its target went down", took)
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the restore is still running two minutes after its target went down")
 	}
 }
