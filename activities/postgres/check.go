@@ -168,6 +168,9 @@ func (p *Postgres) CheckRestore(ctx context.Context, in RestoreInput) (stepio.Ch
 			return stepio.CheckOutput{}, nonRetryable("NoScratchSpace", "%v: point TMPDIR at a larger volume, or restore with jobs: 1", err)
 		}
 	}
+	if err := targetRoom(t, in.Instance, plainSize(entry)); err != nil {
+		return stepio.CheckOutput{}, err
+	}
 	c, ep, err := p.admin(ctx, t, in.Instance)
 	if err != nil {
 		return stepio.CheckOutput{}, err

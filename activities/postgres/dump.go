@@ -296,15 +296,23 @@ func (p *Postgres) Restore(ctx context.Context, in RestoreInput) (RestoreOutput,
 	pr := &progress{r: plain, phase: "restore", ctx: ctx}
 	done := make(chan struct{})
 	go heartbeatUntil(ctx, done, func() any { return map[string]any{"phase": "restore", "bytes": pr.n.Load()} })
+	logFrom := instanceLogSize(t, in.Instance)
 	errs, early, err := p.load(ctx, ep, in, entry, pr, plain, space)
 	close(done)
 	out.Bytes = pr.n.Load()
 	out.TablesLoadedWhileDownloading, out.IndexesBuiltWhileDownloading = len(early.tables), len(early.postData)
+	ignored, unexpected := classify(errs, allow)
+	out.IgnoredErrors = ignored
+	if err != nil || len(unexpected) > 0 {
+		// A full disk shows to pg_restore as whatever failed first (often
+		// a lost connection); the server's own words name it.
+		if full := diskFull(t, in.Instance, logFrom, append([]string{fmt.Sprint(err)}, unexpected...)); full != "" {
+			return out, nonRetryable("DiskFull", "restoring %s into %s: the target's disk is full: %s", in.Backup, in.Database, full)
+		}
+	}
 	if err != nil {
 		return out, err
 	}
-	ignored, unexpected := classify(errs, allow)
-	out.IgnoredErrors = ignored
 	if len(unexpected) > 0 {
 		return out, nonRetryable("RestoreErrors", "restoring %s into %s: %d unexpected errors, the first: %s", in.Backup, in.Database, len(unexpected), unexpected[0])
 	}

@@ -815,3 +815,49 @@ func TestParallelRestoreFailsSoonAfterItsTargetDies(t *testing.T) {
 		t.Fatal("the restore is still running two minutes after its target went down")
 	}
 }
+
+// smallDisk mounts a tmpfs of size MiB below base, for an instance to run
+// out of room on; unmounted when the test ends.
+func smallDisk(t *testing.T, base string, size int) string {
+	t.Helper()
+	dir := filepath.Join(base, "small")
+	if err := os.Mkdir(dir, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%dm,mode=0711", size), "tmpfs", dir).CombinedOutput(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("mounting a tmpfs (CI runs as root): %v %s", err, out)
+		}
+		t.Skipf("cannot mount a tmpfs here (run as root): %v %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", "-l", dir).Run() })
+	return dir
+}
+
+// TestRestoreIntoAFullDisk restores a dump larger than the room left on
+// the target instance's disk: the step's check refuses it, saying how much
+// room there is and how much it needs; run regardless, the restore fails
+// naming the full disk, in the server's words, not a lost connection.
+func TestRestoreIntoAFullDisk(t *testing.T) {
+	f := newFixture(t)
+	disk := smallDisk(t, testsuite.PostgresBase(t), 100)
+	small := testsuite.StartPostgres(t, disk, postgres.MainInstance, nil)
+	t.Setenv("DRCTL_TEST_SMALL_URL", small.URL("postgres"))
+	f.targets["small"] = &postgres.Target{Name: "small", Role: "target", Database: "register", URL: "env:DRCTL_TEST_SMALL_URL", OldSuffix: "-old",
+		Instance: &postgres.InstanceConfig{Provider: "local", DataDir: disk}}
+	seed(t, f.prod, 100)
+	sql(t, f.prod, "register", "create table bulk (id int primary key, a text)",
+		"insert into bulk select g, md5(g::text) || md5((g * 3)::text) from generate_series(1, 1200000) g")
+	var b postgres.BackupOutput
+	f.must(f.pg.Backup, postgres.BackupInput{Database: "register", Run: runCtx("production")}, &b)
+
+	in := postgres.RestoreInput{Backup: b.Key, From: "production", Database: "register", Run: runCtx("small")}
+	if err := f.run(f.pg.CheckRestore, in, nil); errType(err) != "NoSpace" || !strings.Contains(err.Error(), "MiB free in "+filepath.Join(disk, "main")) {
+		t.Fatalf("the check of a restore larger than its target's disk: %v", err)
+	}
+	err := f.run(f.pg.Restore, in, nil)
+	if errType(err) != "DiskFull" || !strings.Contains(err.Error(), "No space left on device") {
+		t.Fatalf("a restore that filled its target's disk: %v", err)
+	}
+	t.Log(err)
+}

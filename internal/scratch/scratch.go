@@ -60,11 +60,10 @@ func Reserve(base, run, step string, attempt int, need int64) (*Space, error) {
 	if err != nil {
 		return nil, err
 	}
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(dir, &st); err != nil {
-		return nil, fmt.Errorf("checking the free space in %s: %w", dir, err)
+	free, err := Free(dir)
+	if err != nil {
+		return nil, err
 	}
-	free := int64(st.Bavail) * st.Bsize
 	if free-others < need {
 		return nil, fmt.Errorf("%w in %s: %d MiB free, %d MiB of it reserved by other restores, %d MiB needed", ErrNoSpace, base, free>>20, others>>20, need>>20)
 	}
@@ -99,14 +98,24 @@ func Fits(base string, need int64) error {
 			return err
 		}
 	}
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(base, &st); err != nil {
-		return fmt.Errorf("checking the free space in %s: %w", base, err)
+	free, err := Free(base)
+	if err != nil {
+		return err
 	}
-	if free := int64(st.Bavail) * st.Bsize; free-others < need {
+	if free-others < need {
 		return fmt.Errorf("%w in %s: %d MiB free, %d MiB of it reserved by other restores, %d MiB needed", ErrNoSpace, base, free>>20, others>>20, need>>20)
 	}
 	return nil
+}
+
+// Free is how many bytes an unprivileged writer may still put on the
+// file system that holds path.
+func Free(path string) (int64, error) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(path, &st); err != nil {
+		return 0, fmt.Errorf("checking the free space in %s: %w", path, err)
+	}
+	return int64(st.Bavail) * st.Bsize, nil
 }
 
 // Release removes the attempt's folder and what is in it.
