@@ -36,15 +36,19 @@ func runFile(t *testing.T, env []string, file string, extra ...string) string {
 	t.Helper()
 	args := append([]string{"run", file, "--env", "staging", "--as", "ana"}, extra...)
 	code, out := Run(t, env, args...)
-	if code != 0 {
+	if code != 0 || runIDOf(out) == "" {
 		t.Fatalf("drctl run: exit %d\n%s", code, out)
 	}
+	return runIDOf(out)
+}
+
+// runIDOf is the id of the run drctl run says it started, or "".
+func runIDOf(out string) string {
 	for _, line := range strings.Split(out, "\n") {
 		if id, ok := strings.CutPrefix(line, "run "); ok {
 			return id
 		}
 	}
-	t.Fatalf("drctl run printed no run id:\n%s", out)
 	return ""
 }
 

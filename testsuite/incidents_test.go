@@ -193,16 +193,10 @@ func (in *incident) start(runbook string, params ...string) string {
 		args = append(args, "--param", p)
 	}
 	code, out := Run(in.t, in.env, args...)
-	if code != 0 {
+	if code != 0 || runIDOf(out) == "" {
 		in.t.Fatalf("drctl %s: exit %d\n%s", strings.Join(args, " "), code, out)
 	}
-	for _, line := range strings.Split(out, "\n") {
-		if id, ok := strings.CutPrefix(line, "run "); ok {
-			return id
-		}
-	}
-	in.t.Fatalf("drctl run printed no run id:\n%s", out)
-	return ""
+	return runIDOf(out)
 }
 
 // approve votes for gate as user through drctl approve, once the run

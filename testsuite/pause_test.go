@@ -72,12 +72,7 @@ func TestNightlyBackupOfAnEmptyDatabaseIsLoud(t *testing.T) {
 	if code != 3 || !strings.Contains(out, "paused at step to_") || !strings.Contains(out, "drctl retry") || !strings.Contains(out, "no rows") {
 		t.Fatalf("run --wait on a pause: exit %d\n%s", code, out)
 	}
-	runID := ""
-	for _, line := range strings.Split(out, "\n") {
-		if rest, ok := strings.CutPrefix(line, "run "); ok {
-			runID = rest
-		}
-	}
+	runID := runIDOf(out)
 	Eventually(t, 60*time.Second, func() bool {
 		return status(t, env, runID).State == workflows.StateFailed
 	}, "the unanswered pause to fail the run")
@@ -104,4 +99,13 @@ func execSQL(url, q string) error {
 	defer c.Close(context.Background())
 	_, err = c.Exec(context.Background(), q)
 	return err
+}
+
+func queryRow(url, q string, dest ...any) error {
+	c, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		return err
+	}
+	defer c.Close(context.Background())
+	return c.QueryRow(context.Background(), q).Scan(dest...)
 }

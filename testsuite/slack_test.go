@@ -105,16 +105,10 @@ func (w *slackWorld) run(file string) string {
 	w.t.Helper()
 	args := []string{"run", "testsuite/testdata/" + file, "--env", "staging", "--as", "ana"}
 	code, out := Run(w.t, w.env, args...)
-	if code != 0 {
+	if code != 0 || runIDOf(out) == "" {
 		w.t.Fatalf("drctl run: %d\n%s", code, out)
 	}
-	for _, line := range strings.Split(out, "\n") {
-		if id, ok := strings.CutPrefix(line, "run "); ok {
-			return id
-		}
-	}
-	w.t.Fatalf("no run id:\n%s", out)
-	return ""
+	return runIDOf(out)
 }
 
 func (w *slackWorld) status(id string) workflows.Status {

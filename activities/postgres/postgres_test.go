@@ -816,31 +816,13 @@ func TestParallelRestoreFailsSoonAfterItsTargetDies(t *testing.T) {
 	}
 }
 
-// smallDisk mounts a tmpfs of size MiB below base, for an instance to run
-// out of room on; unmounted when the test ends.
-func smallDisk(t *testing.T, base string, size int) string {
-	t.Helper()
-	dir := filepath.Join(base, "small")
-	if err := os.Mkdir(dir, 0o711); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%dm,mode=0711", size), "tmpfs", dir).CombinedOutput(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("mounting a tmpfs (CI runs as root): %v %s", err, out)
-		}
-		t.Skipf("cannot mount a tmpfs here (run as root): %v %s", err, out)
-	}
-	t.Cleanup(func() { _ = exec.Command("umount", "-l", dir).Run() })
-	return dir
-}
-
 // TestRestoreIntoAFullDisk restores a dump larger than the room left on
 // the target instance's disk: the step's check refuses it, saying how much
 // room there is and how much it needs; run regardless, the restore fails
 // naming the full disk, in the server's words, not a lost connection.
 func TestRestoreIntoAFullDisk(t *testing.T) {
 	f := newFixture(t)
-	disk := smallDisk(t, testsuite.PostgresBase(t), 100)
+	disk := testsuite.SmallDisk(t, testsuite.PostgresBase(t), "small", 100)
 	small := testsuite.StartPostgres(t, disk, postgres.MainInstance, nil)
 	t.Setenv("DRCTL_TEST_SMALL_URL", small.URL("postgres"))
 	f.targets["small"] = &postgres.Target{Name: "small", Role: "target", Database: "register", URL: "env:DRCTL_TEST_SMALL_URL", OldSuffix: "-old",
