@@ -252,24 +252,13 @@ const countConns = 4
 // after its count, whose reading set the hint bits of every row, so the
 // sample ANALYZE reads is cheap to read.
 func countTables(ctx context.Context, connect func(context.Context) (*pgx.Conn, error), conns int, analyze bool) (map[string]int64, error) {
-	c, err := connect(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer c.Close(context.WithoutCancel(ctx))
-	tables, err := userTables(ctx, c)
-	if err != nil {
-		return nil, err
-	}
+	// Heartbeats from the first query on: a listing that waits on a lock
+	// shows a live worker, and one abandoned by a timeout hears of it.
 	var (
 		mu     sync.Mutex
-		counts = make(map[string]int64, len(tables))
-		next   = make(chan string, len(tables))
+		counts = map[string]int64{}
+		tables []string
 	)
-	for _, table := range tables {
-		next <- table
-	}
-	close(next)
 	done := make(chan struct{})
 	defer close(done)
 	go heartbeatUntil(ctx, done, func() any {
@@ -277,8 +266,25 @@ func countTables(ctx context.Context, connect func(context.Context) (*pgx.Conn, 
 		defer mu.Unlock()
 		return map[string]any{"phase": "count", "tables": len(counts), "of": len(tables)}
 	})
+	c, err := connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close(context.WithoutCancel(ctx))
+	listed, err := userTables(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	mu.Lock()
+	tables = listed
+	mu.Unlock()
+	next := make(chan string, len(listed))
+	for _, table := range listed {
+		next <- table
+	}
+	close(next)
 	g, gctx := errgroup.WithContext(ctx)
-	for i := range max(1, min(conns, len(tables))) {
+	for i := range max(1, min(conns, len(listed))) {
 		g.Go(func() error {
 			conn := c
 			if i > 0 {
