@@ -756,7 +756,7 @@ func TestBackupOfTheWrongInstanceIsRefused(t *testing.T) {
 	t.Setenv("DRCTL_TEST_PROD_URL", rebuilt.URL("register"))
 	f.must(f.pg.Restore, postgres.RestoreInput{Backup: first.Key, Database: "register_restored", Run: run}, nil)
 	sql(t, rebuilt, "postgres", "drop database register", "alter database register_restored rename to register")
-	f.must(f.pg.Backup, postgres.BackupInput{Database: "register", Base: true, NewSource: true, Run: run}, nil)
+	f.must(f.pg.Backup, postgres.BackupInput{Database: "register", NewSource: true, Run: run}, nil)
 	var nightly postgres.BackupOutput
 	f.must(f.pg.Backup, postgres.BackupInput{Database: "register", Run: run}, &nightly)
 	if nightly.Rows != first.Rows || nightly.Source.SystemID == first.Source.SystemID {
