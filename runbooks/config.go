@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/drctl/drctl/activities/backup"
 	"github.com/drctl/drctl/activities/chat"
@@ -29,7 +30,10 @@ const (
 // Config is the environments file (drctl.yaml).
 type Config struct {
 	// Groups name sets of approvers: group:dba in an approval resolves here.
-	Groups       map[string][]string     `yaml:"groups"`
+	Groups map[string][]string `yaml:"groups"`
+	// Users are the people who decide, each with the public SSH keys
+	// their decisions are signed with.
+	Users        map[string]*User        `yaml:"users"`
 	Environments map[string]*Environment `yaml:"environments" drctl:"required"`
 	// Slack is the Slack app that sends button clicks and slash commands
 	// to drctl serve.
@@ -115,13 +119,53 @@ type Retention struct {
 	KeepWeekly int `yaml:"keep_weekly"`
 }
 
+// User is a person who decides: their public SSH keys, in authorized_keys
+// form (drctl keys prints the entry).
+type User struct {
+	SSHKeys []string   `yaml:"ssh_keys" drctl:"required"`
+	Node    *yaml.Node `yaml:"-"`
+}
+
 // ApprovalPolicy demands an approval gate before any destructive step.
+// Where approval is required, every decision (a vote, an operator's
+// action, the start of a run on a source) is signed by the person's SSH
+// key unless Signed is false, as on a laptop sandbox.
 type ApprovalPolicy struct {
 	Required       bool       `yaml:"required"`
 	Quorum         int        `yaml:"quorum"`
 	AllowInitiator bool       `yaml:"allow_initiator"`
 	Approvers      []string   `yaml:"approvers"`
+	Signed         *bool      `yaml:"signed"`
 	Node           *yaml.Node `yaml:"-"`
+}
+
+// SignedDecisions says whether the policy takes only signed decisions.
+func (p *ApprovalPolicy) SignedDecisions() bool {
+	return p != nil && p.Required && (p.Signed == nil || *p.Signed)
+}
+
+// deciders is what a plan of env holds of who decides: whether decisions
+// are signed, each user's keys, and the approvers of the policy.
+func (c *Config) deciders(env *Environment) (signed bool, keys map[string][]string, approvers []string) {
+	if ap := env.Policy.Approval; ap != nil {
+		signed = ap.SignedDecisions()
+		approvers, _ = c.resolveApprovers(ap.Approvers)
+	}
+	return signed, c.keys(), approvers
+}
+
+// keys is each user's SSH keys, for a plan's signers.
+func (c *Config) keys() map[string][]string {
+	if len(c.Users) == 0 {
+		return nil
+	}
+	keys := map[string][]string{}
+	for name, u := range c.Users {
+		if u != nil {
+			keys[name] = u.SSHKeys
+		}
+	}
+	return keys
 }
 
 // envKeys are what expressions may read as env.*; vars.* is free-form.
@@ -257,6 +301,17 @@ func ParseConfig(file string, src []byte) (*Config, Diagnostics) {
 	}
 	cfg := &Config{File: file}
 	decodeInto(r, root, reflect.ValueOf(cfg).Elem(), "")
+	for _, name := range slices.Sorted(maps.Keys(cfg.Users)) {
+		u := cfg.Users[name]
+		if u == nil {
+			continue
+		}
+		for i, k := range u.SSHKeys {
+			if _, _, _, _, err := ssh.ParseAuthorizedKey([]byte(k)); err != nil {
+				r.at(nodeAt(valueOf(u.Node, "ssh_keys"), i), "user %q: ssh_keys[%d] is not a public SSH key (%v): paste a line of ~/.ssh/*.pub, or what drctl keys prints", name, i, err)
+			}
+		}
+	}
 	for _, name := range slices.Sorted(maps.Keys(cfg.Environments)) {
 		env := cfg.Environments[name]
 		if env == nil {
@@ -279,6 +334,13 @@ func ParseConfig(file string, src []byte) (*Config, Diagnostics) {
 			resolved, unknown := cfg.resolveApprovers(ap.Approvers)
 			for _, u := range unknown {
 				r.at(valueOf(ap.Node, "approvers"), "environment %q: %s", name, u)
+			}
+			if ap.SignedDecisions() {
+				for _, u := range resolved {
+					if cfg.Users[u] == nil {
+						r.at(valueOf(ap.Node, "approvers"), "environment %q takes only signed decisions, but approver %s has no ssh_keys under users: (drctl keys prints the entry; or signed: false on a sandbox)", name, u)
+					}
+				}
 			}
 			if ap.Quorum < 1 {
 				r.at(valueOf(ap.Node, "quorum"), "environment %q: quorum must be at least 1", name)

@@ -423,3 +423,11 @@ func nodeValue(n *yaml.Node) any {
 	}
 	return genericScalar(n)
 }
+
+// nodeAt returns item i of sequence n, or n itself.
+func nodeAt(n *yaml.Node, i int) *yaml.Node {
+	if s := resolve(n); s != nil && s.Kind == yaml.SequenceNode && i < len(s.Content) {
+		return s.Content[i]
+	}
+	return n
+}

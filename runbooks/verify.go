@@ -2,6 +2,7 @@ package runbooks
 
 import (
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -27,6 +28,12 @@ func CheckPlan(cfg *Config, p *workflows.Plan) []string {
 	}
 	if p.Role != env.Role {
 		problems = append(problems, fmt.Sprintf("the plan says environment %s is a %s; %s says %s", p.Environment, p.Role, cfg.File, env.Role))
+	}
+	// Who may decide, and with which keys, is this file's to say: a plan
+	// that brings its own keys or approvers would vouch for itself.
+	signed, keys, approvers := cfg.deciders(env)
+	if p.Signed != signed || !reflect.DeepEqual(p.Signers, keys) || !slices.Equal(p.Approvers, approvers) {
+		problems = append(problems, fmt.Sprintf("the plan's signing policy, keys or approvers are not those %s gives environment %s", cfg.File, p.Environment))
 	}
 	var policy ApprovalPolicy
 	if env.Policy.Approval != nil {

@@ -49,3 +49,29 @@ func TestWorkerRefusesATamperedPlan(t *testing.T) {
 		t.Fatalf("a plan made non-destructive with another approver, hashed again: %s", problems)
 	}
 }
+
+// A plan that brings its own keys, its own approvers or no need to sign
+// would vouch for itself: the worker holds it to its own file.
+func TestWorkerRefusesAPlanWithItsOwnSigners(t *testing.T) {
+	compile := func() (*Config, *workflows.Plan) {
+		return compileLibrary(t, "data-loss-pitr.yaml", "production", map[string]string{"failure_time": "2026-11-20 16:00"})
+	}
+	cfg, honest := compile()
+	if !honest.Signed || len(honest.Signers["ana"]) == 0 || len(honest.Approvers) == 0 {
+		t.Fatalf("the plan of a production recovery does not say who signs: signed %v, signers %v, approvers %v", honest.Signed, honest.Signers, honest.Approvers)
+	}
+	for name, tamper := range map[string]func(*workflows.Plan){
+		"mallory's key for ana": func(p *workflows.Plan) {
+			p.Signers["ana"] = []string{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFpO/FrmvZSIQMjezHEyfjs/za5nZ04Jz/+fCh06s4Nc mallory"}
+		},
+		"mallory an approver": func(p *workflows.Plan) { p.Approvers = append(p.Approvers, "mallory") },
+		"unsigned":            func(p *workflows.Plan) { p.Signed = false },
+	} {
+		_, p := compile()
+		tamper(p)
+		p.Hash = HashPlan(p)
+		if problems := strings.Join(CheckPlan(cfg, p), "\n"); !strings.Contains(problems, "signing policy, keys or approvers are not those") {
+			t.Errorf("a plan with %s, hashed again: %s", name, problems)
+		}
+	}
+}

@@ -1,8 +1,11 @@
 package workflows
 
 import (
+	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
+	"strings"
 
 	"go.temporal.io/sdk/workflow"
 )
@@ -17,12 +20,17 @@ func (r *runner) register(ctx workflow.Context) error {
 	err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateVote,
 		func(ctx workflow.Context, v VoteInput) (GateStatus, error) {
 			g, _ := r.openGate(v.Gate)
-			g.Votes = append(g.Votes, Vote{User: v.User, Approve: v.Approve, Comment: v.Comment, At: workflow.Now(ctx)})
+			signer, err := r.proven(ctx, v.Signature, voteStatement(g.Step, v))
+			if err != nil {
+				return *g, err
+			}
+			g.Votes = append(g.Votes, Vote{User: v.User, Approve: v.Approve, Comment: v.Comment, At: workflow.Now(ctx),
+				Signer: signer, Signature: v.Signature})
 			kind := "approved"
 			if !v.Approve {
 				kind = "rejected"
 			}
-			r.event(ctx, g.Step, kind, v.User, fmt.Sprintf("%s (%d of %d)", v.Comment, approvals(g), g.Quorum))
+			r.signedEvent(ctx, g.Step, kind, v.User, fmt.Sprintf("%s (%d of %d)", v.Comment, approvals(g), g.Quorum), signer, v.Signature)
 			return *g, nil
 		},
 		workflow.UpdateHandlerOptions{Validator: r.validateVote})
@@ -31,11 +39,69 @@ func (r *runner) register(ctx workflow.Context) error {
 	}
 	return workflow.SetUpdateHandlerWithOptions(ctx, UpdateAction,
 		func(ctx workflow.Context, a ActionInput) (string, error) {
+			signer, err := r.proven(ctx, a.Signature, actionStatement(a))
+			if err != nil {
+				return "", err
+			}
 			r.actions[a.Step] = a
-			r.event(ctx, a.Step, a.Action, a.By, a.Reason)
+			msg := a.Reason
+			if len(a.With) > 0 {
+				b, _ := json.Marshal(a.With) //workflowcheck:ignore JSON of a value: sorted keys, no clock, no I/O
+				msg = strings.TrimSpace(msg + " with " + string(b))
+			}
+			r.signedEvent(ctx, a.Step, a.Action, a.By, msg, signer, a.Signature)
 			return fmt.Sprintf("%s of step %s accepted", a.Action, a.Step), nil
 		},
 		workflow.UpdateHandlerOptions{Validator: r.validateAction})
+}
+
+// voteStatement is what a vote on gate says, as its voter signs it.
+func voteStatement(gate string, v VoteInput) Statement {
+	action := DecideApprove
+	if !v.Approve {
+		action = DecideReject
+	}
+	return Statement{Action: action, Target: gate, User: v.User, Comment: v.Comment}
+}
+
+// actionStatement is what an operator's action says, as they sign it.
+func actionStatement(a ActionInput) Statement {
+	return Statement{Action: a.Action, Target: a.Step, User: a.By, Comment: a.Reason, With: a.With}
+}
+
+// proven checks a decision's signature against the plan's keys and
+// returns the signing key's fingerprint ("" for an unsigned decision,
+// which only a policy that does not require signing accepts). A decision
+// that proves itself uses up its nonce.
+func (r *runner) proven(ctx workflow.Context, sig *Signature, want Statement) (string, error) {
+	if sig == nil {
+		if r.in.Plan.Signed {
+			return "", fmt.Errorf("environment %s takes only signed decisions: %s signs theirs with an SSH key the environments file lists (drctl %s --key FILE, or the key in ssh-agent)",
+				r.in.Plan.Environment, want.User, want.Action)
+		}
+		return "", nil
+	}
+	st, fp, err := sig.Verify(r.in.Plan.Signers[want.User]) //workflowcheck:ignore parsing and arithmetic on the given bytes: no clock, no I/O
+	if err != nil {
+		return fp, fmt.Errorf("%s's signature: %v", want.User, err)
+	}
+	want.Run = r.id
+	err = st.proves(want, workflow.Now(ctx), r.nonces) //workflowcheck:ignore compares JSON values: no clock, no I/O
+	if err != nil {
+		return fp, fmt.Errorf("%s's signature: %v", want.User, err)
+	}
+	r.nonces[st.Nonce] = true
+	return fp, nil
+}
+
+// checkSigned is proven without using up the nonce, for a validator, which may
+// not change the run.
+func (r *runner) checkSigned(ctx workflow.Context, sig *Signature, want Statement) error {
+	saved := r.nonces
+	r.nonces = maps.Clone(saved)
+	defer func() { r.nonces = saved }()
+	_, err := r.proven(ctx, sig, want)
+	return err
 }
 
 // openGate finds the gate a vote is for: the named one, or the one open.
@@ -61,7 +127,7 @@ func (r *runner) openGate(id string) (*GateStatus, error) {
 	return g, nil
 }
 
-func (r *runner) validateVote(v VoteInput) error {
+func (r *runner) validateVote(ctx workflow.Context, v VoteInput) error {
 	g, err := r.openGate(v.Gate)
 	if err != nil {
 		return err
@@ -76,10 +142,10 @@ func (r *runner) validateVote(v VoteInput) error {
 	case slices.ContainsFunc(g.Votes, func(x Vote) bool { return x.User == v.User }):
 		return fmt.Errorf("%s has already voted on gate %s", v.User, g.Step)
 	}
-	return nil
+	return r.checkSigned(ctx, v.Signature, voteStatement(g.Step, v))
 }
 
-func (r *runner) validateAction(a ActionInput) error {
+func (r *runner) validateAction(ctx workflow.Context, a ActionInput) error {
 	st, ok := r.steps[a.Step]
 	switch {
 	case !ok:
@@ -96,5 +162,10 @@ func (r *runner) validateAction(a ActionInput) error {
 	if _, pending := r.actions[a.Step]; pending {
 		return fmt.Errorf("step %s already has an action pending", a.Step)
 	}
-	return nil
+	// On a source environment, retrying (perhaps with other inputs) or
+	// skipping a step is a decision only an approver may take.
+	if p := r.in.Plan; p.Role == "source" && len(p.Approvers) > 0 && !slices.Contains(p.Approvers, a.By) {
+		return fmt.Errorf("%s is not an approver of environment %s (approvers: %v): only they may %s its steps", a.By, p.Environment, p.Approvers, a.Action)
+	}
+	return r.checkSigned(ctx, a.Signature, actionStatement(a))
 }

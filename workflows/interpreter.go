@@ -38,6 +38,8 @@ type runner struct {
 	boardWarned bool
 	// checked holds the steps whose check has passed.
 	checked map[string]bool
+	// nonces are those of the signed decisions taken: each counts once.
+	nonces map[string]bool
 }
 
 // Runbook is the interpreter: it runs any compiled plan, then its on_failure
@@ -50,7 +52,8 @@ func Runbook(ctx workflow.Context, in RunInput) (RunResult, error) {
 			fmt.Sprintf("plan format version %d; this worker runs version %d", in.Plan.Version, PlanVersion), "PlanVersion", nil)
 	}
 	r := &runner{in: in, steps: map[string]*StepStatus{}, gates: map[string]*GateStatus{}, actions: map[string]ActionInput{},
-		started: workflow.Now(ctx), id: workflow.GetInfo(ctx).WorkflowExecution.ID, checked: map[string]bool{}}
+		started: workflow.Now(ctx), id: workflow.GetInfo(ctx).WorkflowExecution.ID, checked: map[string]bool{},
+		nonces: map[string]bool{}}
 	p := in.Plan
 	r.status = Status{Runbook: p.Runbook, Environment: p.Environment, PlanHash: p.Hash, Initiator: in.Initiator,
 		Incident: in.Incident, State: StateRunning, Targets: p.Targets}
@@ -164,6 +167,20 @@ func (r *runner) failedStep() string {
 
 func (r *runner) event(ctx workflow.Context, step, kind, by, msg string) {
 	r.status.Timeline = append(r.status.Timeline, Event{At: workflow.Now(ctx), Step: step, Kind: kind, By: by, Message: msg})
+}
+
+// signedEvent is an event of a decision, with its signature; the message
+// says whether it was signed, and by which key.
+func (r *runner) signedEvent(ctx workflow.Context, step, kind, by, msg, signer string, sig *Signature) {
+	how := "unsigned"
+	if sig != nil {
+		how = "signed " + signer
+		if sig.Via != "" {
+			how += " via " + sig.Via
+		}
+	}
+	r.status.Timeline = append(r.status.Timeline, Event{At: workflow.Now(ctx), Step: step, Kind: kind, By: by,
+		Message: strings.TrimSpace(msg + " [" + how + "]"), Signature: sig})
 }
 
 // snapshot is the status as the query returns it.

@@ -29,8 +29,15 @@ type Plan struct {
 	Params      []ParamValue `json:"params"`
 	// Env is what expressions read as env.*: the environment's non-secret
 	// settings.
-	Env     map[string]any `json:"env"`
-	Targets Targets        `json:"targets"`
+	Env map[string]any `json:"env"`
+	// Signed says every decision on this run must be signed (the
+	// environment's approval policy); Signers are the SSH keys the
+	// environments file lists for each person, what signatures are checked
+	// against; Approvers are the people the policy names.
+	Signed    bool                `json:"signed,omitempty"`
+	Signers   map[string][]string `json:"signers,omitempty"`
+	Approvers []string            `json:"approvers,omitempty"`
+	Targets   Targets             `json:"targets"`
 	// PauseTimeout fails a step paused that long without an answer (the
 	// environment's policy); Alarm says the environment has an alarm to
 	// raise when a step pauses or the run fails.

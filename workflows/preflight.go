@@ -26,6 +26,19 @@ func (r *runner) preflight(ctx workflow.Context) []string {
 			return []string{reason(err)}
 		}
 	}
+	// Whoever starts a run on a source environment whose decisions are
+	// signed proves it is them, as approvers do: the plan's keys, checked
+	// above against the worker's own file, say whose key is whose.
+	p := r.in.Plan
+	if workflow.GetVersion(ctx, "signed-start", workflow.DefaultVersion, 1) >= 1 && p.Signed && p.Role == "source" && !r.in.CheckOnly {
+		signer, err := r.proven(ctx, r.in.Signature, Statement{Action: DecideStart, Target: p.Hash, User: r.in.Initiator})
+		if err != nil {
+			msg := "the run's start is not proven: " + err.Error()
+			r.event(ctx, "", "check failed", "", msg)
+			return []string{msg}
+		}
+		r.signedEvent(ctx, "", "initiator", r.in.Initiator, "started this plan", signer, r.in.Signature)
+	}
 	var todo []Step
 	var collect func([]Step)
 	collect = func(steps []Step) {

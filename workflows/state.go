@@ -44,6 +44,9 @@ type RunInput struct {
 	// PauseTimeout, when set, replaces the plan's: a drill's schedule
 	// gives one, since no operator watches it.
 	PauseTimeout Duration `json:"pause_timeout,omitempty"`
+	// Signature is the initiator's signed statement that they start this
+	// plan: a signed policy on a source environment requires it.
+	Signature *Signature `json:"signature,omitempty"`
 }
 
 // RunResult is how a run ended.
@@ -75,6 +78,10 @@ type Vote struct {
 	Approve bool      `json:"approve"`
 	Comment string    `json:"comment,omitempty"`
 	At      time.Time `json:"at"`
+	// Signer is the fingerprint of the key that signed the vote, "" for
+	// an unsigned one; Signature is the vote as signed, for a later check.
+	Signer    string     `json:"signer,omitempty"`
+	Signature *Signature `json:"signature,omitempty"`
 }
 
 // GateStatus is an approval gate with its votes.
@@ -98,6 +105,9 @@ type Event struct {
 	Kind    string    `json:"kind"`
 	By      string    `json:"by,omitempty"`
 	Message string    `json:"message"`
+	// Signature is the signed statement of a decision (a vote, an
+	// operator's action, the start), kept so it can be checked again.
+	Signature *Signature `json:"signature,omitempty"`
 }
 
 // Status is what the status query returns.
@@ -123,6 +133,8 @@ type VoteInput struct {
 	User    string `json:"user"`
 	Approve bool   `json:"approve"`
 	Comment string `json:"comment,omitempty"`
+	// Signature is User's signed statement of the vote.
+	Signature *Signature `json:"signature,omitempty"`
 }
 
 // Operator actions on a paused step.
@@ -140,4 +152,6 @@ type ActionInput struct {
 	Reason string `json:"reason,omitempty"`
 	// With changes inputs of the step on retry (the keys given only).
 	With map[string]any `json:"with,omitempty"`
+	// Signature is By's signed statement of the action.
+	Signature *Signature `json:"signature,omitempty"`
 }
