@@ -27,10 +27,13 @@ type incident struct {
 	url  string // the environment's database URL, as the application has it
 	env  []string
 	dev  *Dev
+	keys map[string]string // each person's private key file
 }
 
 const incidentConfig = `groups:
   oncall: [ana, ben]
+users:
+%[7]s
 environments:
   production:
     role: source
@@ -78,8 +81,12 @@ func newIncident(t *testing.T) *incident {
 		t.Fatal(err)
 	}
 	cfg := filepath.Join(dir, "drctl.yaml")
+	// Production's decisions are signed: the incident commander's start and
+	// the approvers' votes, each with their own key.
+	users, entries := PeopleWithKeys(t, "ic", "ana", "ben")
+	in.keys = users
 	write := func(settings string) {
-		text := fmt.Sprintf(incidentConfig, in.base, store, id.Recipient().String(), settings, filepath.Join(dir, "maintenance.flag"), filepath.Join(dir, "offsite"))
+		text := fmt.Sprintf(incidentConfig, in.base, store, id.Recipient().String(), settings, filepath.Join(dir, "maintenance.flag"), filepath.Join(dir, "offsite"), entries)
 		if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -188,7 +195,7 @@ func (in *incident) archived() {
 // returns the run's id.
 func (in *incident) start(runbook string, params ...string) string {
 	in.t.Helper()
-	args := []string{"run", "runbooks/library/" + runbook, "--env", "production", "--as", "ic"}
+	args := []string{"run", "runbooks/library/" + runbook, "--env", "production", "--as", "ic", "--key", in.keys["ic"]}
 	for _, p := range params {
 		args = append(args, "--param", p)
 	}
@@ -204,7 +211,7 @@ func (in *incident) start(runbook string, params ...string) string {
 func (in *incident) approve(id, gate, user string) {
 	in.t.Helper()
 	Eventually(in.t, 2*time.Minute, func() bool {
-		code, out := Run(in.t, in.env, "approve", id, gate, "--as", user, "--comment", "checked")
+		code, out := Run(in.t, in.env, "approve", id, gate, "--as", user, "--comment", "checked", "--key", in.keys[user])
 		if code != 0 && !strings.Contains(out, "not open yet") && !strings.Contains(out, "no approval gate is open") {
 			in.t.Fatalf("drctl approve %s %s as %s: exit %d\n%s\n%s", id, gate, user, code, out, outputOf(in.t, in.env, "status", id))
 		}
@@ -254,7 +261,7 @@ func (in *incident) instance(name string) (*postgres.Local, bool) {
 // right one recovers exactly the rows of that moment.
 func TestLossOfInstanceThroughTheCLI(t *testing.T) {
 	in := newIncident(t)
-	if code, out := Run(t, in.env, "run", "runbooks/library/nightly-backup.yaml", "--env", "production", "--as", "cron", "--wait"); code != 0 {
+	if code, out := Run(t, in.env, "run", "runbooks/library/nightly-backup.yaml", "--env", "production", "--as", "ic", "--key", in.keys["ic"], "--wait"); code != 0 {
 		t.Fatalf("nightly backup: exit %d\n%s\n%s", code, out, in.dev)
 	}
 	before := in.checksums()
@@ -290,7 +297,7 @@ func TestLossOfInstanceThroughTheCLI(t *testing.T) {
 	}
 	// The rebuilt instance is production's from now on: the next nightly
 	// backup takes it as such, in both stores.
-	if code, out := Run(t, in.env, "run", "runbooks/library/nightly-backup.yaml", "--env", "production", "--as", "cron", "--wait"); code != 0 {
+	if code, out := Run(t, in.env, "run", "runbooks/library/nightly-backup.yaml", "--env", "production", "--as", "ic", "--key", in.keys["ic"], "--wait"); code != 0 {
 		t.Fatalf("the nightly backup after the rebuild: exit %d\n%s", code, out)
 	}
 	md := reportOf(t, in.env, id)
@@ -395,7 +402,7 @@ func (in *incident) recovered(good int) {
 func TestDataLossInLondonSummerTime(t *testing.T) {
 	ShiftClockTo(t, time.July, 15)
 	in := newIncident(t)
-	if code, out := Run(t, in.env, "run", "runbooks/library/base-backup.yaml", "--env", "production", "--as", "cron", "--wait"); code != 0 {
+	if code, out := Run(t, in.env, "run", "runbooks/library/base-backup.yaml", "--env", "production", "--as", "ic", "--key", in.keys["ic"], "--wait"); code != 0 {
 		t.Fatalf("base backup: exit %d\n%s", code, out)
 	}
 	in.sql("register", "insert into events (kind) select 'good' from generate_series(1, 25)")

@@ -10,6 +10,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -131,4 +132,18 @@ func mustWrite(t testing.TB, path string, b []byte, mode os.FileMode) {
 	if err := os.WriteFile(path, b, mode); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// PeopleWithKeys makes an SSH key for each person: their private key
+// files, and their entries for an environments file's users: section.
+func PeopleWithKeys(t testing.TB, names ...string) (files map[string]string, entries string) {
+	t.Helper()
+	dir := t.TempDir()
+	files = map[string]string{}
+	for _, name := range names {
+		pub, file := writeKey(t, dir, name)
+		files[name] = file
+		entries += fmt.Sprintf("  %s: {ssh_keys: [%q]}\n", name, strings.TrimSpace(string(ssh.MarshalAuthorizedKey(pub))))
+	}
+	return files, entries
 }

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"cmp"
 	"embed"
 	"fmt"
 	"html/template"
@@ -47,7 +48,7 @@ type gateRow struct {
 	Votes                        []voteRow
 }
 
-type voteRow struct{ User, Verb, At, Comment string }
+type voteRow struct{ User, Verb, At, Comment, How string }
 
 // table is a step's rows output (postgres.latest_events), in the order of
 // its columns.
@@ -140,7 +141,11 @@ func newView(title, id string, s RunStatus, m measurements) view {
 			if !vote.Approve {
 				verb = "rejected"
 			}
-			gr.Votes = append(gr.Votes, voteRow{User: vote.User, Verb: verb, At: vote.At.UTC().Format(time.RFC3339), Comment: vote.Comment})
+			how := "unsigned"
+			if vote.Signature != nil {
+				how = "signed " + vote.Signer + " via " + cmp.Or(vote.Signature.Via, "cli")
+			}
+			gr.Votes = append(gr.Votes, voteRow{User: vote.User, Verb: verb, At: vote.At.UTC().Format(time.RFC3339), Comment: vote.Comment, How: how})
 		}
 		v.Gates = append(v.Gates, gr)
 	}
@@ -165,7 +170,7 @@ func (v view) markdown() string {
 		for _, g := range v.Gates {
 			fmt.Fprintf(&b, "- **%s** (%d of %s): %s — %s\n", g.Step, g.Quorum, g.Users, cell(g.Prompt), g.Outcome)
 			for _, vote := range g.Votes {
-				fmt.Fprintf(&b, "  - %s %s at %s: %s\n", vote.User, vote.Verb, vote.At, cell(vote.Comment))
+				fmt.Fprintf(&b, "  - %s %s at %s (%s): %s\n", vote.User, vote.Verb, vote.At, vote.How, cell(vote.Comment))
 			}
 		}
 	}

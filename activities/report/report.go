@@ -68,7 +68,7 @@ func Files(dir, title, id string, s RunStatus, formats []string, now time.Time) 
 		case "markdown":
 			body = []byte(v.markdown())
 		case "json":
-			body, _ = json.MarshalIndent(map[string]any{"title": v.Title, "run": s, "measured": m}, "", "  ")
+			body, _ = json.MarshalIndent(map[string]any{"title": v.Title, "id": id, "run": s, "measured": m}, "", "  ")
 		case "html":
 			var b bytes.Buffer
 			if err := v.html(&b); err != nil {

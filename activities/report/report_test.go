@@ -116,7 +116,7 @@ func TestWriteMarkdownAndJSON(t *testing.T) {
 	for _, want := range []string{
 		"# Drill", "| RTO | 3s (target 1h0m0s) ✓ met |", "| RPO | 48h0m0s (target 36h0m0s) ✗ MISSED |",
 		"| verify | postgres.verify | succeeded | 3s | 1 |", "| alarm | notify | not-run |",
-		"ben approved at 2026-07-20T15:00:02Z: counts match", "| 7 | a\\|b |",
+		"ben approved at 2026-07-20T15:00:02Z (unsigned): counts match", "| 7 | a\\|b |",
 	} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("report.md lacks %q:\n%s", want, md)

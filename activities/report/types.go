@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/drctl/drctl/activities/stepio"
+	"github.com/drctl/drctl/workflows"
 )
 
 // WriteInput chooses where and in which formats the report is written.
@@ -52,18 +53,21 @@ type RunStatus struct {
 		Quorum  int      `json:"quorum"`
 		Outcome string   `json:"outcome"`
 		Votes   []struct {
-			User    string    `json:"user"`
-			Approve bool      `json:"approve"`
-			Comment string    `json:"comment"`
-			At      time.Time `json:"at"`
+			User      string               `json:"user"`
+			Approve   bool                 `json:"approve"`
+			Comment   string               `json:"comment"`
+			At        time.Time            `json:"at"`
+			Signer    string               `json:"signer,omitempty"`
+			Signature *workflows.Signature `json:"signature,omitempty"`
 		} `json:"votes"`
 	} `json:"gates"`
 	Timeline []struct {
-		At      time.Time `json:"at"`
-		Step    string    `json:"step"`
-		Kind    string    `json:"kind"`
-		By      string    `json:"by"`
-		Message string    `json:"message"`
+		At        time.Time            `json:"at"`
+		Step      string               `json:"step"`
+		Kind      string               `json:"kind"`
+		By        string               `json:"by"`
+		Message   string               `json:"message"`
+		Signature *workflows.Signature `json:"signature,omitempty"`
 	} `json:"timeline"`
 }
 

@@ -31,11 +31,12 @@ func update(ctx context.Context, cl client.Client, id, name string, arg any, res
 	return nil
 }
 
-func newVoteCmd(approve bool) *cobra.Command {
+func newVoteCmd(g *globals, approve bool) *cobra.Command {
 	var (
 		c       conn
 		as      string
 		comment string
+		key     string
 	)
 	use, short := "approve RUN [GATE]", "approve the open (or named) approval gate of a run"
 	if !approve {
@@ -55,12 +56,25 @@ func newVoteCmd(approve bool) *cobra.Command {
 				return err
 			}
 			defer cl.Close()
-			var g workflows.GateStatus
-			if err := update(cmd.Context(), cl, args[0], workflows.UpdateVote, vote, &g); err != nil {
+			// What is signed names the gate, so the open one is looked up.
+			if vote.Gate == "" {
+				if vote.Gate, err = openGate(cmd.Context(), cl, args[0]); err != nil {
+					return err
+				}
+			}
+			st := workflows.Statement{Run: args[0], Action: workflows.DecideApprove, Target: vote.Gate, User: as, Comment: comment}
+			if !approve {
+				st.Action = workflows.DecideReject
+			}
+			if vote.Signature, err = signDecision(g, key, st); err != nil {
+				return err
+			}
+			var gate workflows.GateStatus
+			if err := update(cmd.Context(), cl, args[0], workflows.UpdateVote, vote, &gate); err != nil {
 				return err
 			}
 			n := 0
-			for _, v := range g.Votes {
+			for _, v := range gate.Votes {
 				if v.Approve {
 					n++
 				}
@@ -69,22 +83,38 @@ func newVoteCmd(approve bool) *cobra.Command {
 			if !approve {
 				verb = "rejected"
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s %s by %s (%d of %d approvals)\n", g.Step, verb, as, n, g.Quorum)
+			fmt.Fprintf(cmd.OutOrStdout(), "%s %s by %s (%d of %d approvals)\n", gate.Step, verb, as, n, gate.Quorum)
 			return nil
 		},
 	}
 	c.register(cmd)
 	cmd.Flags().StringVar(&as, "as", whoami(), "who votes")
 	cmd.Flags().StringVar(&comment, "comment", "", "why, for the timeline")
+	cmd.Flags().StringVar(&key, "key", "", "private SSH key file to sign the vote with (default: your key in ssh-agent)")
 	return cmd
 }
 
-func newActionCmd(action string) *cobra.Command {
+// openGate is the gate of run id that is open for votes.
+func openGate(ctx context.Context, cl client.Client, id string) (string, error) {
+	st, _, err := queryStatus(ctx, cl, id)
+	if err != nil {
+		return "", err
+	}
+	for _, g := range st.Gates {
+		if g.Open {
+			return g.Step, nil
+		}
+	}
+	return "", failed("refused: no approval gate is open")
+}
+
+func newActionCmd(g *globals, action string) *cobra.Command {
 	var (
 		c      conn
 		as     string
 		reason string
 		with   []string
+		key    string
 	)
 	cmd := &cobra.Command{
 		Use:   action + " RUN STEP --as USER [--reason TEXT]",
@@ -101,6 +131,10 @@ func newActionCmd(action string) *cobra.Command {
 			}
 			defer cl.Close()
 			in := workflows.ActionInput{Step: args[1], Action: action, By: as, Reason: reason, With: w}
+			in.Signature, err = signDecision(g, key, workflows.Statement{Run: args[0], Action: action, Target: args[1], User: as, Comment: reason, With: w})
+			if err != nil {
+				return err
+			}
 			var msg string
 			if err := update(cmd.Context(), cl, args[0], workflows.UpdateAction, in, &msg); err != nil {
 				return err
@@ -112,6 +146,7 @@ func newActionCmd(action string) *cobra.Command {
 	c.register(cmd)
 	cmd.Flags().StringVar(&as, "as", whoami(), "who decides")
 	cmd.Flags().StringVar(&reason, "reason", "", "why, for the timeline")
+	cmd.Flags().StringVar(&key, "key", "", "private SSH key file to sign the action with (default: your key in ssh-agent)")
 	if action == workflows.ActionRetry {
 		cmd.Flags().StringArrayVar(&with, "with", nil, "change an input for the retry, as name=value (repeatable)")
 	}

@@ -4,16 +4,20 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"filippo.io/age"
 	"github.com/spf13/cobra"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/drctl/drctl/activities/postgres"
 	"github.com/drctl/drctl/runbooks"
@@ -53,6 +57,9 @@ func newDemoCmd(g *globals) *cobra.Command {
 const demoConfig = `# Written by drctl demo.
 groups:
   oncall: [demo-approver]
+users:
+  demo: {ssh_keys: [%[8]q]}
+  demo-approver: {ssh_keys: [%[9]q]}
 environments:
   production:
     role: source
@@ -113,8 +120,20 @@ func runDemo(ctx context.Context, w io.Writer, dir string, uiPort int, keep bool
 	}
 	d.cfgPath = filepath.Join(dir, "drctl.yaml")
 	archive := archiveSettings(self, d.cfgPath, "production", "backups")
+	// The demo's two people sign their decisions, as production's policy
+	// requires: the one who starts the runs, and the approver.
+	for _, who := range []*ssh.Signer{&d.initiatorKey, &d.approverKey} {
+		_, priv, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			return err
+		}
+		if *who, err = ssh.NewSignerFromKey(priv); err != nil {
+			return err
+		}
+	}
+	authorized := func(s ssh.Signer) string { return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(s.PublicKey()))) }
 	cfgText := fmt.Sprintf(demoConfig, d.paths["production"], d.paths["backups"], d.paths["offsite"], id.Recipient().String(),
-		d.paths["staging"], archive[2][1], filepath.Join(dir, "maintenance.flag"))
+		d.paths["staging"], archive[2][1], filepath.Join(dir, "maintenance.flag"), authorized(d.initiatorKey), authorized(d.approverKey))
 	if err := os.WriteFile(d.cfgPath, []byte(cfgText), 0o644); err != nil {
 		return err
 	}

@@ -13,9 +13,11 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"go.temporal.io/sdk/client"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/drctl/drctl/activities/backup"
 	"github.com/drctl/drctl/activities/postgres"
+	"github.com/drctl/drctl/internal/keys"
 	"github.com/drctl/drctl/runbooks"
 	"github.com/drctl/drctl/worker"
 	"github.com/drctl/drctl/workflows"
@@ -38,6 +40,8 @@ type demo struct {
 	prod    *postgres.Local
 	stg     *postgres.Local
 	results []demoResult
+	// The keys the demo's initiator and approver sign with.
+	initiatorKey, approverKey ssh.Signer
 }
 
 // demoResult is one line of the closing table.
@@ -58,8 +62,14 @@ func (d *demo) run(file, env string, params map[string]string) (workflows.Status
 	if len(diags) > 0 {
 		return workflows.Status{}, failed("%s", diags.Lines())
 	}
+	id := runID(plan)
 	in := workflows.RunInput{Plan: *plan, Initiator: "demo"}
-	run, err := d.cl.ExecuteWorkflow(d.ctx, client.StartWorkflowOptions{ID: runID(plan), TaskQueue: worker.TaskQueue,
+	if plan.Signed && plan.Role == runbooks.RoleSource {
+		if in.Signature, err = d.sign(d.initiatorKey, workflows.Statement{Run: id, Action: workflows.DecideStart, Target: plan.Hash, User: "demo"}); err != nil {
+			return workflows.Status{}, err
+		}
+	}
+	run, err := d.cl.ExecuteWorkflow(d.ctx, client.StartWorkflowOptions{ID: id, TaskQueue: worker.TaskQueue,
 		TypedSearchAttributes: workflows.SearchAttributes(in)}, workflows.WorkflowName, in)
 	if err != nil {
 		return workflows.Status{}, err
@@ -98,12 +108,24 @@ func (d *demo) approveOpenGates(id string) {
 		if !g.Open || voted {
 			continue
 		}
+		vote := workflows.VoteInput{Gate: g.Step, User: demoApprover, Approve: true, Comment: "approved by the demo"}
+		var err error
+		vote.Signature, err = d.sign(d.approverKey, workflows.Statement{Run: id, Action: workflows.DecideApprove, Target: g.Step,
+			User: demoApprover, Comment: vote.Comment})
+		if err != nil {
+			continue
+		}
 		var out workflows.GateStatus
-		if sendUpdate(d.ctx, d.cl, id, workflows.UpdateVote, workflows.VoteInput{Gate: g.Step, User: demoApprover, Approve: true,
-			Comment: "approved by the demo"}, &out) == nil {
+		if sendUpdate(d.ctx, d.cl, id, workflows.UpdateVote, vote, &out) == nil {
 			d.say("  ✋ %s approves gate %s: %s", demoApprover, g.Step, g.Prompt)
 		}
 	}
+}
+
+// sign signs a decision of the demo's people, as drctl's CLI does.
+func (d *demo) sign(key ssh.Signer, st workflows.Statement) (*workflows.Signature, error) {
+	st.At, st.Nonce = time.Now().UTC(), keys.Nonce()
+	return workflows.Sign(key, st, "demo")
 }
 
 // record keeps an incident's line of the closing table from its run.

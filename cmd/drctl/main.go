@@ -75,9 +75,9 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		return &exitError{code: exitUsage, msg: fmt.Sprintf("%v\nsee '%s --help'", err, c.CommandPath())}
 	})
 	root.AddCommand(newValidateCmd(g), newPlanCmd(g), newSchemaCmd(),
-		newRunCmd(g), newStatusCmd(), newVoteCmd(true), newVoteCmd(false),
-		newActionCmd(workflows.ActionRetry), newActionCmd(workflows.ActionSkip), newCancelCmd(), newListCmd(),
-		newWorkerCmd(g), newDevCmd(g), newWALPushCmd(g), newWALFetchCmd(g), newWALPrefetchCmd(g), newBackupsCmd(g), newDemoCmd(g), newServeCmd(g), newDrillCmd(g), newReportCmd(), newArchiveCmd(g))
+		newRunCmd(g), newStatusCmd(), newVoteCmd(g, true), newVoteCmd(g, false),
+		newActionCmd(g, workflows.ActionRetry), newActionCmd(g, workflows.ActionSkip), newCancelCmd(), newListCmd(),
+		newWorkerCmd(g), newDevCmd(g), newWALPushCmd(g), newWALFetchCmd(g), newWALPrefetchCmd(g), newBackupsCmd(g), newDemoCmd(g), newServeCmd(g), newDrillCmd(g), newReportCmd(g), newArchiveCmd(g), newKeysCmd())
 	return root
 }
 

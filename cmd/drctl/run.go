@@ -13,6 +13,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
+	"github.com/drctl/drctl/runbooks"
 	"github.com/drctl/drctl/workflows"
 )
 
@@ -28,6 +29,7 @@ func newRunCmd(g *globals) *cobra.Command {
 		incident string
 		as       string
 		wait     bool
+		key      string
 	)
 	cmd := &cobra.Command{
 		Use:   "run FILE --env NAME [--param name=value]... [--incident ID] [--wait]",
@@ -43,7 +45,14 @@ func newRunCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer cl.Close()
-			id, err := startRun(cmd.Context(), cl, &c, plan, as, incident)
+			// On a source whose decisions are signed, starting a run is one.
+			var sign func(id string) (*workflows.Signature, error)
+			if plan.Signed && plan.Role == runbooks.RoleSource {
+				sign = func(id string) (*workflows.Signature, error) {
+					return signDecision(g, key, workflows.Statement{Run: id, Action: workflows.DecideStart, Target: plan.Hash, User: as})
+				}
+			}
+			id, err := startRun(cmd.Context(), cl, &c, plan, as, incident, sign)
 			if err != nil {
 				return err
 			}
@@ -58,6 +67,7 @@ func newRunCmd(g *globals) *cobra.Command {
 	c.register(cmd)
 	cmd.Flags().StringVar(&incident, "incident", "", "incident id, recorded on the run")
 	cmd.Flags().StringVar(&as, "as", whoami(), "who starts the run (env DRCTL_USER, else USER)")
+	cmd.Flags().StringVar(&key, "key", "", "private SSH key file to sign the start with, on a source environment (default: your key in ssh-agent)")
 	cmd.Flags().BoolVar(&wait, "wait", false, "wait for the run to end or pause: exit 0 succeeded, 1 failed or refused, 3 paused for an operator")
 	return cmd
 }
@@ -87,9 +97,17 @@ func parseWith(pairs []string) (map[string]any, error) {
 }
 
 // startRun starts a plan as a run and returns its id.
-func startRun(ctx context.Context, cl client.Client, c *conn, plan *workflows.Plan, initiator, incident string) (string, error) {
+// sign, when given, signs the initiator's start of run id.
+func startRun(ctx context.Context, cl client.Client, c *conn, plan *workflows.Plan, initiator, incident string,
+	sign func(id string) (*workflows.Signature, error)) (string, error) {
 	id := runID(plan)
 	in := workflows.RunInput{Plan: *plan, Initiator: initiator, Incident: incident, URL: c.runURL(id)}
+	if sign != nil {
+		var err error
+		if in.Signature, err = sign(id); err != nil {
+			return "", err
+		}
+	}
 	run, err := cl.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID: id, TaskQueue: c.queue, TypedSearchAttributes: workflows.SearchAttributes(in),
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,

@@ -380,7 +380,7 @@ func (h *slackHandler) slashRun(ctx context.Context, user, slackID, name string,
 	if len(diags) > 0 {
 		return "the plan is refused:\n" + diags.Lines()
 	}
-	id, err := startRun(ctx, h.cl, h.conn, plan, user, "")
+	id, err := startRun(ctx, h.cl, h.conn, plan, user, "", nil)
 	if err != nil {
 		return err.Error()
 	}
