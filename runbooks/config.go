@@ -33,7 +33,10 @@ type Config struct {
 	Groups map[string][]string `yaml:"groups"`
 	// Users are the people who decide, each with the public SSH keys
 	// their decisions are signed with.
-	Users        map[string]*User        `yaml:"users"`
+	Users map[string]*User `yaml:"users"`
+	// Voucher is drctl serve's key: it signs the votes and starts of the
+	// Slack users and API token owners it checked.
+	Voucher      *Voucher                `yaml:"voucher"`
 	Environments map[string]*Environment `yaml:"environments" drctl:"required"`
 	// Slack is the Slack app that sends button clicks and slash commands
 	// to drctl serve.
@@ -126,6 +129,15 @@ type User struct {
 	Node    *yaml.Node `yaml:"-"`
 }
 
+// Voucher is the key drctl serve vouches with: its public keys, which runs
+// check vouched decisions against, and a reference to its private key,
+// which only serve reads.
+type Voucher struct {
+	SSHKeys []string   `yaml:"ssh_keys" drctl:"required"`
+	Key     secret.Ref `yaml:"key"`
+	Node    *yaml.Node `yaml:"-"`
+}
+
 // ApprovalPolicy demands an approval gate before any destructive step.
 // Where approval is required, every decision (a vote, an operator's
 // action, the start of a run on a source) is signed by the person's SSH
@@ -146,12 +158,15 @@ func (p *ApprovalPolicy) SignedDecisions() bool {
 
 // deciders is what a plan of env holds of who decides: whether decisions
 // are signed, each user's keys, and the approvers of the policy.
-func (c *Config) deciders(env *Environment) (signed bool, keys map[string][]string, approvers []string) {
+func (c *Config) deciders(env *Environment) (signed bool, keys map[string][]string, approvers, vouchers []string) {
 	if ap := env.Policy.Approval; ap != nil {
 		signed = ap.SignedDecisions()
 		approvers, _ = c.resolveApprovers(ap.Approvers)
 	}
-	return signed, c.keys(), approvers
+	if c.Voucher != nil {
+		vouchers = c.Voucher.SSHKeys
+	}
+	return signed, c.keys(), approvers, vouchers
 }
 
 // keys is each user's SSH keys, for a plan's signers.
@@ -301,16 +316,20 @@ func ParseConfig(file string, src []byte) (*Config, Diagnostics) {
 	}
 	cfg := &Config{File: file}
 	decodeInto(r, root, reflect.ValueOf(cfg).Elem(), "")
-	for _, name := range slices.Sorted(maps.Keys(cfg.Users)) {
-		u := cfg.Users[name]
-		if u == nil {
-			continue
-		}
-		for i, k := range u.SSHKeys {
+	checkKeys := func(who string, keys []string, node *yaml.Node) {
+		for i, k := range keys {
 			if _, _, _, _, err := ssh.ParseAuthorizedKey([]byte(k)); err != nil {
-				r.at(nodeAt(valueOf(u.Node, "ssh_keys"), i), "user %q: ssh_keys[%d] is not a public SSH key (%v): paste a line of ~/.ssh/*.pub, or what drctl keys prints", name, i, err)
+				r.at(nodeAt(valueOf(node, "ssh_keys"), i), "%s: ssh_keys[%d] is not a public SSH key (%v): paste a line of ~/.ssh/*.pub, or what drctl keys prints", who, i, err)
 			}
 		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(cfg.Users)) {
+		if u := cfg.Users[name]; u != nil {
+			checkKeys(fmt.Sprintf("user %q", name), u.SSHKeys, u.Node)
+		}
+	}
+	if v := cfg.Voucher; v != nil {
+		checkKeys("voucher", v.SSHKeys, v.Node)
 	}
 	for _, name := range slices.Sorted(maps.Keys(cfg.Environments)) {
 		env := cfg.Environments[name]

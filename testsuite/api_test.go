@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/crypto/ssh"
+
 	"github.com/drctl/drctl/workflows"
 )
 
@@ -43,17 +45,20 @@ func call(t *testing.T, method, url, token, body string) (int, string) {
 // embedded server: no token or a wrong one is refused and changes nothing,
 // the initiator's vote is refused with the run's reason, a body cannot
 // vote in another's name, the token's owner approves, and a second vote
-// on the closed gate is refused.
+// on the closed gate is refused. serve vouches for the vote with its key,
+// and drctl report --verify proves it afterwards.
 func TestHTTPAPI(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "drctl.yaml")
-	if err := os.WriteFile(cfg, []byte(`api:
+	voucher, voucherKey := writeKey(t, dir, "voucher")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`api:
   users: {ana: env:DRCTL_TEST_TOKEN_ANA, ben: env:DRCTL_TEST_TOKEN_BEN}
+voucher: {ssh_keys: [%q], key: "file:%s"}
 environments:
   staging:
     role: target
     database: {name: register, url: "env:DRCTL_TEST_UNUSED"}
-`), 0o644); err != nil {
+`, strings.TrimSpace(string(ssh.MarshalAuthorizedKey(voucher))), voucherKey)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	env := []string{"DRCTL_CONFIG=" + cfg, "DRCTL_TEST_TOKEN_ANA=" + anaToken, "DRCTL_TEST_TOKEN_BEN=" + benToken}
@@ -92,8 +97,9 @@ environments:
 
 	code, body := call(t, "POST", runURL+"/approve", benToken, `{"gate": "gate", "comment": "counts match"}`)
 	var g workflows.GateStatus
-	if code != 200 || json.Unmarshal([]byte(body), &g) != nil || len(g.Votes) != 1 || g.Votes[0].User != "ben" || !g.Votes[0].Approve {
-		t.Fatalf("ben's approval: %d %s", code, body)
+	if code != 200 || json.Unmarshal([]byte(body), &g) != nil || len(g.Votes) != 1 || g.Votes[0].User != "ben" || !g.Votes[0].Approve ||
+		g.Votes[0].Signer != ssh.FingerprintSHA256(voucher) {
+		t.Fatalf("ben's approval, vouched for by serve: %d %s", code, body)
 	}
 	if code, body := call(t, "POST", runURL+"/reject", benToken, `{"gate": "gate"}`); code != 409 || !strings.Contains(body, "closed") {
 		t.Errorf("a vote after the gate closed: %d %s", code, body)
@@ -110,5 +116,8 @@ environments:
 	}
 	if !found {
 		t.Errorf("the API's approval is not in the timeline as ben's: %+v", st.Timeline)
+	}
+	if code, out := Run(t, env, "report", "--verify", id); code != 0 || !strings.Contains(out, "via api") || !strings.Contains(out, "all 1 decisions") {
+		t.Errorf("report --verify of a vote through the API: exit %d\n%s", code, out)
 	}
 }

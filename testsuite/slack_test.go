@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/slack-go/slack/slacktest"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/drctl/drctl/workflows"
 )
@@ -79,7 +80,10 @@ func newSlackWorld(t *testing.T) *slackWorld {
 	t.Cleanup(w.fake.Stop)
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "drctl.yaml")
-	os.WriteFile(cfg, []byte(`slack:
+	// serve vouches, with its own key, for the Slack users it checked.
+	voucher, voucherKey := writeKey(t, dir, "voucher")
+	os.WriteFile(cfg, []byte(`voucher: {ssh_keys: ["`+strings.TrimSpace(string(ssh.MarshalAuthorizedKey(voucher)))+`"], key: "file:`+voucherKey+`"}
+slack:
   signing_secret: env:DRCTL_TEST_SIGNING
   token: env:DRCTL_TEST_SLACK
   users: {U_ANA: ana, U_BEN: ben, U_CHEN: chen}
@@ -231,6 +235,9 @@ func TestSlackApprovals(t *testing.T) {
 	Eventually(t, 10*time.Second, func() bool { return strings.Contains(w.lastAnswer(), "already voted") }, "double click refused")
 	w.send("/slack/interactions", w.click(id, "U_CHEN", "drctl_approve", "4.1"), now, signingSecret, 0)
 	Eventually(t, 30*time.Second, func() bool { return w.status(id).State == workflows.StateSucceeded }, "the run to finish after two approvals")
+	if code, out := Run(t, w.env, "report", "--verify", id); code != 0 || strings.Count(out, "via slack") != 2 {
+		t.Errorf("report --verify of votes through Slack: exit %d\n%s", code, out)
+	}
 	w.send("/slack/interactions", w.click(id, "U_CHEN", "drctl_approve", "4.2"), now, signingSecret, 0)
 	Eventually(t, 10*time.Second, func() bool {
 		a := w.lastAnswer()

@@ -174,10 +174,7 @@ func (r *runner) event(ctx workflow.Context, step, kind, by, msg string) {
 func (r *runner) signedEvent(ctx workflow.Context, step, kind, by, msg, signer string, sig *Signature) {
 	how := "unsigned"
 	if sig != nil {
-		how = "signed " + signer
-		if sig.Via != "" {
-			how += " via " + sig.Via
-		}
+		how = "signed " + signer + " via " + sig.Via
 	}
 	r.status.Timeline = append(r.status.Timeline, Event{At: workflow.Now(ctx), Step: step, Kind: kind, By: by,
 		Message: strings.TrimSpace(msg + " [" + how + "]"), Signature: sig})

@@ -37,7 +37,10 @@ type Plan struct {
 	Signed    bool                `json:"signed,omitempty"`
 	Signers   map[string][]string `json:"signers,omitempty"`
 	Approvers []string            `json:"approvers,omitempty"`
-	Targets   Targets             `json:"targets"`
+	// Vouchers are the keys of drctl serve, which signs for the Slack
+	// users and API token owners it checked.
+	Vouchers []string `json:"vouchers,omitempty"`
+	Targets  Targets  `json:"targets"`
 	// PauseTimeout fails a step paused that long without an answer (the
 	// environment's policy); Alarm says the environment has an alarm to
 	// raise when a step pauses or the run fails.

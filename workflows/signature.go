@@ -31,6 +31,19 @@ const SignatureNamespace = "drctl-decision@drctl"
 // a signed decision is used when made, never kept to be sent later.
 const SignatureMaxSkew = 10 * time.Minute
 
+// Channels a signed decision arrives by: the decider's own key through the
+// CLI, or drctl serve vouching, with its key, for the Slack user or API
+// token owner it checked.
+const (
+	ViaCLI   = "cli"
+	ViaSlack = "slack"
+	ViaAPI   = "api"
+)
+
+// Vouched says whether a decision that came via was signed by a voucher
+// (drctl serve) rather than by the decider.
+func Vouched(via string) bool { return via == ViaSlack || via == ViaAPI }
+
 // Decisions a statement may record.
 const (
 	DecideApprove = "approve"
@@ -49,6 +62,9 @@ type Statement struct {
 	With    map[string]any `json:"with,omitempty"`
 	At      time.Time      `json:"at"`
 	Nonce   string         `json:"nonce"`
+	// Via is how the decision came: signed, so a voucher's signature is
+	// never taken for the decider's own, nor the other way round.
+	Via string `json:"via,omitempty"`
 }
 
 // Signature is a signed statement as it travels: the exact bytes signed,
@@ -73,6 +89,7 @@ func SignedData(statement []byte) []byte {
 
 // Sign signs st with signer, as a person's CLI or a vouching service does.
 func Sign(signer ssh.Signer, st Statement, via string) (*Signature, error) {
+	st.Via = via
 	b, err := json.Marshal(st)
 	if err != nil {
 		return nil, err
@@ -86,7 +103,8 @@ func Sign(signer ssh.Signer, st Statement, via string) (*Signature, error) {
 }
 
 // Verify checks that s is a valid signature by one of keys (authorized
-// keys form) and returns its statement and the key's fingerprint.
+// keys form: the decider's, or for a vouched decision the vouchers') and
+// returns its statement and the key's fingerprint.
 func (s *Signature) Verify(keys []string) (Statement, string, error) {
 	var st Statement
 	pub, _, _, _, err := ssh.ParseAuthorizedKey([]byte(s.Key))
@@ -114,6 +132,9 @@ func (s *Signature) Verify(keys []string) (Statement, string, error) {
 	}
 	if err := json.Unmarshal([]byte(s.Statement), &st); err != nil {
 		return st, fp, fmt.Errorf("the signed statement does not parse: %v", err)
+	}
+	if st.Via != s.Via {
+		return st, fp, fmt.Errorf("the statement came via %q, not via %q", st.Via, s.Via)
 	}
 	return st, fp, nil
 }

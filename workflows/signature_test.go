@@ -221,3 +221,40 @@ func status(t *testing.T, h *harness) Status {
 	}
 	return st
 }
+
+// TestVouchedVotes: a vote that came through drctl serve (Slack, the API)
+// is proven by serve's key, never by the voter's own nor relabelled.
+func TestVouchedVotes(t *testing.T) {
+	keys, listed := people(t, "ana", "ben", "serve")
+	h := newHarness(t)
+	h.on("test.Op", echo)
+	h.env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: "run-a"})
+	vote := func(user string, key ssh.Signer, via string, relabel string) func(time.Time) any {
+		return func(now time.Time) any {
+			sig, err := Sign(key, Statement{Run: "run-a", Action: DecideApprove, Target: "gate", User: user, At: now, Nonce: fmt.Sprint(now.UnixNano())}, via)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if relabel != "" {
+				sig.Via = relabel
+			}
+			return VoteInput{Gate: "gate", User: user, Approve: true, Signature: sig}
+		}
+	}
+	var ownKey, relabelled, vouched error
+	h.signedAt(time.Minute, UpdateVote, vote("ben", keys["ben"], ViaSlack, ""), &ownKey)
+	h.signedAt(2*time.Minute, UpdateVote, vote("ben", keys["ben"], ViaCLI, ViaSlack), &relabelled)
+	h.signedAt(3*time.Minute, UpdateVote, vote("ben", keys["serve"], ViaSlack, ""), &vouched)
+	p := gatePlan(1, false)
+	p.Signed, p.Signers, p.Vouchers = true, map[string][]string{"ana": listed["ana"], "ben": listed["ben"]}, listed["serve"]
+	res, st := h.run(p, "ana")
+	if ownKey == nil || relabelled == nil {
+		t.Errorf("a Slack vote signed by the voter: %v; a CLI vote relabelled as Slack: %v", ownKey, relabelled)
+	}
+	if vouched != nil || res.State != StateSucceeded {
+		t.Fatalf("serve's vote for ben: %v; run %+v", vouched, res)
+	}
+	if !strings.Contains(fmt.Sprint(st.Timeline), "via slack]") {
+		t.Errorf("the timeline does not say the vote came via Slack: %+v", st.Timeline)
+	}
+}

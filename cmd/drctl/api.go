@@ -37,6 +37,7 @@ import (
 type apiHandler struct {
 	cl      client.Client
 	callers []caller
+	vouch   *voucher
 }
 
 // caller is one configured caller, kept by the hash of their token so
@@ -49,8 +50,8 @@ type caller struct {
 // minTokenLength keeps out tokens short enough to guess.
 const minTokenLength = 24
 
-func newAPIHandler(ctx context.Context, cl client.Client, cfg *runbooks.Config) (*apiHandler, error) {
-	h := &apiHandler{cl: cl}
+func newAPIHandler(ctx context.Context, cl client.Client, cfg *runbooks.Config, vouch *voucher) (*apiHandler, error) {
+	h := &apiHandler{cl: cl, vouch: vouch}
 	seen := map[[sha256.Size]byte]string{}
 	for _, name := range slices.Sorted(maps.Keys(cfg.API.Users)) {
 		tok, err := cfg.API.Users[name].Resolve(ctx)
@@ -145,8 +146,26 @@ func (h *apiHandler) vote(w http.ResponseWriter, r *http.Request, approve bool) 
 		return
 	}
 	run := r.PathValue("run")
+	vote := workflows.VoteInput{Gate: b.Gate, User: user, Approve: approve, Comment: b.Comment}
+	if h.vouch.active() {
+		// What serve signs names the gate.
+		if vote.Gate == "" {
+			gate, err := openGate(r.Context(), h.cl, run)
+			if err != nil {
+				h.failed(w, run, fmt.Errorf("run %s: %w", run, err))
+				return
+			}
+			vote.Gate = gate
+		}
+		sig, err := h.vouch.sign(voteStatement(run, vote), workflows.ViaAPI)
+		if err != nil {
+			refuse(w, http.StatusInternalServerError, "signing the vote: %v", err)
+			return
+		}
+		vote.Signature = sig
+	}
 	var g workflows.GateStatus
-	if err := sendUpdate(r.Context(), h.cl, run, workflows.UpdateVote, workflows.VoteInput{Gate: b.Gate, User: user, Approve: approve, Comment: b.Comment}, &g); err != nil {
+	if err := sendUpdate(r.Context(), h.cl, run, workflows.UpdateVote, vote, &g); err != nil {
 		h.failed(w, run, fmt.Errorf("run %s: %w", run, err))
 		return
 	}

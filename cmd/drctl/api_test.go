@@ -42,11 +42,11 @@ func TestAPITokens(t *testing.T) {
 		{"{ana: env:TOKEN_A, ben: env:TOKEN_A}", "users ana and ben have the same token"},
 		{"{ana: env:TOKEN_MISSING}", "user ana: secret env:TOKEN_MISSING"},
 	} {
-		if _, err := newAPIHandler(context.Background(), nil, apiConfig(t, tc.users)); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if _, err := newAPIHandler(context.Background(), nil, apiConfig(t, tc.users), nil); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v; want %q", tc.users, err, tc.want)
 		}
 	}
-	h, err := newAPIHandler(context.Background(), nil, apiConfig(t, "{ana: env:TOKEN_A, ben: env:TOKEN_B}"))
+	h, err := newAPIHandler(context.Background(), nil, apiConfig(t, "{ana: env:TOKEN_A, ben: env:TOKEN_B}"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -62,11 +62,7 @@ func newVoteCmd(g *globals, approve bool) *cobra.Command {
 					return err
 				}
 			}
-			st := workflows.Statement{Run: args[0], Action: workflows.DecideApprove, Target: vote.Gate, User: as, Comment: comment}
-			if !approve {
-				st.Action = workflows.DecideReject
-			}
-			if vote.Signature, err = signDecision(g, key, st); err != nil {
+			if vote.Signature, err = signDecision(g, key, voteStatement(args[0], vote)); err != nil {
 				return err
 			}
 			var gate workflows.GateStatus

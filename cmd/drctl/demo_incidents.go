@@ -125,7 +125,7 @@ func (d *demo) approveOpenGates(id string) {
 // sign signs a decision of the demo's people, as drctl's CLI does.
 func (d *demo) sign(key ssh.Signer, st workflows.Statement) (*workflows.Signature, error) {
 	st.At, st.Nonce = time.Now().UTC(), keys.Nonce()
-	return workflows.Sign(key, st, "demo")
+	return workflows.Sign(key, st, workflows.ViaCLI)
 }
 
 // record keeps an incident's line of the closing table from its run.

@@ -115,7 +115,11 @@ func verifyReport(cmd *cobra.Command, g *globals, c *conn, arg string) error {
 			keys[name] = u.SSHKeys
 		}
 	}
-	checked := report.VerifyDecisions(id, rs, keys)
+	var vouchers []string
+	if cfg.Voucher != nil {
+		vouchers = cfg.Voucher.SSHKeys
+	}
+	checked := report.VerifyDecisions(id, rs, keys, vouchers)
 	w := cmd.OutOrStdout()
 	bad := 0
 	for _, d := range checked {

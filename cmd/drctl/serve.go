@@ -69,8 +69,12 @@ func serveHTTP(ctx context.Context, out io.Writer, listen string, cl client.Clie
 	}
 	mux := http.NewServeMux()
 	var routes []string
+	vouch, err := loadVoucher(ctx, cfg)
+	if err != nil {
+		return err
+	}
 	if cfg.Slack != nil {
-		h, err := newSlackHandler(ctx, cl, c, cfg)
+		h, err := newSlackHandler(ctx, cl, c, cfg, vouch)
 		if err != nil {
 			return err
 		}
@@ -78,7 +82,7 @@ func serveHTTP(ctx context.Context, out io.Writer, listen string, cl client.Clie
 		routes = append(routes, "slack    http://ADDR/slack/interactions")
 	}
 	if cfg.API != nil {
-		h, err := newAPIHandler(ctx, cl, cfg)
+		h, err := newAPIHandler(ctx, cl, cfg, vouch)
 		if err != nil {
 			return err
 		}

@@ -43,7 +43,7 @@ environments:
 		if err := diags.Err(); err != nil {
 			t.Fatal(err)
 		}
-		_, err := newSlackHandler(context.Background(), nil, &conn{}, cfg)
+		_, err := newSlackHandler(context.Background(), nil, &conn{}, cfg, nil)
 		if err == nil || !strings.Contains(err.Error(), "signing_secret ("+ref+")") {
 			t.Errorf("%s: %v; want a refusal naming it", ref, err)
 		}
@@ -53,7 +53,7 @@ environments:
 environments:
   staging: {role: target, database: {name: register, url: "env:UNUSED"}}
 `))
-	if _, err := newSlackHandler(context.Background(), nil, &conn{}, cfg); err != nil {
+	if _, err := newSlackHandler(context.Background(), nil, &conn{}, cfg, nil); err != nil {
 		t.Fatalf("a real signing secret refused: %v", err)
 	}
 }

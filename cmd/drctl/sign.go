@@ -27,7 +27,7 @@ func signDecision(g *globals, keyFile string, st workflows.Statement) (*workflow
 	}
 	defer done()
 	st.At, st.Nonce = time.Now().UTC(), keys.Nonce()
-	sig, err := workflows.Sign(signer, st, "cli")
+	sig, err := workflows.Sign(signer, st, workflows.ViaCLI)
 	if err != nil {
 		return nil, failed("signing the decision: %v", err)
 	}

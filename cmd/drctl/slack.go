@@ -42,9 +42,11 @@ type slackHandler struct {
 
 	mu   sync.Mutex
 	seen map[string]time.Time // clicks already handled (Slack retries)
+
+	vouch *voucher
 }
 
-func newSlackHandler(ctx context.Context, cl client.Client, c *conn, cfg *runbooks.Config) (*slackHandler, error) {
+func newSlackHandler(ctx context.Context, cl client.Client, c *conn, cfg *runbooks.Config, vouch *voucher) (*slackHandler, error) {
 	app := cfg.Slack
 	if app == nil {
 		return nil, failed("%s has no slack: section (signing_secret, token)", cfg.File)
@@ -67,7 +69,7 @@ func newSlackHandler(ctx context.Context, cl client.Client, c *conn, cfg *runboo
 		opts = append(opts, slack.OptionAPIURL(u))
 	}
 	return &slackHandler{cl: cl, conn: c, cfg: cfg, secret: secret, api: slack.New(token, opts...),
-		http: &http.Client{Timeout: 10 * time.Second}, seen: map[string]time.Time{}}, nil
+		http: &http.Client{Timeout: 10 * time.Second}, seen: map[string]time.Time{}, vouch: vouch}, nil
 }
 
 func (h *slackHandler) register(mux *http.ServeMux) {
@@ -245,7 +247,12 @@ func (h *slackHandler) openRejectModal(ctx context.Context, cb slack.Interaction
 // with the validator's reason.
 func (h *slackHandler) vote(ctx context.Context, v chat.ButtonValue, user string, approve bool, comment string) (workflows.GateStatus, error) {
 	var g workflows.GateStatus
-	err := sendUpdate(ctx, h.cl, v.Run, workflows.UpdateVote, workflows.VoteInput{Gate: v.Gate, User: user, Approve: approve, Comment: comment}, &g)
+	vote := workflows.VoteInput{Gate: v.Gate, User: user, Approve: approve, Comment: comment}
+	var err error
+	if vote.Signature, err = h.vouch.sign(voteStatement(v.Run, vote), workflows.ViaSlack); err != nil {
+		return g, err
+	}
+	err = sendUpdate(ctx, h.cl, v.Run, workflows.UpdateVote, vote, &g)
 	if err != nil {
 		return g, fmt.Errorf("%s", plainReason(err))
 	}
@@ -380,7 +387,9 @@ func (h *slackHandler) slashRun(ctx context.Context, user, slackID, name string,
 	if len(diags) > 0 {
 		return "the plan is refused:\n" + diags.Lines()
 	}
-	id, err := startRun(ctx, h.cl, h.conn, plan, user, "", nil)
+	id, err := startRun(ctx, h.cl, h.conn, plan, user, "", func(id string) (*workflows.Signature, error) {
+		return h.vouch.sign(workflows.Statement{Run: id, Action: workflows.DecideStart, Target: plan.Hash, User: user}, workflows.ViaSlack)
+	})
 	if err != nil {
 		return err.Error()
 	}
