@@ -1,11 +1,14 @@
 package runbooks
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"reflect"
 	"slices"
 	"strings"
 
+	"github.com/drctl/drctl/activities/stepio"
 	"github.com/drctl/drctl/workflows"
 )
 
@@ -75,4 +78,29 @@ func CheckPlan(cfg *Config, p *workflows.Plan) []string {
 		problems = append(problems, strings.TrimPrefix(d.String(), ":0:0: "))
 	}
 	return problems
+}
+
+// CheckInputs holds a step's inputs as they will run (an operator's
+// changes laid over the plan's) to its type's inputs, as the compiler held
+// the runbook's: an unknown input, a value of the wrong type or a name
+// that would leave its root is refused, naming it.
+func CheckInputs(uses string, with map[string]any) error {
+	t, ok := lookupStepType(uses)
+	if !ok || t.Input == nil {
+		return nil
+	}
+	b, err := json.Marshal(with)
+	if err != nil {
+		return err
+	}
+	v := reflect.New(t.Input)
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v.Interface()); err != nil {
+		return fmt.Errorf("%s: %v", uses, strings.TrimPrefix(err.Error(), "json: "))
+	}
+	if err := stepio.CheckInput(v.Interface()); err != nil {
+		return fmt.Errorf("%s: %v", uses, err)
+	}
+	return nil
 }

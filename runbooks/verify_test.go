@@ -1,6 +1,7 @@
 package runbooks
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -72,6 +73,25 @@ func TestWorkerRefusesAPlanWithItsOwnSigners(t *testing.T) {
 		p.Hash = HashPlan(p)
 		if problems := strings.Join(CheckPlan(cfg, p), "\n"); !strings.Contains(problems, "signing policy, keys or approvers are not those") {
 			t.Errorf("a plan with %s, hashed again: %s", name, problems)
+		}
+	}
+}
+
+// An operator's changed inputs are held to the step's types.
+func TestCheckInputs(t *testing.T) {
+	for with, want := range map[string]string{
+		`{"database": "register_next", "new_name": "register"}`:             ``,
+		`{"database": "register_next", "new_name": "register", "bogus": 1}`: `unknown field "bogus"`,
+		`{"database": 5, "new_name": "register"}`:                           `cannot unmarshal number`,
+		`{"database": "register_next", "new_name": "../../etc/passwd"}`:     `"../../etc/passwd" is refused`,
+	} {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(with), &m); err != nil {
+			t.Fatal(err)
+		}
+		err := CheckInputs("postgres.rename", m)
+		if want == "" && err != nil || want != "" && (err == nil || !strings.Contains(err.Error(), want)) {
+			t.Errorf("%s: %v, want %q", with, err, want)
 		}
 	}
 }

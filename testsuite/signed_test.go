@@ -74,6 +74,15 @@ func TestSignedDecisionsThroughTheCLI(t *testing.T) {
 	}
 	waitState(t, cli, id, "fragile", workflows.StatePaused)
 	refused("mallory is not an approver", "retry", id, "fragile", "--as", "mallory", "--key", keys["mallory"], "--with", `command=["true"]`)
+	// An input the step does not take is refused when the step would run
+	// with it, and the step pauses again saying so.
+	if code, out := Run(t, cli, "retry", id, "fragile", "--as", "ana", "--key", keys["ana"], "--with", "bogus=1"); code != 0 {
+		t.Fatalf("ana's retry with an unknown input: exit %d\n%s", code, out)
+	}
+	Eventually(t, time.Minute, func() bool {
+		st := status(t, cli, id)
+		return stepState(st, "fragile") == workflows.StatePaused && strings.Contains(st.Steps[1].Error, `unknown field "bogus"`)
+	}, "the retry with an unknown input to be refused and the step to pause again")
 	if code, out := Run(t, cli, "retry", id, "fragile", "--as", "ana", "--key", keys["ana"], "--with", `command=["true"]`); code != 0 {
 		t.Fatalf("ana's signed retry: exit %d\n%s", code, out)
 	}
@@ -84,7 +93,7 @@ func TestSignedDecisionsThroughTheCLI(t *testing.T) {
 			t.Errorf("the report lacks %q:\n%s", want, md)
 		}
 	}
-	if code, out := Run(t, cli, "report", "--verify", id); code != 0 || !strings.Contains(out, "all 3 decisions of "+id+" are proven") {
+	if code, out := Run(t, cli, "report", "--verify", id); code != 0 || !strings.Contains(out, "all 4 decisions of "+id+" are proven") {
 		t.Fatalf("report --verify of an honest run: exit %d\n%s", code, out)
 	}
 	// A saved report whose vote is made out to be ana's.

@@ -62,12 +62,27 @@ type Deps struct {
 	// CheckPlan holds a plan against the worker's environments file,
 	// returning every problem (runbooks.CheckPlan); nil without one.
 	CheckPlan func(*workflows.Plan) []string
+	// CheckInputs holds an operator's changed inputs to the step's types.
+	CheckInputs func(uses string, with map[string]any) error
 }
 
 // planCheck is the plan.Verify activity: a run's plan, held against the
 // worker's own environments file before the run's first step.
 type planCheck struct {
-	check func(*workflows.Plan) []string
+	check  func(*workflows.Plan) []string
+	inputs func(uses string, with map[string]any) error
+}
+
+// CheckInputs refuses inputs an operator changed that the step does not
+// take, or not of that type.
+func (c *planCheck) CheckInputs(_ context.Context, in workflows.CheckInputsInput) error {
+	if c.inputs == nil {
+		return nil
+	}
+	if err := c.inputs(in.Uses, in.With); err != nil {
+		return temporal.NewNonRetryableApplicationError(err.Error(), "BadInput", nil)
+	}
+	return nil
 }
 
 // Verify refuses a plan that is not what its hash names or that asks less
@@ -97,7 +112,7 @@ func Register(r worker.Registry, d Deps) {
 		{"ops.", &ops.Ops{Targets: d.OpsTargets, Slack: talk.Post}},
 		{"chat.", talk},
 		{"report.", &report.Report{Dir: d.ReportDir}},
-		{"plan.", &planCheck{check: d.CheckPlan}},
+		{"plan.", &planCheck{check: d.CheckPlan, inputs: d.CheckInputs}},
 	} {
 		r.RegisterActivityWithOptions(a.acts, activity.RegisterOptions{Name: a.prefix})
 	}

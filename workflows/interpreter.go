@@ -19,6 +19,10 @@ const interpreterVersion = 1
 // errAborted ends a run at an operator's request or a rejected gate.
 var errAborted = errors.New("aborted")
 
+// inputsRefused is the error type of a retry whose changed inputs the
+// step's types do not take.
+const inputsRefused = "ChangedInputsRefused"
+
 // runner holds one run's state; the query and update handlers read and
 // change it between the interpreter's steps (the SDK runs them on the same
 // cooperative thread, so no locking is needed).
@@ -257,11 +261,18 @@ func (r *runner) runStep(ctx workflow.Context, s Step) error {
 	case s.Uses == "wait" && len(s.With) == 1 && s.With["duration"] != nil:
 		return r.timer(ctx, s)
 	}
-	var changed map[string]any
+	// changed are the inputs operators changed, kept across retries;
+	// before is what they were until the last retry's, which are dropped
+	// again when refused.
+	var changed, before map[string]any
 	for {
 		err := r.activity(ctx, s, changed)
 		if err == nil {
 			return nil
+		}
+		var appErr *temporal.ApplicationError
+		if errors.As(err, &appErr) && appErr.Type() == inputsRefused {
+			changed = before
 		}
 		if ctx.Err() != nil {
 			return r.fail(ctx, st, s, err)
@@ -305,7 +316,7 @@ func (r *runner) runStep(ctx workflow.Context, s Step) error {
 					for _, k := range workflow.DeterministicKeys(act.With) {
 						merged[k] = act.With[k]
 					}
-					changed = merged
+					before, changed = changed, merged
 				}
 				continue
 			case ActionSkip:
@@ -410,6 +421,17 @@ func (r *runner) activity(ctx workflow.Context, s Step, changed map[string]any) 
 	with, err := r.inputs(ctx, s, changed)
 	if err != nil {
 		return err
+	}
+	// Inputs an operator changed are held to the step's types, as the
+	// compiler held the runbook's: an unknown or mistyped one is refused
+	// and the step fails (or pauses again) saying which.
+	if len(changed) > 0 && workflow.GetVersion(ctx, "check-changed-inputs", workflow.DefaultVersion, 1) >= 1 {
+		opts := workflow.ActivityOptions{StartToCloseTimeout: time.Minute,
+			RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 3, InitialInterval: time.Second}}
+		err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), "plan.CheckInputs", CheckInputsInput{Uses: s.Uses, With: with}).Get(ctx, nil)
+		if err != nil {
+			return temporal.NewNonRetryableApplicationError("the changed inputs are refused (a retry goes back to the inputs before them): "+reason(err), inputsRefused, nil)
+		}
 	}
 	// A step whose inputs were not known before the run is checked now,
 	// before it changes anything.

@@ -35,6 +35,7 @@ func newHarness(t *testing.T) *harness {
 	// The worker's check of the plan passes here; worker and runbooks test
 	// it with an environments file.
 	h.env.RegisterActivityWithOptions(func(context.Context, Plan) error { return nil }, activity.RegisterOptions{Name: "plan.Verify"})
+	h.env.RegisterActivityWithOptions(func(context.Context, CheckInputsInput) error { return nil }, activity.RegisterOptions{Name: "plan.CheckInputs"})
 	return h
 }
 

@@ -137,6 +137,13 @@ type VoteInput struct {
 	Signature *Signature `json:"signature,omitempty"`
 }
 
+// CheckInputsInput is a step's inputs as they will run, for the worker to
+// hold to the step type's (plan.CheckInputs).
+type CheckInputsInput struct {
+	Uses string         `json:"uses"`
+	With map[string]any `json:"with"`
+}
+
 // Operator actions on a paused step.
 const (
 	ActionRetry = "retry"

@@ -113,9 +113,11 @@ func newActionCmd(g *globals, action string) *cobra.Command {
 		key    string
 	)
 	cmd := &cobra.Command{
-		Use:   action + " RUN STEP --as USER [--reason TEXT]",
-		Short: action + " a paused step",
-		Args:  cobra.ExactArgs(2),
+		Use: action + " RUN STEP --as USER [--reason TEXT]",
+		Short: map[string]string{workflows.ActionRetry: "retry a paused step, optionally with changed inputs",
+			workflows.ActionSkip:  "skip a paused step (needs --reason)",
+			workflows.ActionAbort: "abort the run at a paused step: on_failure and finally run"}[action],
+		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			w, err := parseWith(with)
 			if err != nil {

@@ -76,7 +76,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	})
 	root.AddCommand(newValidateCmd(g), newPlanCmd(g), newSchemaCmd(),
 		newRunCmd(g), newStatusCmd(), newVoteCmd(g, true), newVoteCmd(g, false),
-		newActionCmd(g, workflows.ActionRetry), newActionCmd(g, workflows.ActionSkip), newCancelCmd(), newListCmd(),
+		newActionCmd(g, workflows.ActionRetry), newActionCmd(g, workflows.ActionSkip), newActionCmd(g, workflows.ActionAbort), newCancelCmd(), newListCmd(),
 		newWorkerCmd(g), newDevCmd(g), newWALPushCmd(g), newWALFetchCmd(g), newWALPrefetchCmd(g), newBackupsCmd(g), newDemoCmd(g), newServeCmd(g), newDrillCmd(g), newReportCmd(g), newArchiveCmd(g), newKeysCmd())
 	return root
 }

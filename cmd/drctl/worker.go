@@ -69,10 +69,11 @@ func workerDeps(g *globals) (worker.Deps, error) {
 		return worker.Deps{}, failed("%v", err)
 	}
 	return worker.Deps{
-		WALCommand: []string{self, "--config", configPath},
-		ServerEnv:  cfg.StoreSecretEnv(),
-		CheckPlan:  func(p *workflows.Plan) []string { return runbooks.CheckPlan(cfg, p) },
-		Stores:     cfg.Store,
+		WALCommand:  []string{self, "--config", configPath},
+		ServerEnv:   cfg.StoreSecretEnv(),
+		CheckPlan:   func(p *workflows.Plan) []string { return runbooks.CheckPlan(cfg, p) },
+		CheckInputs: runbooks.CheckInputs,
+		Stores:      cfg.Store,
 		ChatTargets: func(env string) (*chat.Target, error) {
 			e, err := cfg.Environment(env)
 			if err != nil {
