@@ -166,7 +166,7 @@ func Compile(file string, src []byte, opts Options) (plan *workflows.Plan, diags
 		plan.Environment, plan.Role, plan.Env = c.envName, c.env.Role, c.env.Settings(c.envName)
 		plan.PauseTimeout, plan.Alarm = c.env.Policy.PauseTimeout, c.env.Policy.Alarm != nil
 		plan.Params = c.bindParams(decls)
-		plan.Signed, plan.Signers, plan.Approvers, plan.Vouchers = c.opts.Config.deciders(c.env)
+		c.opts.Config.deciders(c.env).set(plan)
 	}
 	plan.Targets.LostAt = c.lostAt(rb.Targets.LostAt)
 	main := scope{before: map[string]reflect.Type{}}

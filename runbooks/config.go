@@ -143,12 +143,15 @@ type Voucher struct {
 // action, the start of a run on a source) is signed by the person's SSH
 // key unless Signed is false, as on a laptop sandbox.
 type ApprovalPolicy struct {
-	Required       bool       `yaml:"required"`
-	Quorum         int        `yaml:"quorum"`
-	AllowInitiator bool       `yaml:"allow_initiator"`
-	Approvers      []string   `yaml:"approvers"`
-	Signed         *bool      `yaml:"signed"`
-	Node           *yaml.Node `yaml:"-"`
+	Required       bool     `yaml:"required"`
+	Quorum         int      `yaml:"quorum"`
+	AllowInitiator bool     `yaml:"allow_initiator"`
+	Approvers      []string `yaml:"approvers"`
+	Signed         *bool    `yaml:"signed"`
+	// LastVote cli: the vote that passes a gate is signed by the voter's
+	// own key, not vouched for by drctl serve (Slack, the API).
+	LastVote string     `yaml:"last_vote" enum:"cli,any"`
+	Node     *yaml.Node `yaml:"-"`
 }
 
 // SignedDecisions says whether the policy takes only signed decisions.
@@ -157,16 +160,31 @@ func (p *ApprovalPolicy) SignedDecisions() bool {
 }
 
 // deciders is what a plan of env holds of who decides: whether decisions
-// are signed, each user's keys, and the approvers of the policy.
-func (c *Config) deciders(env *Environment) (signed bool, keys map[string][]string, approvers, vouchers []string) {
+// are signed, each user's keys, the approvers of the policy, serve's keys
+// and whether a gate's last vote must come from the CLI.
+func (c *Config) deciders(env *Environment) deciders {
+	var d deciders
 	if ap := env.Policy.Approval; ap != nil {
-		signed = ap.SignedDecisions()
-		approvers, _ = c.resolveApprovers(ap.Approvers)
+		d.signed, d.lastVoteCLI = ap.SignedDecisions(), ap.LastVote == "cli"
+		d.approvers, _ = c.resolveApprovers(ap.Approvers)
 	}
 	if c.Voucher != nil {
-		vouchers = c.Voucher.SSHKeys
+		d.vouchers = c.Voucher.SSHKeys
 	}
-	return signed, c.keys(), approvers, vouchers
+	d.keys = c.keys()
+	return d
+}
+
+// deciders is what a plan holds of who decides on its environment.
+type deciders struct {
+	signed, lastVoteCLI bool
+	keys                map[string][]string
+	approvers, vouchers []string
+}
+
+// set writes them into a plan.
+func (d deciders) set(p *workflows.Plan) {
+	p.Signed, p.Signers, p.Approvers, p.Vouchers, p.LastVoteCLI = d.signed, d.keys, d.approvers, d.vouchers, d.lastVoteCLI
 }
 
 // keys is each user's SSH keys, for a plan's signers.

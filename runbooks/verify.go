@@ -34,8 +34,10 @@ func CheckPlan(cfg *Config, p *workflows.Plan) []string {
 	}
 	// Who may decide, and with which keys, is this file's to say: a plan
 	// that brings its own keys or approvers would vouch for itself.
-	signed, keys, approvers, vouchers := cfg.deciders(env)
-	if p.Signed != signed || !reflect.DeepEqual(p.Signers, keys) || !slices.Equal(p.Approvers, approvers) || !slices.Equal(p.Vouchers, vouchers) {
+	var want workflows.Plan
+	cfg.deciders(env).set(&want)
+	if p.Signed != want.Signed || p.LastVoteCLI != want.LastVoteCLI || !reflect.DeepEqual(p.Signers, want.Signers) ||
+		!slices.Equal(p.Approvers, want.Approvers) || !slices.Equal(p.Vouchers, want.Vouchers) {
 		problems = append(problems, fmt.Sprintf("the plan's signing policy, keys or approvers are not those %s gives environment %s", cfg.File, p.Environment))
 	}
 	var policy ApprovalPolicy

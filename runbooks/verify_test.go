@@ -65,8 +65,12 @@ func TestWorkerRefusesAPlanWithItsOwnSigners(t *testing.T) {
 		"mallory's key for ana": func(p *workflows.Plan) {
 			p.Signers["ana"] = []string{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFpO/FrmvZSIQMjezHEyfjs/za5nZ04Jz/+fCh06s4Nc mallory"}
 		},
-		"mallory an approver": func(p *workflows.Plan) { p.Approvers = append(p.Approvers, "mallory") },
-		"unsigned":            func(p *workflows.Plan) { p.Signed = false },
+		"mallory an approver":    func(p *workflows.Plan) { p.Approvers = append(p.Approvers, "mallory") },
+		"unsigned":               func(p *workflows.Plan) { p.Signed = false },
+		"its own last-vote rule": func(p *workflows.Plan) { p.LastVoteCLI = !p.LastVoteCLI },
+		"serve's key replaced": func(p *workflows.Plan) {
+			p.Vouchers = []string{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFpO/FrmvZSIQMjezHEyfjs/za5nZ04Jz/+fCh06s4Nc mallory"}
+		},
 	} {
 		_, p := compile()
 		tamper(p)

@@ -145,6 +145,8 @@ func (r *runner) validateVote(ctx workflow.Context, v VoteInput) error {
 		return fmt.Errorf("%s started this run and may not approve gate %s", v.User, g.Step)
 	case slices.ContainsFunc(g.Votes, func(x Vote) bool { return x.User == v.User }):
 		return fmt.Errorf("%s has already voted on gate %s", v.User, g.Step)
+	case r.in.Plan.LastVoteCLI && v.Approve && approvals(g)+1 >= g.Quorum && (v.Signature == nil || Vouched(v.Signature.Via)):
+		return fmt.Errorf("the vote that passes gate %s is signed with the voter's own key: drctl approve %s %s --as %s", g.Step, r.id, g.Step, v.User)
 	}
 	return r.checkSigned(ctx, v.Signature, voteStatement(g.Step, v))
 }

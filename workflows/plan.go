@@ -40,7 +40,10 @@ type Plan struct {
 	// Vouchers are the keys of drctl serve, which signs for the Slack
 	// users and API token owners it checked.
 	Vouchers []string `json:"vouchers,omitempty"`
-	Targets  Targets  `json:"targets"`
+	// LastVoteCLI says the vote that passes a gate must be signed by the
+	// voter's own key (the CLI), not vouched for by serve.
+	LastVoteCLI bool    `json:"last_vote_cli,omitempty"`
+	Targets     Targets `json:"targets"`
 	// PauseTimeout fails a step paused that long without an answer (the
 	// environment's policy); Alarm says the environment has an alarm to
 	// raise when a step pauses or the run fails.

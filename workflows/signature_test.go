@@ -258,3 +258,35 @@ func TestVouchedVotes(t *testing.T) {
 		t.Errorf("the timeline does not say the vote came via Slack: %+v", st.Timeline)
 	}
 }
+
+// TestLastVoteFromTheCLI: where the policy says so, the vote that passes a
+// gate is signed by the voter's own key; earlier votes may come via serve.
+func TestLastVoteFromTheCLI(t *testing.T) {
+	keys, listed := people(t, "ana", "ben", "chen", "serve")
+	h := newHarness(t)
+	h.on("test.Op", echo)
+	h.env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: "run-a"})
+	vote := func(user string, key ssh.Signer, via string) func(time.Time) any {
+		return func(now time.Time) any {
+			sig, err := Sign(key, Statement{Run: "run-a", Action: DecideApprove, Target: "gate", User: user, At: now, Nonce: fmt.Sprint(now.UnixNano())}, via)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return VoteInput{Gate: "gate", User: user, Approve: true, Signature: sig}
+		}
+	}
+	var first, lastViaSlack, lastViaCLI error
+	h.signedAt(time.Minute, UpdateVote, vote("ben", keys["serve"], ViaSlack), &first)
+	h.signedAt(2*time.Minute, UpdateVote, vote("chen", keys["serve"], ViaSlack), &lastViaSlack)
+	h.signedAt(3*time.Minute, UpdateVote, vote("chen", keys["chen"], ViaCLI), &lastViaCLI)
+	p := gatePlan(2, false)
+	p.Signed, p.LastVoteCLI, p.Vouchers = true, true, listed["serve"]
+	p.Signers = map[string][]string{"ana": listed["ana"], "ben": listed["ben"], "chen": listed["chen"]}
+	res, _ := h.run(p, "ana")
+	if first != nil || lastViaCLI != nil || res.State != StateSucceeded {
+		t.Fatalf("ben via Slack: %v; chen via the CLI: %v; run %+v", first, lastViaCLI, res)
+	}
+	if lastViaSlack == nil || !strings.Contains(lastViaSlack.Error(), "signed with the voter's own key") {
+		t.Fatalf("the last vote via Slack: %v", lastViaSlack)
+	}
+}
