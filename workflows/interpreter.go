@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -304,6 +305,11 @@ func (r *runner) runStep(ctx workflow.Context, s Step) error {
 			if !answered {
 				return r.fail(ctx, st, s, fmt.Errorf("paused for %s and nobody answered: %s", timeout, st.Error))
 			}
+			// The run's thread hears who decided what, with any changed
+			// inputs, as the timeline and the report do.
+			if workflow.GetVersion(ctx, "announce-action", workflow.DefaultVersion, 1) >= 1 {
+				r.board(ctx, actionNote(act))
+			}
 			switch act.Action {
 			case ActionRetry:
 				// Changed inputs replace only the keys given; they are
@@ -328,6 +334,22 @@ func (r *runner) runStep(ctx workflow.Context, s Step) error {
 		}
 		return r.fail(ctx, st, s, err)
 	}
+}
+
+// actionNote is an operator's action as the run's Slack thread shows it.
+func actionNote(a ActionInput) string {
+	note := fmt.Sprintf(":wrench: %s decided to %s step %s", a.By, a.Action, a.Step)
+	if len(a.With) > 0 {
+		b, _ := json.Marshal(a.With) //workflowcheck:ignore JSON of a value: sorted keys, no clock, no I/O
+		note += " with " + string(b)
+	}
+	if a.Reason != "" {
+		note += ": " + a.Reason
+	}
+	if a.Signature == nil {
+		return note + " (unsigned)"
+	}
+	return note + " (signed, via " + a.Signature.Via + ")"
 }
 
 func (r *runner) fail(ctx workflow.Context, st *StepStatus, s Step, err error) error {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
@@ -288,5 +289,35 @@ func TestLastVoteFromTheCLI(t *testing.T) {
 	}
 	if lastViaSlack == nil || !strings.Contains(lastViaSlack.Error(), "signed with the voter's own key") {
 		t.Fatalf("the last vote via Slack: %v", lastViaSlack)
+	}
+}
+
+// TestActionsAreAnnouncedInTheThread: where the environment keeps a board,
+// an operator's action and its changed inputs are posted in the run's
+// thread.
+func TestActionsAreAnnouncedInTheThread(t *testing.T) {
+	h := newHarness(t)
+	var tries atomic.Int32
+	h.on("test.Op", func(_ context.Context, in map[string]any) (map[string]any, error) {
+		if in["id"] == "fragile" && tries.Add(1) == 1 {
+			return nil, temporal.NewNonRetryableApplicationError("disk full", "Test", nil)
+		}
+		return in, nil
+	})
+	var posts []string
+	for _, name := range []string{"chat.Post", "chat.Board"} {
+		h.env.RegisterActivityWithOptions(func(_ context.Context, in map[string]any) (map[string]any, error) {
+			if text, ok := in["text"].(string); ok {
+				posts = append(posts, text)
+			}
+			return map[string]any{"thread": "1.1"}, nil
+		}, activity.RegisterOptions{Name: name})
+	}
+	h.update(time.Minute, UpdateAction, ActionInput{Step: "fragile", Action: ActionRetry, By: "ben", With: map[string]any{"size": 2}}, new(error))
+	s := op("fragile", map[string]any{"size": 1})
+	s.OnError = OnErrorPause
+	res, _ := h.run(Plan{Env: map[string]any{"board": true}, Steps: []Step{s}}, "ana")
+	if res.State != StateSucceeded || !strings.Contains(strings.Join(posts, "\n"), `ben decided to retry step fragile with {"size":2} (unsigned)`) {
+		t.Fatalf("%+v; posts %q", res, posts)
 	}
 }
