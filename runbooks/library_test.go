@@ -128,3 +128,19 @@ func compileLibrary(t *testing.T, file, env string, params map[string]string) (*
 	}
 	return cfg, plan
 }
+
+// TestStepReferenceIsCurrent fails when docs/steps.md or the field docs
+// drctl schema shows no longer match the catalogue and the steps' doc
+// comments: run go generate ./runbooks.
+func TestStepReferenceIsCurrent(t *testing.T) {
+	docs, err := ParseFieldDocs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for file, want := range map[string]string{"fielddocs_gen.go": FieldDocsSource(docs), "../docs/steps.md": StepsMarkdown(docs)} {
+		got, err := os.ReadFile(file)
+		if err != nil || string(got) != want {
+			t.Errorf("%s is stale (%v): run go generate ./runbooks", file, err)
+		}
+	}
+}

@@ -24,7 +24,7 @@ func Schema() map[string]any {
 	for _, st := range catalogue {
 		cases = append(cases, obj(
 			"if", obj("properties", obj("uses", obj("const", st.Name)), "required", []string{"uses"}),
-			"then", obj("properties", obj("with", typeSchema(st.Input, fieldInfo{}))),
+			"then", obj("properties", obj("with", described(typeSchema(st.Input, fieldInfo{}), st.Summary))),
 		))
 	}
 	ref := func(name string) map[string]any { return obj("$ref", "#/definitions/"+name) }
@@ -81,6 +81,14 @@ func Schema() map[string]any {
 	)
 }
 
+// described adds a description, when there is one, for an editor to show.
+func described(s map[string]any, text string) map[string]any {
+	if text != "" && s["description"] == nil {
+		s["description"] = text
+	}
+	return s
+}
+
 func obj(kv ...any) map[string]any {
 	m := make(map[string]any, len(kv)/2)
 	for i := 0; i+1 < len(kv); i += 2 {
@@ -130,7 +138,7 @@ func typeSchema(t reflect.Type, f fieldInfo) map[string]any {
 		props := map[string]any{}
 		required := []string{}
 		for _, fi := range fieldsOf(t) {
-			props[fi.key] = typeSchema(t.Field(fi.index).Type, fi)
+			props[fi.key] = described(typeSchema(t.Field(fi.index).Type, fi), fieldDoc(fieldDocs, t, fi.index))
 			if fi.required {
 				required = append(required, fi.key)
 			}

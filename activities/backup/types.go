@@ -89,10 +89,10 @@ func TotalRows(counts map[string]int64) int64 {
 // LatestInput picks the newest complete backup of a datastore, optionally on
 // a given date.
 type LatestInput struct {
-	Env       string `json:"env" drctl:"required" format:"name"`
-	Datastore string `json:"datastore" drctl:"required" format:"name"`
-	Store     string `json:"store,omitempty" format:"name"`
-	Date      string `json:"date,omitempty" format:"date"`
+	Env       string `json:"env" drctl:"required" format:"name"`       // the environment whose backups to look in
+	Datastore string `json:"datastore" drctl:"required" format:"name"` // the datastore (usually the database name)
+	Store     string `json:"store,omitempty" format:"name"`            // the store to look in; default backups
+	Date      string `json:"date,omitempty" format:"date"`             // only backups of this date (yyyy-mm-dd, UTC); default any
 	// AllowFallback takes the newest complete backup when newer ones are
 	// damaged (the output lists them); by default the step fails.
 	AllowFallback bool `json:"allow_fallback,omitempty"`
@@ -100,11 +100,11 @@ type LatestInput struct {
 
 // ListInput lists backups between two dates (inclusive).
 type ListInput struct {
-	Env       string `json:"env" drctl:"required" format:"name"`
-	Datastore string `json:"datastore,omitempty" format:"name"`
-	Store     string `json:"store,omitempty" format:"name"`
-	From      string `json:"from,omitempty" format:"date"`
-	To        string `json:"to,omitempty" format:"date"`
+	Env       string `json:"env" drctl:"required" format:"name"` // the environment whose backups to list
+	Datastore string `json:"datastore,omitempty" format:"name"`  // only this datastore
+	Store     string `json:"store,omitempty" format:"name"`      // the store to list; default backups
+	From      string `json:"from,omitempty" format:"date"`       // the first date (yyyy-mm-dd, UTC)
+	To        string `json:"to,omitempty" format:"date"`         // the last date (yyyy-mm-dd, UTC)
 }
 
 // ListOutput holds the backups found, oldest first.
@@ -117,11 +117,11 @@ type ListOutput struct {
 
 // PruneInput applies retention; the newest verified backup is never deleted.
 type PruneInput struct {
-	Env        string `json:"env" drctl:"required" format:"name"`
-	Datastore  string `json:"datastore" drctl:"required" format:"name"`
-	Store      string `json:"store,omitempty" format:"name"`
-	KeepDaily  int    `json:"keep_daily" drctl:"required"`
-	KeepWeekly int    `json:"keep_weekly,omitempty"`
+	Env        string `json:"env" drctl:"required" format:"name"`       // the environment whose backups to prune: the run's own
+	Datastore  string `json:"datastore" drctl:"required" format:"name"` // the datastore to prune
+	Store      string `json:"store,omitempty" format:"name"`            // the store to prune; default backups
+	KeepDaily  int    `json:"keep_daily" drctl:"required"`              // how many days keep their newest backup
+	KeepWeekly int    `json:"keep_weekly,omitempty"`                    // how many weeks keep their newest backup
 	// Run is set by the interpreter: a run prunes its own environment's
 	// backups only.
 	Run stepio.RunContext `json:"run" drctl:"internal"`
@@ -138,15 +138,15 @@ type PruneOutput struct {
 
 // Location is a prefix in one of an environment's stores.
 type Location struct {
-	Env    string `json:"env" drctl:"required" format:"name"`
-	Store  string `json:"store" drctl:"required" format:"name"`
-	Prefix string `json:"prefix,omitempty"`
+	Env    string `json:"env" drctl:"required" format:"name"`   // the environment whose store it is
+	Store  string `json:"store" drctl:"required" format:"name"` // the store
+	Prefix string `json:"prefix,omitempty"`                     // only objects under this prefix
 }
 
 // CompareInput compares two locations object by object.
 type CompareInput struct {
-	Source Location `json:"source" drctl:"required"`
-	Copy   Location `json:"copy" drctl:"required"`
+	Source Location `json:"source" drctl:"required"` // what is compared: the originals
+	Copy   Location `json:"copy" drctl:"required"`   // their copy
 	// Tolerance is how many missing or differing objects are still
 	// acceptable.
 	Tolerance int `json:"tolerance,omitempty"`

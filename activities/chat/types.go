@@ -18,8 +18,8 @@ type SlackConfig struct {
 
 // PostInput posts a message to the run's thread (or a given channel).
 type PostInput struct {
-	Text    string `json:"text" drctl:"required"`
-	Channel string `json:"channel,omitempty"`
+	Text    string `json:"text" drctl:"required"` // the message (Slack mrkdwn)
+	Channel string `json:"channel,omitempty"`     // the channel; default the environment's
 	// Thread is the run's thread, kept by the interpreter: the first post
 	// of a run opens it, the others reply in it.
 	Thread string            `json:"thread" drctl:"internal"`

@@ -35,8 +35,8 @@ type MaintenanceConfig struct {
 
 // FreezeInput freezes the deploy pipeline.
 type FreezeInput struct {
-	Branch string            `json:"branch,omitempty"`
-	Reason string            `json:"reason,omitempty"`
+	Branch string            `json:"branch,omitempty"` // the branch to freeze; default the pipeline's
+	Reason string            `json:"reason,omitempty"` // why, shown where the pipeline shows it
 	Run    stepio.RunContext `json:"run" drctl:"internal"`
 }
 
@@ -54,7 +54,7 @@ type FreezeOutput struct {
 // UnfreezeInput takes the freeze step's record; a missing record (the freeze
 // never ran) unfreezes nothing.
 type UnfreezeInput struct {
-	Freeze *FreezeOutput     `json:"freeze,omitempty"`
+	Freeze *FreezeOutput     `json:"freeze,omitempty"` // the freeze step's outputs, so unfreeze restores exactly what it changed
 	Run    stepio.RunContext `json:"run" drctl:"internal"`
 }
 
@@ -66,7 +66,7 @@ type UnfreezeOutput struct {
 
 // MaintenanceInput switches maintenance mode.
 type MaintenanceInput struct {
-	Message string            `json:"message,omitempty"`
+	Message string            `json:"message,omitempty"` // what the maintenance page says
 	Run     stepio.RunContext `json:"run" drctl:"internal"`
 }
 
@@ -78,15 +78,15 @@ type MaintenanceOutput struct {
 
 // ExecInput runs a command as argv, never through a shell.
 type ExecInput struct {
-	Command []string          `json:"command" drctl:"required"`
-	Dir     string            `json:"dir,omitempty"`
-	Env     map[string]string `json:"env,omitempty"`
+	Command []string          `json:"command" drctl:"required"` // the program and its arguments (never a shell)
+	Dir     string            `json:"dir,omitempty"`            // the working folder
+	Env     map[string]string `json:"env,omitempty"`            // extra environment variables (the worker's own are not passed on)
 	// Secrets are environment variables whose values are secret references;
 	// their values are redacted from everything the command prints.
 	Secrets   map[string]secret.Ref `json:"secrets,omitempty"`
-	Timeout   stepio.Duration       `json:"timeout,omitempty"`
-	ExitCodes []int                 `json:"exit_codes,omitempty"`
-	ParseJSON bool                  `json:"parse_json,omitempty"`
+	Timeout   stepio.Duration       `json:"timeout,omitempty"`    // how long it may run
+	ExitCodes []int                 `json:"exit_codes,omitempty"` // exit codes that count as success; default 0
+	ParseJSON bool                  `json:"parse_json,omitempty"` // parse stdout as JSON into the json output
 	// Stdin is written to the command's standard input.
 	Stdin          string                 `json:"stdin,omitempty"`
 	ExpectedErrors []stepio.ExpectedError `json:"expected_errors,omitempty"`
@@ -103,14 +103,14 @@ type ExecOutput struct {
 
 // HTTPInput makes one HTTP request.
 type HTTPInput struct {
-	Method  string            `json:"method,omitempty" enum:"GET,HEAD,POST,PUT,PATCH,DELETE"`
-	URL     string            `json:"url" drctl:"required"`
-	Headers map[string]string `json:"headers,omitempty"`
+	Method  string            `json:"method,omitempty" enum:"GET,HEAD,POST,PUT,PATCH,DELETE"` // the method; default GET
+	URL     string            `json:"url" drctl:"required"`                                   // the URL
+	Headers map[string]string `json:"headers,omitempty"`                                      // request headers
 	// SecretHeaders are headers whose values are secret references.
 	SecretHeaders map[string]secret.Ref `json:"secret_headers,omitempty"`
-	Body          any                   `json:"body,omitempty"`
-	ExpectStatus  []int                 `json:"expect_status,omitempty"`
-	Timeout       stepio.Duration       `json:"timeout,omitempty"`
+	Body          any                   `json:"body,omitempty"`          // the body, sent as JSON
+	ExpectStatus  []int                 `json:"expect_status,omitempty"` // statuses that count as success; default any 2xx
+	Timeout       stepio.Duration       `json:"timeout,omitempty"`       // how long the request may take
 	Run           stepio.RunContext     `json:"run" drctl:"internal"`
 }
 
@@ -123,7 +123,7 @@ type HTTPOutput struct {
 
 // NotifyInput tells the people involved something.
 type NotifyInput struct {
-	Message string `json:"message" drctl:"required"`
+	Message string `json:"message" drctl:"required"` // what to tell: the worker's log, the timeline, and the run's Slack thread where there is one
 	// Thread is the run's Slack thread, kept by the interpreter.
 	Thread string            `json:"thread" drctl:"internal"`
 	Run    stepio.RunContext `json:"run" drctl:"internal"`

@@ -42,9 +42,9 @@ type PgBackRestConfig struct {
 
 // CreateInstanceInput recreates (or creates) an instance.
 type CreateInstanceInput struct {
-	Instance string            `json:"instance,omitempty" format:"name"`
-	Version  string            `json:"version,omitempty"`
-	Settings map[string]string `json:"settings,omitempty"`
+	Instance string            `json:"instance,omitempty" format:"name"` // the instance to (re)create; default the environment's own (main)
+	Version  string            `json:"version,omitempty"`                // the Postgres major version, where the provider chooses one
+	Settings map[string]string `json:"settings,omitempty"`               // postgresql.conf settings, over the environment's instance settings
 	Run      RunContext        `json:"run" drctl:"internal"`
 }
 
@@ -59,22 +59,22 @@ type InstanceOutput struct {
 
 // RebootInput restarts an instance.
 type RebootInput struct {
-	Instance string     `json:"instance,omitempty" format:"name"`
+	Instance string     `json:"instance,omitempty" format:"name"` // the instance to restart; default the environment's own
 	Run      RunContext `json:"run" drctl:"internal"`
 }
 
 // FailoverInput moves the application to another instance.
 type FailoverInput struct {
-	Instance string     `json:"instance,omitempty" format:"name"`
-	To       string     `json:"to,omitempty" format:"name"`
+	Instance string     `json:"instance,omitempty" format:"name"` // the instance being replaced; default the environment's own
+	To       string     `json:"to,omitempty" format:"name"`       // the recovered instance to put where the application connects
 	Run      RunContext `json:"run" drctl:"internal"`
 }
 
 // RenameInput renames a database, e.g. the damaged one to "<name>-old".
 type RenameInput struct {
-	Database string     `json:"database" drctl:"required" format:"name"`
-	NewName  string     `json:"new_name" drctl:"required" format:"name"`
-	Instance string     `json:"instance,omitempty" format:"name"`
+	Database string     `json:"database" drctl:"required" format:"name"` // the database to rename
+	NewName  string     `json:"new_name" drctl:"required" format:"name"` // its new name, free on the instance
+	Instance string     `json:"instance,omitempty" format:"name"`        // the instance; default the environment's own
 	Run      RunContext `json:"run" drctl:"internal"`
 }
 
@@ -90,8 +90,8 @@ type RenameOutput struct {
 // DropInput drops a database that carries the "old" suffix or that the run
 // created.
 type DropInput struct {
-	Database string     `json:"database" drctl:"required" format:"name"`
-	Instance string     `json:"instance,omitempty" format:"name"`
+	Database string     `json:"database" drctl:"required" format:"name"` // the database: one whose name ends in the old suffix (-old), or that drctl created
+	Instance string     `json:"instance,omitempty" format:"name"`        // the instance; default the environment's own
 	Run      RunContext `json:"run" drctl:"internal"`
 }
 
@@ -104,10 +104,10 @@ type DropOutput struct {
 
 // BackupInput dumps a database into the environment's backup store.
 type BackupInput struct {
-	Database   string `json:"database" drctl:"required" format:"name"`
-	Datastore  string `json:"datastore,omitempty" format:"name"`
-	Store      string `json:"store,omitempty" format:"name"`
-	AllowEmpty bool   `json:"allow_empty,omitempty"`
+	Database   string `json:"database" drctl:"required" format:"name"` // the database to back up
+	Datastore  string `json:"datastore,omitempty" format:"name"`       // the name backups are kept under in the store; default the database
+	Store      string `json:"store,omitempty" format:"name"`           // the store of the environment to write to; default backups
+	AllowEmpty bool   `json:"allow_empty,omitempty"`                   // store a backup of a database with no rows (refused otherwise)
 	// Base takes a physical base backup of the whole instance
 	// (pg_basebackup) for point-in-time recovery, instead of a dump.
 	Base bool `json:"base,omitempty"`
@@ -144,14 +144,14 @@ type RestoreInput struct {
 	// From names the environment whose backup store holds it; default: the
 	// run's environment.
 	From     string `json:"from,omitempty"`
-	Store    string `json:"store,omitempty" format:"name"`
-	Database string `json:"database" drctl:"required" format:"name"`
-	Instance string `json:"instance,omitempty" format:"name"`
+	Store    string `json:"store,omitempty" format:"name"`           // the store that holds the backup; default backups
+	Database string `json:"database" drctl:"required" format:"name"` // the database to create and restore into; it must not exist (or be an earlier restore of drctl's)
+	Instance string `json:"instance,omitempty" format:"name"`        // the instance to restore into; default the environment's own
 	// Jobs > 1 restores in parallel: while the dump downloads to a file in
 	// the worker's TMPDIR, that many loaders load the tables' data from it,
 	// then pg_restore -j builds the indexes (see parallel.go).
 	Jobs           int                    `json:"jobs,omitempty"`
-	ExpectedErrors []stepio.ExpectedError `json:"expected_errors,omitempty"`
+	ExpectedErrors []stepio.ExpectedError `json:"expected_errors,omitempty"` // pg_restore errors that are known to be harmless, each matched by pattern at most max times
 	Run            RunContext             `json:"run" drctl:"internal"`
 }
 
@@ -179,12 +179,12 @@ type RestoreOutput struct {
 type PITRInput struct {
 	// Target is the recovery target in UTC (the compiler converted it).
 	Target   time.Time  `json:"target" drctl:"required"`
-	From     string     `json:"from,omitempty"`
-	Store    string     `json:"store,omitempty" format:"name"`
-	Instance string     `json:"instance" drctl:"required" format:"name"`
-	Database string     `json:"database,omitempty" format:"name"`
-	Backend  string     `json:"backend,omitempty" enum:"native,pgbackrest"`
-	Promote  *bool      `json:"promote,omitempty"`
+	From     string     `json:"from,omitempty"`                             // the environment whose store holds the base backups and WAL; default the run's
+	Store    string     `json:"store,omitempty" format:"name"`              // the store of the base backups and WAL; default backups
+	Instance string     `json:"instance" drctl:"required" format:"name"`    // the new instance to recover into
+	Database string     `json:"database,omitempty" format:"name"`           // the database to count rows of once recovered
+	Backend  string     `json:"backend,omitempty" enum:"native,pgbackrest"` // native (drctl's own archive) or pgbackrest
+	Promote  *bool      `json:"promote,omitempty"`                          // promote the recovered instance (default true); false leaves it paused and read-only
 	Run      RunContext `json:"run" drctl:"internal"`
 }
 
@@ -206,22 +206,22 @@ type PITROutput struct {
 // EventCheck names the column whose newest value measures how recent the
 // data is (the RPO).
 type EventCheck struct {
-	Table  string          `json:"table" drctl:"required"`
-	Column string          `json:"column" drctl:"required"`
-	MaxAge stepio.Duration `json:"max_age" drctl:"required"`
+	Table  string          `json:"table" drctl:"required"`   // the table of timestamped events
+	Column string          `json:"column" drctl:"required"`  // its timestamp column
+	MaxAge stepio.Duration `json:"max_age" drctl:"required"` // how old its newest row may be
 }
 
 // VerifyInput checks that restored data is real and recent.
 type VerifyInput struct {
-	Database string `json:"database" drctl:"required" format:"name"`
-	Instance string `json:"instance,omitempty" format:"name"`
+	Database string `json:"database" drctl:"required" format:"name"` // the restored database
+	Instance string `json:"instance,omitempty" format:"name"`        // the instance it is on; default the environment's own
 	// Expected row counts per table, e.g. ${{ steps.latest.outputs.row_counts }}.
 	Expected  map[string]int64 `json:"expected,omitempty"`
-	Tolerance float64          `json:"tolerance,omitempty"`
-	MinRows   int64            `json:"min_rows,omitempty"`
-	Tables    []string         `json:"tables,omitempty"`
-	Events    *EventCheck      `json:"events,omitempty"`
-	Objects   []string         `json:"objects,omitempty"`
+	Tolerance float64          `json:"tolerance,omitempty"` // how far each table's rows may be from expected, as a share (0.01 is 1%)
+	MinRows   int64            `json:"min_rows,omitempty"`  // the fewest rows the database must hold in all (at least 1)
+	Tables    []string         `json:"tables,omitempty"`    // tables that must hold rows
+	Events    *EventCheck      `json:"events,omitempty"`    // the newest event must be younger than max_age; its age is the measured RPO
+	Objects   []string         `json:"objects,omitempty"`   // schema objects (tables, views, functions) that must exist
 	// Backup (with From and Store) names the backup that was restored; a
 	// pass is recorded in its metadata, which retention respects.
 	Backup string     `json:"backup,omitempty"`
@@ -249,16 +249,16 @@ type VerifyOutput struct {
 
 // ScrubRule replaces one column's personal data.
 type ScrubRule struct {
-	Table  string `json:"table" drctl:"required"`
-	Column string `json:"column" drctl:"required"`
-	Action string `json:"action" drctl:"required" enum:"null,fixed,hash,fake_email,fake_name"`
-	Value  string `json:"value,omitempty"`
+	Table  string `json:"table" drctl:"required"`                                              // the table
+	Column string `json:"column" drctl:"required"`                                             // the column to replace
+	Action string `json:"action" drctl:"required" enum:"null,fixed,hash,fake_email,fake_name"` // null, fixed (value), hash, fake_email or fake_name
+	Value  string `json:"value,omitempty"`                                                     // the value of a fixed action
 }
 
 // ScrubInput scrubs personal data in one transaction.
 type ScrubInput struct {
-	Database string      `json:"database" drctl:"required" format:"name"`
-	Rules    []ScrubRule `json:"rules" drctl:"required"`
+	Database string      `json:"database" drctl:"required" format:"name"` // the database to scrub, in one transaction
+	Rules    []ScrubRule `json:"rules" drctl:"required"`                  // what to replace, column by column
 	// Keep leaves rows as they are (the test accounts, whose addresses
 	// people log in with).
 	Keep []ScrubKeep `json:"keep,omitempty"`
@@ -268,9 +268,9 @@ type ScrubInput struct {
 // ScrubKeep names rows no rule changes: those of Table whose Column is one
 // of Values.
 type ScrubKeep struct {
-	Table  string   `json:"table" drctl:"required"`
-	Column string   `json:"column" drctl:"required"`
-	Values []string `json:"values" drctl:"required"`
+	Table  string   `json:"table" drctl:"required"`  // the table
+	Column string   `json:"column" drctl:"required"` // the column whose values mark the rows to keep
+	Values []string `json:"values" drctl:"required"` // rows with these values keep their data
 }
 
 // ScrubOutput reports what was scrubbed.
@@ -281,12 +281,12 @@ type ScrubOutput struct {
 
 // PromoteAccountsInput makes named test accounts administrators.
 type PromoteAccountsInput struct {
-	Database    string   `json:"database" drctl:"required" format:"name"`
-	Table       string   `json:"table" drctl:"required"`
-	MatchColumn string   `json:"match_column" drctl:"required"`
-	Accounts    []string `json:"accounts" drctl:"required"`
-	RoleColumn  string   `json:"role_column" drctl:"required"`
-	Role        string   `json:"role" drctl:"required"`
+	Database    string   `json:"database" drctl:"required" format:"name"` // the database
+	Table       string   `json:"table" drctl:"required"`                  // the table of accounts
+	MatchColumn string   `json:"match_column" drctl:"required"`           // the column the accounts are found by (e.g. email)
+	Accounts    []string `json:"accounts" drctl:"required"`               // the accounts; a missing one fails the step
+	RoleColumn  string   `json:"role_column" drctl:"required"`            // the column that holds the role
+	Role        string   `json:"role" drctl:"required"`                   // the role to give them
 	// AllowMissing lets the step succeed when some accounts are not there;
 	// by default a missing account fails it, changing nothing.
 	AllowMissing bool       `json:"allow_missing,omitempty"`
@@ -301,11 +301,11 @@ type PromoteAccountsOutput struct {
 
 // LatestEventsInput reads the newest rows of an events table.
 type LatestEventsInput struct {
-	Database string     `json:"database" drctl:"required" format:"name"`
-	Table    string     `json:"table" drctl:"required"`
-	OrderBy  string     `json:"order_by" drctl:"required"`
-	Columns  []string   `json:"columns,omitempty"`
-	Limit    int        `json:"limit,omitempty"`
+	Database string     `json:"database" drctl:"required" format:"name"` // the database
+	Table    string     `json:"table" drctl:"required"`                  // the table
+	OrderBy  string     `json:"order_by" drctl:"required"`               // the column that orders it, newest first
+	Columns  []string   `json:"columns,omitempty"`                       // the columns to show; default all
+	Limit    int        `json:"limit,omitempty"`                         // how many rows; default 10
 	Run      RunContext `json:"run" drctl:"internal"`
 }
 

@@ -11,9 +11,9 @@ import (
 
 // WriteInput chooses where and in which formats the report is written.
 type WriteInput struct {
-	Title   string   `json:"title,omitempty"`
-	Dir     string   `json:"dir,omitempty"`
-	Formats []string `json:"formats,omitempty" enum:"markdown,json,html"`
+	Title   string   `json:"title,omitempty"`                             // the heading; default RUNBOOK on ENV
+	Dir     string   `json:"dir,omitempty"`                               // where reports go, a folder per run; default the worker's report folder
+	Formats []string `json:"formats,omitempty" enum:"markdown,json,html"` // markdown, json, html; default markdown and json
 	// Status is the run so far, handed over by the interpreter.
 	Status RunStatus         `json:"run_status" drctl:"internal"`
 	Run    stepio.RunContext `json:"run" drctl:"internal"`

@@ -18,8 +18,8 @@ type Duration = workflows.Duration
 // ExpectedError allows up to Max occurrences of an error that matches Pattern
 // (a regular expression) without failing the step; anything else fails it.
 type ExpectedError struct {
-	Pattern string `json:"pattern" drctl:"required"`
-	Max     int    `json:"max"`
+	Pattern string `json:"pattern" drctl:"required"` // a regular expression an error line matches
+	Max     int    `json:"max"`                      // how many such errors are tolerated; default 1
 }
 
 // NotImplemented is the error of a step type whose activity this build of
