@@ -4,12 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/slack-go/slack"
 
 	"github.com/drctl/drctl/activities/stepio"
 )
+
+// APIURL is the address drctl reaches Slack's API at instead of Slack's
+// own, from DRCTL_SLACK_API_URL (a fake Slack, in tests); "" for Slack.
+func APIURL() string { return os.Getenv("DRCTL_SLACK_API_URL") }
 
 // Target is what the chat steps know of an environment.
 type Target struct {

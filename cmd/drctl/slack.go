@@ -65,7 +65,7 @@ func newSlackHandler(ctx context.Context, cl client.Client, c *conn, cfg *runboo
 		return nil, failed("%v", err)
 	}
 	var opts []slack.Option
-	if u := os.Getenv("DRCTL_SLACK_API_URL"); u != "" {
+	if u := chat.APIURL(); u != "" {
 		opts = append(opts, slack.OptionAPIURL(u))
 	}
 	return &slackHandler{cl: cl, conn: c, cfg: cfg, secret: secret, api: slack.New(token, opts...),

@@ -2,19 +2,16 @@ package main
 
 import (
 	"errors"
-	"github.com/spf13/cobra"
-	sdkworker "go.temporal.io/sdk/worker"
 	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
 
-	"github.com/drctl/drctl/activities/chat"
-	"github.com/drctl/drctl/activities/ops"
-	"github.com/drctl/drctl/activities/postgres"
+	"github.com/spf13/cobra"
+	sdkworker "go.temporal.io/sdk/worker"
+
 	"github.com/drctl/drctl/runbooks"
 	"github.com/drctl/drctl/worker"
-	"github.com/drctl/drctl/workflows"
 )
 
 func newWorkerCmd(g *globals) *cobra.Command {
@@ -68,36 +65,7 @@ func workerDeps(g *globals) (worker.Deps, error) {
 	if err != nil {
 		return worker.Deps{}, failed("%v", err)
 	}
-	return worker.Deps{
-		WALCommand:  []string{self, "--config", configPath},
-		ServerEnv:   cfg.StoreSecretEnv(),
-		CheckPlan:   func(p *workflows.Plan) []string { return runbooks.CheckPlan(cfg, p) },
-		CheckInputs: runbooks.CheckInputs,
-		Stores:      cfg.Store,
-		ChatTargets: func(env string) (*chat.Target, error) {
-			e, err := cfg.Environment(env)
-			if err != nil {
-				return nil, err
-			}
-			return &chat.Target{Name: env, Slack: e.Slack}, nil
-		},
-		SlackAPIURL: os.Getenv("DRCTL_SLACK_API_URL"),
-		OpsTargets: func(env string) (*ops.Target, error) {
-			e, err := cfg.Environment(env)
-			if err != nil {
-				return nil, err
-			}
-			return &ops.Target{Name: env, Pipeline: e.Pipeline, Maintenance: e.Maintenance, Alarm: e.Policy.Alarm}, nil
-		},
-		Targets: func(env string) (*postgres.Target, error) {
-			e, err := cfg.Environment(env)
-			if err != nil {
-				return nil, err
-			}
-			return &postgres.Target{Name: env, Role: e.Role, Database: e.Database.Name, URL: e.Database.URL,
-				OldSuffix: e.Database.OldSuffix, Instance: e.Instance, SystemID: e.Database.SystemID}, nil
-		},
-	}, nil
+	return worker.DepsFrom(cfg, []string{self, "--config", configPath}), nil
 }
 
 // optionalConfig loads the environments file; nil when there is none.
