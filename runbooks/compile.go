@@ -400,7 +400,8 @@ func (c *compiler) step(s *stepSrc, sc *scope, inParallel bool, onError string) 
 			c.r.at(valueOf(s.Node, "uses"), "unknown step type %q%s", s.Uses, didYouMean(s.Uses, stepTypeNames()))
 			break
 		}
-		st.Uses, st.Activity, st.Check, output = t.Name, t.Activity, t.Check, t.Output
+		st.Uses, st.Activity, st.Check, output = t.Name, t.Name, t.Check, t.Output
+		st.Gets = t.Gets
 		st.Destructive = st.Destructive || t.Destructive
 		if st.Timeout == 0 {
 			st.Timeout = workflows.Duration(t.Timeout)
@@ -410,6 +411,8 @@ func (c *compiler) step(s *stepSrc, sc *scope, inParallel bool, onError string) 
 		if m, ok := with.(map[string]any); ok && len(m) > 0 {
 			st.With = m
 		}
+		// A wait with only a duration needs no worker: a durable timer.
+		st.Timer = t.Timer && len(st.With) == 1 && st.With["duration"] != nil
 		c.expectedErrors(s, &st, t)
 	case s.Approval != nil:
 		if inParallel {

@@ -9,11 +9,16 @@ import (
 	"github.com/drctl/drctl/activities/ops"
 	"github.com/drctl/drctl/activities/postgres"
 	"github.com/drctl/drctl/activities/report"
+	"github.com/drctl/drctl/workflows"
 )
 
 // StepType is one row of the step catalogue: what a runbook may write after
 // `uses:`, the activity that runs it, and what goes in and comes out.
 type StepType struct {
+	// Name is what a runbook writes after uses:, and the name the worker
+	// registers the step's activity under; Activity is the method that
+	// implements it ("ops.Freeze"), registered under that name too, for
+	// runs recorded before.
 	Name     string
 	Activity string
 	Summary  string
@@ -51,6 +56,11 @@ type StepType struct {
 	// is how soon a silent worker is declared dead.
 	Timeout   time.Duration
 	Heartbeat time.Duration
+	// Timer: a step with only a duration input runs as a durable timer in
+	// the workflow. Gets is what of the run the step receives besides its
+	// inputs (workflows.GetsRunStatus, workflows.GetsThread).
+	Timer bool
+	Gets  []string
 }
 
 func typeOf[T any]() reflect.Type { return reflect.TypeFor[T]() }
@@ -72,15 +82,15 @@ var catalogue = []StepType{
 	{Name: "maintenance.disable", Activity: "ops.MaintenanceDisable", Summary: "switch off maintenance mode and wait until the app is healthy",
 		Input: typeOf[ops.MaintenanceInput](), Output: typeOf[ops.MaintenanceOutput](), Check: "ops.CheckMaintenance", Needs: "maintenance", Timeout: short},
 	{Name: "slack.post", Activity: "chat.Post", Summary: "post a message to the run's Slack thread",
-		Input: typeOf[chat.PostInput](), Output: typeOf[chat.PostOutput](), Timeout: short},
+		Input: typeOf[chat.PostInput](), Output: typeOf[chat.PostOutput](), Timeout: short, Gets: []string{workflows.GetsThread}},
 	{Name: "notify", Activity: "ops.Notify", Summary: "tell the people involved: console, timeline and Slack",
-		Input: typeOf[ops.NotifyInput](), Output: typeOf[ops.NotifyOutput](), Timeout: short},
+		Input: typeOf[ops.NotifyInput](), Output: typeOf[ops.NotifyOutput](), Timeout: short, Gets: []string{workflows.GetsThread}},
 	{Name: "exec", Activity: "ops.Exec", Summary: "run a command (argv, never a shell) with captured, redacted output",
 		Input: typeOf[ops.ExecInput](), Output: typeOf[ops.ExecOutput](), Timeout: time.Hour, Heartbeat: beat},
 	{Name: "http", Activity: "ops.HTTP", Summary: "make an HTTP request and check its status",
 		Input: typeOf[ops.HTTPInput](), Output: typeOf[ops.HTTPOutput](), Timeout: short},
 	{Name: "wait", Activity: "ops.Wait", Summary: "wait for a duration, or until a check passes",
-		Input: typeOf[ops.WaitInput](), Output: typeOf[ops.WaitOutput](), Timeout: 24 * time.Hour, Heartbeat: beat},
+		Input: typeOf[ops.WaitInput](), Output: typeOf[ops.WaitOutput](), Timeout: 24 * time.Hour, Heartbeat: beat, Timer: true},
 	{Name: "postgres.create_instance", Activity: "postgres.CreateInstance", Summary: "create or recreate the Postgres instance",
 		Input: typeOf[postgres.CreateInstanceInput](), Output: typeOf[postgres.InstanceOutput](), Destructive: true, Needs: "instance", Check: "postgres.CheckCreateInstance", Changes: []string{"instances", "databases"}, Timeout: time.Hour, Heartbeat: beat},
 	{Name: "postgres.reboot", Activity: "postgres.Reboot", Summary: "restart the Postgres instance",
@@ -117,7 +127,7 @@ var catalogue = []StepType{
 	{Name: "storage.compare", Activity: "backup.Compare", Summary: "compare two stores object by object",
 		Input: typeOf[backup.CompareInput](), Output: typeOf[backup.CompareOutput](), StoreAccess: "read", Timeout: long, Heartbeat: beat},
 	{Name: "report.write", Activity: "report.Write", Summary: "write the run's evidence: timeline, RTO, RPO",
-		Input: typeOf[report.WriteInput](), Output: typeOf[report.WriteOutput](), Timeout: short},
+		Input: typeOf[report.WriteInput](), Output: typeOf[report.WriteOutput](), Timeout: short, Gets: []string{workflows.GetsRunStatus}},
 }
 
 // Catalogue returns every step type, in documentation order.

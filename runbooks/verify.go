@@ -51,7 +51,8 @@ func CheckPlan(cfg *Config, p *workflows.Plan) []string {
 			if s.Parallel != nil {
 				walk(s.Parallel.Steps)
 			}
-			if t, ok := lookupStepType(s.Uses); ok && (t.Destructive && !s.Destructive || t.Activity != s.Activity) {
+			if t, ok := lookupStepType(s.Uses); ok && (t.Destructive && !s.Destructive || s.Activity != t.Name && s.Activity != t.Activity ||
+				s.Timer != (t.Timer && len(s.With) == 1 && s.With["duration"] != nil) || !slices.Equal(s.Gets, t.Gets)) {
 				problems = append(problems, fmt.Sprintf("step %s (%s): not as step type %s is compiled", s.ID, s.Pos, s.Uses))
 			}
 			a := s.Approval

@@ -7,6 +7,7 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"reflect"
 	"strings"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/drctl/drctl/activities/postgres"
 	"github.com/drctl/drctl/activities/report"
 	"github.com/drctl/drctl/internal/scratch"
+	"github.com/drctl/drctl/runbooks"
 	"github.com/drctl/drctl/workflows"
 )
 
@@ -115,6 +117,14 @@ func Register(r worker.Registry, d Deps) {
 		{"plan.", &planCheck{check: d.CheckPlan, inputs: d.CheckInputs}},
 	} {
 		r.RegisterActivityWithOptions(a.acts, activity.RegisterOptions{Name: a.prefix})
+		// Plans name a step's activity as its step type (postgres.restore);
+		// the method's own name (postgres.Restore) stays registered for
+		// runs recorded before.
+		for _, st := range runbooks.Catalogue() {
+			if method, ok := strings.CutPrefix(st.Activity, a.prefix); ok && st.Name != st.Activity {
+				r.RegisterActivityWithOptions(reflect.ValueOf(a.acts).MethodByName(method).Interface(), activity.RegisterOptions{Name: st.Name})
+			}
+		}
 	}
 }
 

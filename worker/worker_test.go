@@ -49,7 +49,7 @@ func TestCatalogueIsRegistered(t *testing.T) {
 	env.RegisterWorkflow(callEach)
 	var names []string
 	for _, st := range runbooks.Catalogue() {
-		names = append(names, st.Activity)
+		names = append(names, st.Name, st.Activity)
 		if st.Check != "" {
 			names = append(names, st.Check)
 		}
@@ -63,7 +63,7 @@ func TestCatalogueIsRegistered(t *testing.T) {
 		// Called with no inputs, a registered activity fails on its own
 		// terms (no environment, not implemented); only a missing one
 		// fails as not registered.
-		for _, name := range []string{st.Activity, st.Check} {
+		for _, name := range []string{st.Name, st.Activity, st.Check} {
 			if typ := got[name]; name != "" && (typ == "ActivityNotRegisteredError" || strings.Contains(typ, "not registered")) {
 				t.Errorf("step type %s names activity %s, which the worker does not register", st.Name, name)
 			}

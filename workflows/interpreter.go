@@ -52,9 +52,12 @@ type runner struct {
 // cancellation.
 func Runbook(ctx workflow.Context, in RunInput) (RunResult, error) {
 	workflow.GetVersion(ctx, "interpreter", workflow.DefaultVersion, interpreterVersion)
-	if in.Plan.Version != PlanVersion {
+	if in.Plan.Version < oldestPlanVersion || in.Plan.Version > PlanVersion {
 		return RunResult{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("plan format version %d; this worker runs version %d", in.Plan.Version, PlanVersion), "PlanVersion", nil)
+			fmt.Sprintf("plan format version %d; this worker runs versions %d to %d", in.Plan.Version, oldestPlanVersion, PlanVersion), "PlanVersion", nil)
+	}
+	if in.Plan.Version == 1 {
+		in.Plan = upgradeV1(in.Plan)
 	}
 	r := &runner{in: in, steps: map[string]*StepStatus{}, gates: map[string]*GateStatus{}, actions: map[string]ActionInput{},
 		started: workflow.Now(ctx), id: workflow.GetInfo(ctx).WorkflowExecution.ID, checked: map[string]bool{},
@@ -259,7 +262,7 @@ func (r *runner) runStep(ctx workflow.Context, s Step) error {
 		return r.parallel(ctx, s)
 	case s.Approval != nil:
 		return r.gate(ctx, s)
-	case s.Uses == "wait" && len(s.With) == 1 && s.With["duration"] != nil:
+	case s.Timer:
 		return r.timer(ctx, s)
 	}
 	// changed are the inputs operators changed, kept across retries;
@@ -519,12 +522,14 @@ func (r *runner) inputs(ctx workflow.Context, s Step, changed map[string]any) (m
 	// Which environment a step acts on comes from the plan, never from a
 	// runbook's inputs.
 	with["run"] = r.runContext(ctx)
-	switch s.Uses {
-	case "report.write":
-		// The evidence is the run itself, which only the workflow knows.
-		with["run_status"] = r.snapshot()
-	case "slack.post", "notify":
-		with["thread"] = r.thread
+	for _, what := range s.Gets {
+		switch what {
+		case GetsRunStatus:
+			// The evidence is the run itself, which only the workflow knows.
+			with[GetsRunStatus] = r.snapshot()
+		case GetsThread:
+			with[GetsThread] = r.thread
+		}
 	}
 	return with, nil
 }

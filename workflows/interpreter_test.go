@@ -436,7 +436,7 @@ func TestRunIDAndWaitDurations(t *testing.T) {
 	h := newHarness(t)
 	h.on("test.Op", echo)
 	wait := func(id string, d any) Step {
-		return Step{ID: id, Uses: "wait", Activity: "ops.Wait", With: map[string]any{"duration": d}, Retry: Retry{Attempts: 1}}
+		return Step{ID: id, Uses: "wait", Activity: "wait", With: map[string]any{"duration": d}, Retry: Retry{Attempts: 1}, Timer: true}
 	}
 	res, st := h.run(Plan{Steps: []Step{
 		op("first", map[string]any{"reason": "(run ${{ run.id }})", "hours": "36h"}),

@@ -12,8 +12,14 @@ import (
 )
 
 // PlanVersion is the version of the plan format; the interpreter refuses a
-// plan of a version it does not know.
-const PlanVersion = 1
+// plan of a version it does not know. Version 2 plans say of each step
+// what the interpreter must do for it (Timer, Gets) and name its activity
+// as its step type; version 1 plans, in runs recorded before, are read as
+// they always were (legacy.go).
+const PlanVersion = 2
+
+// oldestPlanVersion is the oldest plan format the interpreter still runs.
+const oldestPlanVersion = 1
 
 // Plan is a compiled, checked runbook bound to one environment and its
 // parameters. Everything known before the run is resolved; only expressions
@@ -87,6 +93,12 @@ type Step struct {
 	// step can succeed: run before the first step for every step whose
 	// inputs are known by then, else just before the step.
 	Check string `json:"check,omitempty"`
+	// Timer runs the step as a durable timer in the workflow instead of an
+	// activity (a wait with only a duration). Gets is what of the run the
+	// step receives besides its inputs: "run_status" (the run so far, for
+	// its evidence), "thread" (the run's chat thread, to post in).
+	Timer bool     `json:"timer,omitempty"`
+	Gets  []string `json:"gets,omitempty"`
 	// Preflight runs Check before the run's first step, not just before
 	// this one: no step before it changes what the check reads.
 	Preflight bool           `json:"preflight,omitempty"`

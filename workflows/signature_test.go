@@ -321,3 +321,26 @@ func TestActionsAreAnnouncedInTheThread(t *testing.T) {
 		t.Fatalf("%+v; posts %q", res, posts)
 	}
 }
+
+// TestVersion1PlansRunAsTheyRan: a plan recorded before plans carried step
+// flags runs its wait as a timer and hands report.write the run's status,
+// as the interpreter then did by the step types' names.
+func TestVersion1PlansRunAsTheyRan(t *testing.T) {
+	h := newHarness(t)
+	var got map[string]any
+	h.env.RegisterActivityWithOptions(func(_ context.Context, in map[string]any) (map[string]any, error) {
+		got = in
+		return map[string]any{}, nil
+	}, activity.RegisterOptions{Name: "report.Write"})
+	p := Plan{Version: 1, Steps: []Step{
+		{ID: "pause", Uses: "wait", Activity: "ops.Wait", With: map[string]any{"duration": "2h"}, Retry: Retry{Attempts: 1}},
+		{ID: "report", Uses: "report.write", Activity: "report.Write", Retry: Retry{Attempts: 1}},
+	}}
+	h.env.ExecuteWorkflow(Runbook, RunInput{Plan: p, Initiator: "ana"})
+	if res := runResult(t, h.env.GetWorkflowResult); res.State != StateSucceeded {
+		t.Fatalf("%+v", res)
+	}
+	if got[GetsRunStatus] == nil {
+		t.Fatalf("report.write of a version 1 plan did not get the run's status: %v", got)
+	}
+}
