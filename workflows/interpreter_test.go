@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
 )
 
 // harness runs plans on the SDK's test environment with activities faked by
@@ -31,7 +32,7 @@ func newHarness(t *testing.T) *harness {
 	var s testsuite.WorkflowTestSuite
 	s.SetLogger(log.NewStructuredLogger(slog.New(slog.DiscardHandler)))
 	h := &harness{t: t, env: s.NewTestWorkflowEnvironment()}
-	h.env.RegisterWorkflowWithOptions(Runbook, workflowRegisterOptions())
+	h.env.RegisterWorkflowWithOptions(Runbook, workflow.RegisterOptions{Name: WorkflowName})
 	// The worker's check of the plan passes here; worker and runbooks test
 	// it with an environments file.
 	h.env.RegisterActivityWithOptions(func(context.Context, Plan) error { return nil }, activity.RegisterOptions{Name: "plan.Verify"})

@@ -6,6 +6,7 @@ import (
 
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 )
 
 // TestReplaySavedHistory replays the history of a real run (recorded on the
@@ -15,7 +16,7 @@ import (
 // workflow.GetVersion instead.
 func TestReplaySavedHistory(t *testing.T) {
 	r := worker.NewWorkflowReplayer()
-	r.RegisterWorkflowWithOptions(Runbook, workflowRegisterOptions())
+	r.RegisterWorkflowWithOptions(Runbook, workflow.RegisterOptions{Name: WorkflowName})
 	logger := log.NewStructuredLogger(slog.New(slog.DiscardHandler))
 	if err := r.ReplayWorkflowHistoryFromJSONFile(logger, "testdata/approval-run.history.json"); err != nil {
 		t.Fatal(err)

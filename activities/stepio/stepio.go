@@ -4,10 +4,6 @@
 package stepio
 
 import (
-	"fmt"
-
-	"go.temporal.io/sdk/temporal"
-
 	"github.com/drctl/drctl/workflows"
 )
 
@@ -20,14 +16,6 @@ type Duration = workflows.Duration
 type ExpectedError struct {
 	Pattern string `json:"pattern" drctl:"required"` // a regular expression an error line matches
 	Max     int    `json:"max"`                      // how many such errors are tolerated; default 1
-}
-
-// NotImplemented is the error of a step type whose activity this build of
-// drctl does not carry yet: non-retryable, so a run stops (or pauses) at
-// once and says which step type is missing.
-func NotImplemented(stepType string) error {
-	return temporal.NewNonRetryableApplicationError(
-		fmt.Sprintf("step type %s is not implemented in this version of drctl", stepType), "NotImplemented", nil)
 }
 
 // RunContext is filled in by the interpreter, never by a runbook: the
