@@ -462,3 +462,33 @@ func TestCancelStopsTheStepFirst(t *testing.T) {
 		t.Fatalf("finally started at %v, the cancelled step stopped at %v:\n%+v", cleanup, stopped, st.Timeline)
 	}
 }
+
+// TestRunIDsByPrefixAndCompletion: a run is named by any start of its id
+// no other run shares; an ambiguous one lists the runs it could be; the
+// shell's completion offers the server's run ids.
+func TestRunIDsByPrefixAndCompletion(t *testing.T) {
+	dev := StartDev(t, filepath.Join(t.TempDir(), "temporal.db"), 0)
+	env := dev.Env()
+	first, second := runPlan(t, env), runPlan(t, env)
+	waitState(t, env, second, "gate", workflows.StateWaiting)
+	// The two share their runbook and environment, and differ in their
+	// last characters.
+	common := 0
+	for common < len(first) && first[common] == second[common] {
+		common++
+	}
+	if code, out := Run(t, env, "status", first[:common+1]); code != 0 || !strings.Contains(out, "e2e-gate on staging") {
+		t.Fatalf("status by a unique prefix: exit %d\n%s", code, out)
+	}
+	if code, out := Run(t, env, "status", first[:common]); code != 1 || !strings.Contains(out, "is the start of 2 runs") ||
+		!strings.Contains(out, first) || !strings.Contains(out, second) {
+		t.Fatalf("status by an ambiguous prefix: exit %d\n%s", code, out)
+	}
+	if code, out := Run(t, env, "status", "no-such-run"); code != 1 || !strings.Contains(out, "no run no-such-run") {
+		t.Fatalf("status of no run: exit %d\n%s", code, out)
+	}
+	code, out := Run(t, env, "__complete", "status", first[:common])
+	if code != 0 || !strings.Contains(out, first) || !strings.Contains(out, second) {
+		t.Fatalf("completion: exit %d\n%s", code, out)
+	}
+}

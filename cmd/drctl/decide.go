@@ -43,9 +43,10 @@ func newVoteCmd(g *globals, approve bool) *cobra.Command {
 		use, short = "reject RUN [GATE]", "reject the open (or named) approval gate of a run"
 	}
 	cmd := &cobra.Command{
-		Use:   use + " --as USER [--comment TEXT]",
-		Short: short,
-		Args:  cobra.RangeArgs(1, 2),
+		Use:               use + " --as USER [--comment TEXT]",
+		Short:             short,
+		Args:              cobra.RangeArgs(1, 2),
+		ValidArgsFunction: completeRuns(&c),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			vote := workflows.VoteInput{User: as, Approve: approve, Comment: comment}
 			if len(args) == 2 {
@@ -56,6 +57,9 @@ func newVoteCmd(g *globals, approve bool) *cobra.Command {
 				return err
 			}
 			defer cl.Close()
+			if args[0], err = resolveRun(cmd.Context(), cl, c.namespace, args[0]); err != nil {
+				return err
+			}
 			// What is signed names the gate, so the open one is looked up.
 			if vote.Gate == "" {
 				if vote.Gate, err = openGate(cmd.Context(), cl, args[0]); err != nil {
@@ -117,7 +121,8 @@ func newActionCmd(g *globals, action string) *cobra.Command {
 		Short: map[string]string{workflows.ActionRetry: "retry a paused step, optionally with changed inputs",
 			workflows.ActionSkip:  "skip a paused step (needs --reason)",
 			workflows.ActionAbort: "abort the run at a paused step: on_failure and finally run"}[action],
-		Args: cobra.ExactArgs(2),
+		Args:              cobra.ExactArgs(2),
+		ValidArgsFunction: completeRuns(&c),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			w, err := parseWith(with)
 			if err != nil {
@@ -128,6 +133,9 @@ func newActionCmd(g *globals, action string) *cobra.Command {
 				return err
 			}
 			defer cl.Close()
+			if args[0], err = resolveRun(cmd.Context(), cl, c.namespace, args[0]); err != nil {
+				return err
+			}
 			in := workflows.ActionInput{Step: args[1], Action: action, By: as, Reason: reason, With: w}
 			in.Signature, err = signDecision(g, key, workflows.Statement{Run: args[0], Action: action, Target: args[1], User: as, Comment: reason, With: w})
 			if err != nil {
@@ -154,15 +162,19 @@ func newActionCmd(g *globals, action string) *cobra.Command {
 func newCancelCmd() *cobra.Command {
 	var c conn
 	cmd := &cobra.Command{
-		Use:   "cancel RUN",
-		Short: "cancel a run; its finally steps still run",
-		Args:  cobra.ExactArgs(1),
+		Use:               "cancel RUN",
+		Short:             "cancel a run; its finally steps still run",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeRuns(&c),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, err := c.dial(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer cl.Close()
+			if args[0], err = resolveRun(cmd.Context(), cl, c.namespace, args[0]); err != nil {
+				return err
+			}
 			if err := cl.CancelWorkflow(cmd.Context(), args[0], ""); err != nil {
 				return failed("cancelling %s: %v", args[0], err)
 			}

@@ -32,7 +32,8 @@ func newReportCmd(g *globals) *cobra.Command {
 		Example: `  drctl report loss-of-instance-production-20261207T021234Z-fe2d20 --format html
   drctl report --verify loss-of-instance-production-20261207T021234Z-fe2d20
   drctl report --verify .drctl/reports/loss-of-instance-production-20261207T021234Z-fe2d20/report.json   # offline`,
-		Args: cobra.ExactArgs(1),
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeRuns(&c),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if verify {
 				return verifyReport(cmd, g, &c, args[0])
@@ -47,6 +48,9 @@ func newReportCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer cl.Close()
+			if args[0], err = resolveRun(cmd.Context(), cl, c.namespace, args[0]); err != nil {
+				return err
+			}
 			st, _, err := queryStatus(cmd.Context(), cl, args[0])
 			if err != nil {
 				return err
@@ -100,6 +104,9 @@ func verifyReport(cmd *cobra.Command, g *globals, c *conn, arg string) error {
 			return err
 		}
 		defer cl.Close()
+		if arg, err = resolveRun(cmd.Context(), cl, c.namespace, arg); err != nil {
+			return err
+		}
 		st, _, err := queryStatus(cmd.Context(), cl, arg)
 		if err != nil {
 			return err

@@ -25,15 +25,19 @@ func newStatusCmd() *cobra.Command {
 		asJSON bool
 	)
 	cmd := &cobra.Command{
-		Use:   "status RUN [--follow]",
-		Short: "show a run's steps, gates and timeline",
-		Args:  cobra.ExactArgs(1),
+		Use:               "status RUN [--follow]",
+		Short:             "show a run's steps, gates and timeline",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeRuns(&c),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, err := c.dial(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer cl.Close()
+			if args[0], err = resolveRun(cmd.Context(), cl, c.namespace, args[0]); err != nil {
+				return err
+			}
 			last := ""
 			for {
 				st, done, err := queryStatus(cmd.Context(), cl, args[0])
