@@ -4,7 +4,7 @@ test:
 demo:
 	scripts/demo
 build:
-	GOTOOLCHAIN=local go build -o bin/drctl ./cmd/drctl
+	GOTOOLCHAIN=local go build -buildvcs=auto -o bin/drctl ./cmd/drctl 2>/dev/null || GOTOOLCHAIN=local go build -buildvcs=false -o bin/drctl ./cmd/drctl
 # Speed targets, measured side by side against a baseline; not part of the tests.
 bench:
 	GOTOOLCHAIN=local go test -run='^$$' -bench=. -benchtime=10x ./testsuite

@@ -50,10 +50,17 @@ func Binary(t testing.TB) string {
 			return
 		}
 		binPath = filepath.Join(dir, "drctl")
-		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/drctl")
-		cmd.Dir = Root()
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		// The binary says which commit it is (drctl --version) where git
+		// can tell.
+		for _, vcs := range []string{"-buildvcs=auto", "-buildvcs=false"} {
+			cmd := exec.Command("go", "build", vcs, "-o", binPath, "./cmd/drctl")
+			cmd.Dir = Root()
+			out, err := cmd.CombinedOutput()
+			if buildErr = nil; err != nil {
+				buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+				continue
+			}
+			break
 		}
 	})
 	if buildErr != nil {

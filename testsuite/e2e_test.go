@@ -487,6 +487,14 @@ func TestRunIDsByPrefixAndCompletion(t *testing.T) {
 	if code, out := Run(t, env, "status", "no-such-run"); code != 1 || !strings.Contains(out, "no run no-such-run") {
 		t.Fatalf("status of no run: exit %d\n%s", code, out)
 	}
+	var listed []map[string]any
+	if code, out := Run(t, env, "list", "--json"); code != 0 || json.Unmarshal([]byte(out), &listed) != nil || len(listed) != 2 || listed[0]["status"] != "running" {
+		t.Fatalf("list --json: exit %d\n%s", code, out)
+	}
+	// The binary says which commit it was built from.
+	if code, out := Run(t, env, "--version"); code != 0 || !strings.Contains(out, "commit ") {
+		t.Errorf("drctl --version: exit %d, %q", code, out)
+	}
 	code, out := Run(t, env, "__complete", "status", first[:common])
 	if code != 0 || !strings.Contains(out, first) || !strings.Contains(out, second) {
 		t.Fatalf("completion: exit %d\n%s", code, out)

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -14,8 +15,9 @@ import (
 
 func newListCmd() *cobra.Command {
 	var (
-		c     conn
-		limit int
+		c      conn
+		limit  int
+		asJSON bool
 	)
 	cmd := &cobra.Command{
 		Use:   "list",
@@ -34,8 +36,14 @@ func newListCmd() *cobra.Command {
 			if err != nil {
 				return failed("listing runs: %v", err)
 			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "RUN\tSTATUS\tSTARTED\tINITIATOR\tINCIDENT")
+			type listed struct {
+				Run       string    `json:"run"`
+				Status    string    `json:"status"`
+				Started   time.Time `json:"started"`
+				Initiator string    `json:"initiator,omitempty"`
+				Incident  string    `json:"incident,omitempty"`
+			}
+			runs := []listed{}
 			for _, e := range resp.Executions {
 				attrs := map[string]string{}
 				if sa := e.GetSearchAttributes(); sa != nil {
@@ -47,13 +55,22 @@ func newListCmd() *cobra.Command {
 						}
 					}
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.GetExecution().GetWorkflowId(), e.GetStatus(),
-					e.GetStartTime().AsTime().Local().Format(time.DateTime), attrs["DrctlInitiator"], attrs["DrctlIncident"])
+				runs = append(runs, listed{Run: e.GetExecution().GetWorkflowId(), Status: strings.ToLower(e.GetStatus().String()),
+					Started: e.GetStartTime().AsTime().UTC(), Initiator: attrs["DrctlInitiator"], Incident: attrs["DrctlIncident"]})
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), runs)
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "RUN\tSTATUS\tSTARTED\tINITIATOR\tINCIDENT")
+			for _, r := range runs {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Run, r.Status, r.Started.Local().Format(time.DateTime), r.Initiator, r.Incident)
 			}
 			return tw.Flush()
 		},
 	}
 	c.register(cmd)
 	cmd.Flags().IntVar(&limit, "limit", 20, "how many runs")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the runs as JSON")
 	return cmd
 }

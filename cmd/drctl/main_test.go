@@ -188,3 +188,10 @@ func TestEveryStepStateHasAMark(t *testing.T) {
 		}
 	}
 }
+
+func TestVersion(t *testing.T) {
+	code, out, _ := drctl(t, "--version")
+	if code != 0 || !strings.HasPrefix(out, "drctl version ") || !strings.Contains(out, "go1.") {
+		t.Fatalf("drctl --version: exit %d, %q", code, out)
+	}
+}

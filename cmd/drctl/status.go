@@ -49,6 +49,7 @@ func newStatusCmd() *cobra.Command {
 					_ = printJSON(&b, st)
 				} else {
 					printStatus(&b, st)
+					printTimeline(&b, st)
 				}
 				if b.String() != last {
 					fmt.Fprint(cmd.OutOrStdout(), b.String())
@@ -142,5 +143,17 @@ func printStatus(w io.Writer, st workflows.Status) {
 		}
 		fmt.Fprintf(w, "  gate %s waits for %d of %s (votes: %s), until %s: %s\n", g.Step, g.Quorum,
 			strings.Join(g.Users, ", "), strings.Join(votes, ", "), g.Deadline.Format(time.RFC3339), g.Prompt)
+	}
+}
+
+// printTimeline prints what happened in the run, in order.
+func printTimeline(w io.Writer, st workflows.Status) {
+	if len(st.Timeline) > 0 {
+		fmt.Fprintln(w, "  timeline:")
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		for _, e := range st.Timeline {
+			fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\t%s\n", e.At.Local().Format(time.TimeOnly), e.Step, e.Kind, e.By, truncate(e.Message, 100))
+		}
+		tw.Flush()
 	}
 }
