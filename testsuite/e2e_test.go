@@ -491,6 +491,16 @@ func TestRunIDsByPrefixAndCompletion(t *testing.T) {
 	if code, out := Run(t, env, "list", "--json"); code != 0 || json.Unmarshal([]byte(out), &listed) != nil || len(listed) != 2 || listed[0]["status"] != "running" {
 		t.Fatalf("list --json: exit %d\n%s", code, out)
 	}
+	// Temporal's own client settings reach the server too: a profile of
+	// its config file, with no TEMPORAL_ADDRESS set.
+	toml := filepath.Join(t.TempDir(), "temporal.toml")
+	os.WriteFile(toml, []byte(fmt.Sprintf("[profile.ops]\naddress = %q\nnamespace = \"default\"\n", dev.Address)), 0o644)
+	if code, out := Run(t, []string{"TEMPORAL_CONFIG_FILE=" + toml}, "list", "--profile", "ops"); code != 0 || !strings.Contains(out, first) {
+		t.Errorf("list through a profile of Temporal's config file: exit %d\n%s", code, out)
+	}
+	if code, out := Run(t, []string{"TEMPORAL_CONFIG_FILE=" + toml}, "list", "--profile", "nope"); code != 1 || !strings.Contains(out, "nope") {
+		t.Errorf("list through a profile that does not exist: exit %d\n%s", code, out)
+	}
 	// The binary says which commit it was built from.
 	if code, out := Run(t, env, "--version"); code != 0 || !strings.Contains(out, "commit ") {
 		t.Errorf("drctl --version: exit %d, %q", code, out)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/contrib/envconfig"
 	sdklog "go.temporal.io/sdk/log"
 
 	"github.com/drctl/drctl/activities/secret"
@@ -22,6 +24,7 @@ import (
 type conn struct {
 	address   string
 	namespace string
+	profile   string
 	queue     string
 	tlsCert   string
 	tlsKey    string
@@ -33,13 +36,19 @@ type conn struct {
 	logLevel slog.Level
 	// logTo is where those logs go: standard error unless set.
 	logTo io.Writer
+	// local is the embedded server of drctl dev or the demo, which no
+	// TEMPORAL_* setting meant for another cluster may redirect.
+	local bool
 }
 
 func (c *conn) register(cmd *cobra.Command) {
 	c.logLevel = slog.LevelWarn
 	f := cmd.Flags()
-	f.StringVar(&c.address, "temporal-address", envOr("TEMPORAL_ADDRESS", "127.0.0.1:7233"), "Temporal frontend host:port (env TEMPORAL_ADDRESS)")
-	f.StringVar(&c.namespace, "namespace", envOr("TEMPORAL_NAMESPACE", "default"), "Temporal namespace (env TEMPORAL_NAMESPACE)")
+	// Unset flags leave the settings to Temporal's own conventions: the
+	// TEMPORAL_* variables and the profiles of its config file.
+	f.StringVar(&c.address, "temporal-address", "", "Temporal frontend host:port (default: TEMPORAL_ADDRESS, the profile's, else 127.0.0.1:7233)")
+	f.StringVar(&c.namespace, "namespace", "", "Temporal namespace (default: TEMPORAL_NAMESPACE, the profile's, else default)")
+	f.StringVar(&c.profile, "profile", "", "profile of Temporal's client config file (default: TEMPORAL_PROFILE, else default)")
 	f.StringVar(&c.queue, "task-queue", worker.TaskQueue, "task queue of the drctl workers")
 	f.StringVar(&c.tlsCert, "tls-cert", "", "client certificate file for mTLS")
 	f.StringVar(&c.tlsKey, "tls-key", "", "client key file for mTLS")
@@ -61,8 +70,21 @@ func (c *conn) dial(ctx context.Context) (client.Client, error) {
 	if logTo == nil {
 		logTo = os.Stderr
 	}
-	opts := client.Options{HostPort: c.address, Namespace: c.namespace,
-		Logger: sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(logTo, &slog.HandlerOptions{Level: c.logLevel})))}
+	// Temporal's own conventions first (TEMPORAL_ADDRESS, _NAMESPACE,
+	// _API_KEY, _TLS_*, TEMPORAL_PROFILE and its config file), so drctl
+	// reaches the cluster the temporal CLI does; flags given override them.
+	var opts client.Options
+	if !c.local {
+		var err error
+		opts, err = envconfig.LoadClientOptions(envconfig.LoadClientOptionsRequest{ConfigFileProfile: c.profile})
+		if err != nil {
+			return nil, failed("reading Temporal's client settings (TEMPORAL_* variables, %s): %v", envconfig.DefaultConfigFilePath(), err)
+		}
+	}
+	opts.HostPort = cmp.Or(c.address, opts.HostPort, "127.0.0.1:7233")
+	opts.Namespace = cmp.Or(c.namespace, opts.Namespace, "default")
+	c.address, c.namespace = opts.HostPort, opts.Namespace
+	opts.Logger = sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(logTo, &slog.HandlerOptions{Level: c.logLevel})))
 	if c.tlsCert != "" || c.tlsCA != "" || c.apiKey != "" {
 		tc := &tls.Config{MinVersion: tls.VersionTLS12}
 		if c.tlsCert != "" {

@@ -184,7 +184,7 @@ func runDemo(ctx context.Context, w io.Writer, dir string, uiPort int, keep bool
 		return failed("%v", err)
 	}
 	defer logFile.Close()
-	c := &conn{address: srv.Address, namespace: "default", queue: worker.TaskQueue, uiURL: srv.UIURL, logLevel: slog.LevelInfo, logTo: logFile}
+	c := &conn{address: srv.Address, namespace: "default", queue: worker.TaskQueue, uiURL: srv.UIURL, logLevel: slog.LevelInfo, logTo: logFile, local: true}
 	if d.cl, err = c.dial(ctx); err != nil {
 		return err
 	}

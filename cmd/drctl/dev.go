@@ -41,7 +41,7 @@ func newDevCmd(g *globals) *cobra.Command {
 				return failed("%v", err)
 			}
 			defer srv.Stop()
-			c.address = srv.Address
+			c.address, c.local = srv.Address, true
 			if !noWorker {
 				deps, err := workerDeps(g)
 				if err != nil {
