@@ -19,6 +19,7 @@ import (
 
 	"github.com/drctl/drctl/activities/chat"
 	"github.com/drctl/drctl/activities/ops"
+	"github.com/drctl/drctl/runbooks"
 	"github.com/drctl/drctl/workflows"
 )
 
@@ -84,9 +85,17 @@ func engine(t *testing.T, f *fakeSlack) *sdktest.TestWorkflowEnvironment {
 	return env
 }
 
+// step is a compiled step as the catalogue would make it: what of the run
+// it gets comes from its type, so these plans match the compiler's.
 func step(id, uses, act string, with map[string]any) workflows.Step {
-	return workflows.Step{ID: id, Uses: uses, Activity: act, With: with, Timeout: workflows.Duration(time.Minute),
+	s := workflows.Step{ID: id, Uses: uses, Activity: act, With: with, Timeout: workflows.Duration(time.Minute),
 		Retry: workflows.Retry{Attempts: 1}, OnError: workflows.OnErrorAbort}
+	for _, t := range runbooks.Catalogue() {
+		if t.Name == uses {
+			s.Gets = t.Gets
+		}
+	}
+	return s
 }
 
 func statusOf(t *testing.T, env *sdktest.TestWorkflowEnvironment) workflows.Status {
