@@ -68,6 +68,12 @@ environments:
 	if !strings.Contains(dev.Output(), "api      http://"+listen+"/api/runs/") {
 		t.Errorf("drctl dev does not say where the API is:\n%s", dev.Output())
 	}
+	// The probes need no token: an orchestrator's checks carry none.
+	for _, probe := range []string{"/healthz", "/readyz"} {
+		if code, body := get(t, "http://"+listen+probe); code != http.StatusOK {
+			t.Errorf("%s of a serving endpoint: %d %s", probe, code, body)
+		}
+	}
 	id := runFile(t, env, "testsuite/testdata/gate.yaml")
 	waitState(t, env, id, "gate", workflows.StateWaiting)
 	runURL := "http://" + listen + "/api/runs/" + id

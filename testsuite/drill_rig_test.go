@@ -24,8 +24,8 @@ type drillRig struct {
 
 // newDrillRig seeds production's register with users, a test account,
 // recent events and then the extra statements, and starts drctl dev with
-// devEnv besides what the config needs.
-func newDrillRig(t *testing.T, devEnv []string, extra ...string) *drillRig {
+// devEnv besides what the config needs, and devArgs.
+func newDrillRig(t *testing.T, devEnv, devArgs []string, extra ...string) *drillRig {
 	t.Helper()
 	Need(t, "pg_config", "apt-get install -y postgresql-15")
 	base := PostgresBase(t)
@@ -75,7 +75,7 @@ func newDrillRig(t *testing.T, devEnv []string, extra ...string) *drillRig {
 		"DRCTL_TEST_IDENTITY=" + id.String()}
 	r.devEnv = append(append([]string{}, r.env...), devEnv...)
 	r.db = filepath.Join(dir, "temporal.db")
-	r.dev = StartDevEnv(t, r.devEnv, r.db, 0)
+	r.dev = StartDevEnv(t, r.devEnv, r.db, 0, devArgs...)
 	r.env = append(r.env, r.dev.Env()...)
 	return r
 }

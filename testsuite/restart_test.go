@@ -27,7 +27,7 @@ import (
 func TestNightlyRestoreSurvivesAKilledWorker(t *testing.T) {
 	const rows = 1200000 // a dump of about 85 MiB once decrypted
 	tmp := SmallDisk(t, PostgresBase(t), "tmp", 130)
-	r := newDrillRig(t, []string{"TMPDIR=" + tmp},
+	r := newDrillRig(t, []string{"TMPDIR=" + tmp}, nil,
 		"create table bulk (id int primary key, a text)",
 		fmt.Sprintf("insert into bulk select g, md5(g::text) || md5((g * 3)::text) from generate_series(1, %d) g", rows))
 	if code, out := r.run("nightly-backup.yaml", "production"); code != 0 {

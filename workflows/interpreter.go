@@ -106,6 +106,7 @@ func Runbook(ctx workflow.Context, in RunInput) (RunResult, error) {
 	r.notRun(cleanup, p.Finally)
 	r.status.State = result.State
 	r.event(cleanup, "", "ended", "", result.State)
+	r.measureRun(cleanup, result.State)
 	r.board(cleanup, "")
 	if result.State != StateSucceeded {
 		r.board(cleanup, fmt.Sprintf(":x: %s %s: %s", p.Runbook, result.State, result.Error))
@@ -359,6 +360,7 @@ func (r *runner) fail(ctx workflow.Context, st *StepStatus, s Step, err error) e
 	msg := reason(err)
 	st.State, st.Error, st.Ended = StateFailed, msg, workflow.Now(ctx)
 	r.event(ctx, s.ID, "failed", "", msg)
+	r.measureStep(ctx, s, st)
 	return &stepError{msg: fmt.Sprintf("step %s (%s): %s", s.ID, s.Pos, msg), err: err}
 }
 
@@ -494,6 +496,7 @@ func (r *runner) activity(ctx workflow.Context, s Step, changed map[string]any) 
 		return err
 	}
 	st.State, st.Outputs, st.Ended = StateSucceeded, out, workflow.Now(ctx)
+	r.measureStep(ctx, s, st)
 	r.event(ctx, s.ID, "succeeded", "", st.Ended.Sub(st.Started).Round(time.Millisecond).String())
 	// Chat steps never fail a run; what went wrong is a warning here.
 	if w := r.chatOutcome(out); w != "" {
@@ -594,6 +597,7 @@ func (r *runner) gate(ctx workflow.Context, s Step) error {
 	ok, err := workflow.AwaitWithTimeout(ctx, time.Duration(a.Timeout), decided)
 	g.Open = false
 	st.Ended = workflow.Now(ctx)
+	r.metrics(ctx, map[string]string{"decided": fmt.Sprint(ok && err == nil)}).Timer(MetricGateWait).Record(st.Ended.Sub(st.Started))
 	if err != nil {
 		return r.fail(ctx, st, s, err)
 	}

@@ -78,6 +78,14 @@ func (p *progress) Read(b []byte) (int, error) {
 // An empty database is refused unless allow_empty is set: backups that
 // silently held nothing must not happen again.
 func (p *Postgres) Backup(ctx context.Context, in BackupInput) (BackupOutput, error) {
+	out, err := p.backup(ctx, in)
+	if err == nil {
+		measureBackup(ctx, in, out)
+	}
+	return out, err
+}
+
+func (p *Postgres) backup(ctx context.Context, in BackupInput) (BackupOutput, error) {
 	if err := stepio.CheckInput(in); err != nil {
 		return BackupOutput{}, err
 	}

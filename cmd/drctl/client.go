@@ -39,6 +39,8 @@ type conn struct {
 	// local is the embedded server of drctl dev or the demo, which no
 	// TEMPORAL_* setting meant for another cluster may redirect.
 	local bool
+	// metrics, when set, receives the SDK's measurements and drctl's.
+	metrics client.MetricsHandler
 }
 
 func (c *conn) register(cmd *cobra.Command) {
@@ -113,6 +115,9 @@ func (c *conn) dial(ctx context.Context) (client.Client, error) {
 			return nil, failed("--api-key: %v", err)
 		}
 		opts.Credentials = client.NewAPIKeyStaticCredentials(key)
+	}
+	if c.metrics != nil {
+		opts.MetricsHandler = c.metrics
 	}
 	cl, err := client.DialContext(ctx, opts)
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 func newDevCmd(g *globals) *cobra.Command {
 	var (
 		c         conn
+		o         observer
 		db        string
 		port      int
 		uiPort    int
@@ -42,6 +43,12 @@ func newDevCmd(g *globals) *cobra.Command {
 			}
 			defer srv.Stop()
 			c.address, c.local = srv.Address, true
+			defer o.close()
+			cl, err := o.dial(ctx, &c, cmd.OutOrStdout())
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
 			if !noWorker {
 				deps, err := workerDeps(g)
 				if err != nil {
@@ -52,11 +59,6 @@ func newDevCmd(g *globals) *cobra.Command {
 					return failed("%v", err)
 				}
 				cmd.Printf("reports  %s\n", deps.ReportDir)
-				cl, err := c.dial(ctx)
-				if err != nil {
-					return err
-				}
-				defer cl.Close()
 				w := worker.New(cl, c.queue, deps)
 				if err := w.Start(); err != nil {
 					return failed("starting the worker: %v", err)
@@ -78,11 +80,6 @@ func newDevCmd(g *globals) *cobra.Command {
 				return err
 			}
 			if cfg != nil && serves(cfg) && listen != "" {
-				cl, err := c.dial(ctx)
-				if err != nil {
-					return err
-				}
-				defer cl.Close()
 				ready := make(chan struct{})
 				go func() { errs <- serveHTTP(ctx, &readyWriter{w: cmd.OutOrStdout(), ready: ready}, listen, cl, &c, cfg) }()
 				select {
@@ -97,6 +94,7 @@ func newDevCmd(g *globals) *cobra.Command {
 		},
 	}
 	c.register(cmd)
+	o.register(cmd)
 	c.logLevel = slog.LevelInfo
 	cmd.Flags().StringVar(&db, "db", ".drctl/temporal.db", "SQLite file the server keeps its state in")
 	cmd.Flags().IntVar(&port, "port", 7233, "frontend port (0: a free one)")

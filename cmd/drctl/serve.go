@@ -22,6 +22,7 @@ import (
 func newServeCmd(g *globals) *cobra.Command {
 	var (
 		c      conn
+		o      observer
 		listen string
 	)
 	cmd := &cobra.Command{
@@ -35,7 +36,8 @@ func newServeCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return printDiagnostics(err, cmd.ErrOrStderr())
 			}
-			cl, err := c.dial(ctx)
+			defer o.close()
+			cl, err := o.dial(ctx, &c, cmd.OutOrStdout())
 			if err != nil {
 				return err
 			}
@@ -44,6 +46,7 @@ func newServeCmd(g *globals) *cobra.Command {
 		},
 	}
 	c.register(cmd)
+	o.register(cmd)
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8088", "address to serve on")
 	return cmd
 }
@@ -68,7 +71,8 @@ func serveHTTP(ctx context.Context, out io.Writer, listen string, cl client.Clie
 		return failed("%s has neither a slack: app nor api: users, so there is nothing to serve", cfg.File)
 	}
 	mux := http.NewServeMux()
-	var routes []string
+	probes(mux, cl)
+	routes := []string{"probes   http://ADDR/healthz, http://ADDR/readyz"}
 	vouch, err := loadVoucher(ctx, cfg)
 	if err != nil {
 		return err

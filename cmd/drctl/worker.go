@@ -17,6 +17,7 @@ import (
 func newWorkerCmd(g *globals) *cobra.Command {
 	var (
 		c       conn
+		o       observer
 		reports string
 	)
 	cmd := &cobra.Command{
@@ -31,7 +32,8 @@ func newWorkerCmd(g *globals) *cobra.Command {
 			if deps.ReportDir, err = filepath.Abs(reports); err != nil {
 				return failed("%v", err)
 			}
-			cl, err := c.dial(cmd.Context())
+			defer o.close()
+			cl, err := o.dial(cmd.Context(), &c, cmd.OutOrStdout())
 			if err != nil {
 				return err
 			}
@@ -45,6 +47,7 @@ func newWorkerCmd(g *globals) *cobra.Command {
 		},
 	}
 	c.register(cmd)
+	o.register(cmd)
 	c.logLevel = slog.LevelInfo
 	cmd.Flags().StringVar(&reports, "reports", filepath.Join(".drctl", "reports"), "where report.write puts runs' reports, a folder per run")
 	return cmd
