@@ -112,7 +112,7 @@ var fieldDocs = map[string]string{
 	"github.com/drctl/drctl/activities/postgres.RestoreInput.ExpectedErrors":                "pg_restore errors that are known to be harmless, each matched by pattern at most max times",
 	"github.com/drctl/drctl/activities/postgres.RestoreInput.From":                          "From names the environment whose backup store holds it; default: the run's environment.",
 	"github.com/drctl/drctl/activities/postgres.RestoreInput.Instance":                      "the instance to restore into; default the environment's own",
-	"github.com/drctl/drctl/activities/postgres.RestoreInput.Jobs":                          "Jobs > 1 restores in parallel: while the dump downloads to a file in the worker's TMPDIR, that many loaders load the tables' data from it, then pg_restore -j builds the indexes (see parallel.go).",
+	"github.com/drctl/drctl/activities/postgres.RestoreInput.Jobs":                          "Jobs > 1 restores in parallel: while the dump downloads to a file in the worker's TMPDIR, that many loaders load the tables' data from it, then pg_restore -j builds the indexes.",
 	"github.com/drctl/drctl/activities/postgres.RestoreInput.Store":                         "the store that holds the backup; default backups",
 	"github.com/drctl/drctl/activities/postgres.RestoreOutput.IndexesBuiltWhileDownloading": "IndexesBuiltWhileDownloading counts the indexes and constraints it built before the download ended.",
 	"github.com/drctl/drctl/activities/postgres.RestoreOutput.Replaced":                     "Replaced says which earlier restore's leftover database was dropped to make room (\"restore of KEY (complete)\").",

@@ -5,6 +5,8 @@ import (
 	"os"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/drctl/drctl/activities/postgres"
 )
 
@@ -45,4 +47,20 @@ func StartPostgres(t testing.TB, base string, name string, settings map[string]s
 	}
 	t.Cleanup(func() { _ = l.Destroy(context.Background()) })
 	return l
+}
+
+// SQL runs statements on the database at url, failing the test at the
+// first that fails.
+func SQL(t testing.TB, url string, stmts ...string) {
+	t.Helper()
+	c, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	for _, s := range stmts {
+		if _, err := c.Exec(context.Background(), s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
 }

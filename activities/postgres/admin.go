@@ -157,7 +157,7 @@ func (p *Postgres) execAction(ctx context.Context, t *Target, action, instance s
 	if ep, err := p.endpoint(ctx, t, "", ""); err == nil && ep.cfg.Password != "" {
 		redact = childio.Redactor{ep.cfg.Password}
 	}
-	out := &childio.Capture{Max: maxOutput, Redact: redact}
+	out := &childio.Capture{Max: childio.MaxOutput, Redact: redact}
 	cmd.Stdout, cmd.Stderr = out, out
 	done := make(chan struct{})
 	go heartbeatUntil(ctx, done, func() any { return map[string]any{"phase": action} })

@@ -20,10 +20,12 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/drctl/drctl/activities/backup"
 	"github.com/drctl/drctl/activities/stepio"
 	"github.com/drctl/drctl/internal/childio"
+	"github.com/drctl/drctl/internal/pgdump"
 	"github.com/drctl/drctl/internal/scratch"
 )
 
@@ -179,7 +181,7 @@ func storeOutput(ctx context.Context, cmd *exec.Cmd, phase string, w backup.Writ
 	}
 	entry, err := w.Write(ctx, &progress{r: stdout, phase: phase, ctx: ctx}, meta, func(meta *backup.Entry) error {
 		if err := cmd.Wait(); err != nil {
-			return fmt.Errorf("%s: %w: %s", filepath.Base(cmd.Path), err, capOutput(stderr.String()))
+			return fmt.Errorf("%s: %w: %s", filepath.Base(cmd.Path), err, childio.Cut(stderr.String()))
 		}
 		if finish != nil {
 			return finish(meta)
@@ -204,7 +206,7 @@ func restoreMarker(key string) string { return createdMarker + " restore of " + 
 
 // Restore restores a backup into a fresh database: it decrypts the dump as
 // it streams from the store into pg_restore (with jobs > 1, into a
-// temporary file that the load reads as it grows; see parallel.go). Errors
+// temporary file that the load reads as it grows; see internal/pgdump). Errors
 // matching expected_errors are tolerated up to their max; any other fails
 // the step, named.
 func (p *Postgres) Restore(ctx context.Context, in RestoreInput) (RestoreOutput, error) {
@@ -308,7 +310,7 @@ func (p *Postgres) Restore(ctx context.Context, in RestoreInput) (RestoreOutput,
 	errs, early, err := p.load(ctx, ep, in, entry, pr, plain, space)
 	close(done)
 	out.Bytes = pr.n.Load()
-	out.TablesLoadedWhileDownloading, out.IndexesBuiltWhileDownloading = len(early.tables), len(early.postData)
+	out.TablesLoadedWhileDownloading, out.IndexesBuiltWhileDownloading = len(early.Tables), len(early.PostData)
 	ignored, unexpected := classify(errs, allow)
 	out.IgnoredErrors = ignored
 	if err != nil || len(unexpected) > 0 {
@@ -317,6 +319,10 @@ func (p *Postgres) Restore(ctx context.Context, in RestoreInput) (RestoreOutput,
 		if full := diskFull(t, in.Instance, logFrom, append([]string{fmt.Sprint(err)}, unexpected...)); full != "" {
 			return out, nonRetryable("DiskFull", "restoring %s into %s: the target's disk is full: %s", in.Backup, in.Database, full)
 		}
+	}
+	if errors.Is(err, pgdump.ErrInstanceGone) {
+		// Retryable: an instance that comes back takes a resumed restore.
+		return out, temporal.NewApplicationError(err.Error(), "InstanceGone")
 	}
 	if err != nil {
 		return out, err
@@ -330,43 +336,49 @@ func (p *Postgres) Restore(ctx context.Context, in RestoreInput) (RestoreOutput,
 	return p.restored(ctx, ep, out, in.Jobs)
 }
 
+// overlapAbove is when a parallel restore loads beside its download (see
+// pgdump.Parallel); tests change it.
+var overlapAbove = pgdump.DefaultOverlapAbove
+
 // load runs pg_restore on the decrypted dump pr (from plain), its rows
-// merged into large chunks on the way (rechunk.go), streaming it into one
-// pg_restore, or with jobs > 1 into a temporary file that parallelRestore
-// loads from as it grows. It returns pg_restore's error lines and what was
-// done while downloading; a failed download comes first, as it explains
-// the rest.
-func (p *Postgres) load(ctx context.Context, ep *endpoint, in RestoreInput, entry backup.Entry, pr *progress, plain io.Closer, space *scratch.Space) ([]string, earlyWork, error) {
+// merged into large chunks on the way (pgdump.Rechunk), streaming it into
+// one pg_restore, or with jobs > 1 into a temporary file that
+// pgdump.ParallelRestore loads from as it grows. It returns pg_restore's
+// error lines and what was done while downloading; a failed download
+// comes first, as it explains the rest.
+func (p *Postgres) load(ctx context.Context, ep *endpoint, in RestoreInput, entry backup.Entry, pr *progress, plain io.Closer, space *scratch.Space) ([]string, pgdump.Early, error) {
+	target := pgdump.Target{Database: in.Database, Env: childio.Env(ep.toolEnv(in.Database)...), Gone: ep.answers}
 	if in.Jobs <= 1 {
 		merged, w := io.Pipe()
 		rechunked := make(chan struct{})
 		go func() {
 			defer close(rechunked)
-			w.CloseWithError(rechunk(w, pr))
+			w.CloseWithError(pgdump.Rechunk(w, pr))
 		}()
-		errs, err := runRestore(ctx, ep, in.Database, merged)
+		errs, err := pgdump.Restore(ctx, target, merged)
 		merged.Close() // the rechunking stops at its next write
 		if err != nil {
-			return nil, earlyWork{}, err // pg_restore itself failed: the rest is left unread
+			return nil, pgdump.Early{}, err // pg_restore itself failed: the rest is left unread
 		}
 		<-rechunked
 		// The checksum is known once every stored byte went through; a
 		// damaged object that pg_restore choked on is reported as such.
 		if err := plain.Close(); err != nil {
-			return nil, earlyWork{}, err
+			return nil, pgdump.Early{}, err
 		}
-		return errs, earlyWork{}, nil
+		return errs, pgdump.Early{}, nil
 	}
 	pr.phase = "download"
-	g, err := newGrowingFile(space.Path)
+	g, err := pgdump.NewGrowingFile(space.Path)
 	if err != nil {
-		return nil, earlyWork{}, err
+		return nil, pgdump.Early{}, err
 	}
-	defer g.remove()
-	return parallelRestore(ctx, ep, in.Database, in.Jobs, plainSize(entry), g, func() error {
+	defer g.Remove()
+	how := pgdump.Parallel{Jobs: in.Jobs, Size: plainSize(entry), OverlapAbove: overlapAbove}
+	return pgdump.ParallelRestore(ctx, target, how, g, func() error {
 		// In pieces of a MiB: each wakes the loaders.
 		w := bufio.NewWriterSize(g, 1<<20)
-		if err := rechunk(w, pr); err != nil {
+		if err := pgdump.Rechunk(w, pr); err != nil {
 			return err
 		}
 		if err := w.Flush(); err != nil {
@@ -453,33 +465,4 @@ func classify(errs []string, allow []*expected) (ignored, unexpected []string) {
 		}
 	}
 	return ignored, unexpected
-}
-
-// lineCollector keeps pg_restore's error lines (each with the SQL error
-// that follows "could not execute query:") and a capped copy of all.
-type lineCollector struct {
-	buf    []byte
-	all    bytes.Buffer
-	errors []string
-}
-
-func (l *lineCollector) Write(p []byte) (int, error) {
-	if l.all.Len() < maxOutput {
-		l.all.Write(p[:min(len(p), maxOutput-l.all.Len())])
-	}
-	l.buf = append(l.buf, p...)
-	for {
-		i := bytes.IndexByte(l.buf, '\n')
-		if i < 0 {
-			break
-		}
-		line := string(l.buf[:i])
-		l.buf = l.buf[i+1:]
-		if msg, ok := strings.CutPrefix(line, "pg_restore: error: "); ok {
-			if len(l.errors) < 10000 {
-				l.errors = append(l.errors, msg)
-			}
-		}
-	}
-	return len(p), nil
 }

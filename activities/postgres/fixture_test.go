@@ -94,16 +94,7 @@ func runCtx(env string) postgres.RunContext { return postgres.RunContext{Env: en
 // sql runs statements against a database of a cluster.
 func sql(t testing.TB, l *postgres.Local, db string, stmts ...string) {
 	t.Helper()
-	c, err := pgx.Connect(context.Background(), l.URL(db))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close(context.Background())
-	for _, s := range stmts {
-		if _, err := c.Exec(context.Background(), s); err != nil {
-			t.Fatalf("%s: %v", s, err)
-		}
-	}
+	testsuite.SQL(t, l.URL(db), stmts...)
 }
 
 func queryInt(t testing.TB, l *postgres.Local, db, q string) int64 {

@@ -422,7 +422,7 @@ func (l *Local) runWith(ctx context.Context, extra []string, prog string, args .
 	cmd.Env = append(cmd.Env, extra...)
 	cmd.Dir = l.Dir
 	out, err := cmd.CombinedOutput()
-	return capOutput(string(out)), err
+	return childio.Cut(string(out)), err
 }
 
 // asPostgres makes cmd run as the postgres user when we are root, with a
@@ -462,17 +462,6 @@ func ChownToPostgres(dir string) error {
 		return err
 	}
 	return os.Chown(dir, int(uid), int(gid))
-}
-
-// maxOutput caps captured command output: enough to diagnose, never a
-// flood in a workflow's history.
-const maxOutput = 16 << 10
-
-func capOutput(s string) string {
-	if len(s) <= maxOutput {
-		return s
-	}
-	return s[:maxOutput/2] + "\n… (output cut) …\n" + s[len(s)-maxOutput/2:]
 }
 
 func tail(file string) string {

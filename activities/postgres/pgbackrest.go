@@ -37,7 +37,7 @@ func pgbackrest(ctx context.Context, cfg *PgBackRestConfig, args ...string) ([]b
 	if err != nil {
 		msg := err.Error()
 		if ee, ok := err.(*exec.ExitError); ok {
-			msg = capOutput(string(ee.Stderr) + string(out))
+			msg = childio.Cut(string(ee.Stderr) + string(out))
 		}
 		return out, fmt.Errorf("pgbackrest %s: %s", args[0], msg)
 	}

@@ -149,7 +149,7 @@ type RestoreInput struct {
 	Instance string `json:"instance,omitempty" format:"name"`        // the instance to restore into; default the environment's own
 	// Jobs > 1 restores in parallel: while the dump downloads to a file in
 	// the worker's TMPDIR, that many loaders load the tables' data from it,
-	// then pg_restore -j builds the indexes (see parallel.go).
+	// then pg_restore -j builds the indexes.
 	Jobs           int                    `json:"jobs,omitempty"`
 	ExpectedErrors []stepio.ExpectedError `json:"expected_errors,omitempty"` // pg_restore errors that are known to be harmless, each matched by pattern at most max times
 	Run            RunContext             `json:"run" drctl:"internal"`

@@ -128,3 +128,15 @@ func Bind(cmd *exec.Cmd) {
 		cmd.WaitDelay = 5 * time.Second
 	}
 }
+
+// MaxOutput caps what is kept of a child's output: enough to diagnose,
+// never a flood in a workflow's history.
+const MaxOutput = 16 << 10
+
+// Cut keeps the head and the tail of s, MaxOutput bytes in all.
+func Cut(s string) string {
+	if len(s) <= MaxOutput {
+		return s
+	}
+	return s[:MaxOutput/2] + "\n… (output cut) …\n" + s[len(s)-MaxOutput/2:]
+}

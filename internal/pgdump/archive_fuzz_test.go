@@ -1,4 +1,4 @@
-package postgres
+package pgdump
 
 import (
 	"bufio"
@@ -42,7 +42,7 @@ func FuzzRechunk(f *testing.F) {
 		f.Fatal(err)
 	}
 	var merged bytes.Buffer
-	if err := rechunk(&merged, bytes.NewReader(seed)); err != nil || merged.Len() >= len(seed) {
+	if err := Rechunk(&merged, bytes.NewReader(seed)); err != nil || merged.Len() >= len(seed) {
 		f.Fatalf("the seed of %d bytes merges into %d: %v", len(seed), merged.Len(), err)
 	}
 	f.Add(seed)
@@ -50,7 +50,7 @@ func FuzzRechunk(f *testing.F) {
 	f.Add(seed[:len(seed)-3])
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var out bytes.Buffer
-		if err := rechunk(&out, bytes.NewReader(b)); err != nil {
+		if err := Rechunk(&out, bytes.NewReader(b)); err != nil {
 			t.Fatalf("rechunk: %v", err)
 		}
 		if got, want := joined(out.Bytes()), joined(b); !bytes.Equal(got, want) {

@@ -1,4 +1,4 @@
-package postgres
+package pgdump
 
 import (
 	"bytes"
@@ -14,11 +14,11 @@ import (
 // waiting at the end while the file grows; they end as the writer ended;
 // an abandoned file fails the writer.
 func TestGrowingFile(t *testing.T) {
-	g, err := newGrowingFile(t.TempDir())
+	g, err := NewGrowingFile(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer g.remove()
+	defer g.Remove()
 	want := strings.Repeat("0123456789", 100_000)
 	got := make(chan string, 3)
 	for i := range 3 {
@@ -53,11 +53,11 @@ func TestGrowingFile(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	failed, err := newGrowingFile(t.TempDir())
+	failed, err := NewGrowingFile(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer failed.remove()
+	defer failed.Remove()
 	r := failed.reader()
 	failed.Write([]byte("part"))
 	broken := errors.New("the download broke")
@@ -74,26 +74,26 @@ func TestGrowingFile(t *testing.T) {
 // TestWaitUnlessSlow: loaders wait for a download whose rest will come in
 // moments, and start at once beside one whose rest will take long.
 func TestWaitUnlessSlow(t *testing.T) {
-	slow, err := newGrowingFile(t.TempDir())
+	slow, err := NewGrowingFile(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer slow.remove()
+	defer slow.Remove()
 	slow.Write(make([]byte, 1<<10)) // 1 KiB of 1 GiB: the rest is far off
-	slow.waitUnlessSlow(context.Background(), time.Now(), 1<<30)
+	slow.waitUnlessSlow(context.Background(), time.Now(), 1<<30, DefaultOverlapAbove)
 	slow.finish(nil)
 
-	fast, err := newGrowingFile(t.TempDir())
+	fast, err := NewGrowingFile(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer fast.remove()
+	defer fast.Remove()
 	fast.Write(make([]byte, 1<<20)) // all of it: nothing is left to wait for but the end
 	go func() {
 		time.Sleep(300 * time.Millisecond)
 		fast.finish(nil)
 	}()
-	fast.waitUnlessSlow(context.Background(), time.Now(), 1<<20)
+	fast.waitUnlessSlow(context.Background(), time.Now(), 1<<20, DefaultOverlapAbove)
 	fast.mu.Lock()
 	done := fast.done
 	fast.mu.Unlock()

@@ -1,4 +1,4 @@
-package postgres
+package pgdump
 
 import (
 	"bufio"
@@ -11,23 +11,22 @@ import (
 // that twice. pg_restore hands every chunk to the server as a message of
 // its own, and pg_restore -j, looking for a table in a file whose TOC holds
 // no offsets (a dump written to a pipe), seeks past every row before it,
-// one system call each. Measured on a 1 GB dump of 5.8 million rows,
-// pg_restore -j2 took 10.4–12.4 s, against 7.7–9.0 s once the chunks were
-// merged. So a restore rewrites the dump it is given with each table's rows
-// in chunks of up to mergedChunk bytes: the same archive, byte for byte the
-// same data, that pg_restore reads as it reads any other (COPY data is a
+// one system call each (docs/benchmarks.md has what that costs). So a
+// restore rewrites the dump it is given with each table's rows in chunks
+// of up to mergedChunk bytes: the same archive, byte for byte the same
+// data, that pg_restore reads as it reads any other (COPY data is a
 // stream; where its pieces end does not matter).
 
 // mergedChunk is the size a block's chunks are merged up to.
 const mergedChunk = 1 << 20
 
-// rechunk copies the custom-format archive in src to dst, the data of each
+// Rechunk copies the custom-format archive in src to dst, the data of each
 // block merged into chunks of up to mergedChunk bytes. It copies the rest
 // of the archive as it is from the first thing it does not understand: a
 // layout it does not know, data that pg_dump compressed (in chunks large
 // already), or an archive that ends early, which pg_restore then reports.
 // It returns the first error of src or dst.
-func rechunk(dst io.Writer, src io.Reader) error {
+func Rechunk(dst io.Writer, src io.Reader) error {
 	in := &headTap{r: src, keep: true, dst: dst}
 	a := &archiveReader{r: bufio.NewReaderSize(in, 1<<20)}
 	in.read = func() int64 { return a.off }

@@ -1,4 +1,4 @@
-package postgres_test
+package pgdump_test
 
 import (
 	"bytes"
@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/drctl/drctl/activities/postgres"
+	"github.com/drctl/drctl/internal/pgdump"
 )
 
 // TestPostDataReadyEarly: as a restore loads tables while it downloads,
@@ -17,9 +17,8 @@ import (
 // and what else of the post-data section is not a table's own index or
 // constraint are never built early, and nothing is handed out twice.
 func TestPostDataReadyEarly(t *testing.T) {
-	f := newFixture(t)
-	sql(t, f.prod, "postgres", "create database register")
-	sql(t, f.prod, "register",
+	pg := cluster(t)
+	sql(t, pg, "register",
 		"create table accounts (id int primary key, email text unique)",
 		"create table orders (id int primary key, account int references accounts (id), total int check (total > 0))",
 		"create index orders_account on orders (account)",
@@ -32,7 +31,7 @@ func TestPostDataReadyEarly(t *testing.T) {
 		"insert into accounts values (1, 'a@example.org')",
 		"insert into orders values (1, 1, 5)")
 	var dump bytes.Buffer
-	cmd := exec.Command("pg_dump", "-Fc", f.prod.URL("register"))
+	cmd := exec.Command("pg_dump", "-Fc", pg.URL("register"))
 	cmd.Stdout = &dump
 	if err := cmd.Run(); err != nil {
 		t.Fatal(err)
@@ -63,7 +62,7 @@ func TestPostDataReadyEarly(t *testing.T) {
 		}
 	}
 	loads := []int{data["orders"], data["readings_2026"], data["accounts"]}
-	batches, err := postgres.PostDataAsLoaded(bytes.NewReader(dump.Bytes()), loads)
+	batches, err := pgdump.PostDataAsLoaded(bytes.NewReader(dump.Bytes()), loads)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package postgres_test
+package pgdump_test
 
 import (
 	"bytes"
@@ -11,7 +11,7 @@ import (
 	"testing"
 	"testing/iotest"
 
-	"github.com/drctl/drctl/activities/postgres"
+	"github.com/drctl/drctl/internal/pgdump"
 )
 
 // TestArchiveLayout walks archives that pg_dump wrote to a pipe, as a
@@ -35,7 +35,7 @@ func TestArchiveLayout(t *testing.T) {
 				want = append(want, id)
 			}
 		}
-		tocEnd, entries, blocks, end, err := postgres.ArchiveBlocks(bytes.NewReader(dump))
+		tocEnd, entries, blocks, end, err := pgdump.ArchiveBlocks(bytes.NewReader(dump))
 		if err != nil {
 			t.Fatalf("%v: %v", args, err)
 		}
@@ -46,7 +46,7 @@ func TestArchiveLayout(t *testing.T) {
 			t.Errorf("%v: the TOC of %d entries ends at %d, the walk at %d of %d bytes", args, entries, tocEnd, end, len(dump))
 		}
 		for _, cut := range []int64{3, 20, tocEnd - 1, tocEnd + 3, end - 1} {
-			if _, _, _, _, err := postgres.ArchiveBlocks(bytes.NewReader(dump[:cut])); err == nil {
+			if _, _, _, _, err := pgdump.ArchiveBlocks(bytes.NewReader(dump[:cut])); err == nil {
 				t.Errorf("%v: an archive cut at %d of %d bytes walked without an error", args, cut, end)
 			}
 		}
@@ -64,9 +64,12 @@ type layoutDump struct {
 // named with a space and a comment of 9 MB (a TOC larger than rechunk
 // keeps), a row larger than a merged chunk, a sequence and large objects.
 func layoutDumps(t *testing.T) []layoutDump {
-	f := newFixture(t)
-	seed(t, f.prod, 500)
-	sql(t, f.prod, "register",
+	pg := cluster(t)
+	sql(t, pg, "register",
+		"create table users (id serial primary key, email text unique, name text)",
+		"insert into users (email, name) select 'person'||g||'@example.org', 'Person '||g from generate_series(1, 500) g",
+		"create table events (id bigserial primary key, created_at timestamptz not null default now(), kind text)",
+		"insert into events (kind) select 'login' from generate_series(1, 500) g",
 		"create table empty (x int)",
 		`create table "Odd Name" (v text)`,
 		`insert into "Odd Name" select repeat('v', g) from generate_series(1, 200) g`,
@@ -79,7 +82,7 @@ func layoutDumps(t *testing.T) []layoutDump {
 	var out []layoutDump
 	for _, args := range [][]string{{"-Fc"}, {"-Fc", "--compress=0"}} {
 		var dump, stderr bytes.Buffer
-		cmd := exec.Command("pg_dump", append(args, f.prod.URL("register"))...)
+		cmd := exec.Command("pg_dump", append(args, pg.URL("register"))...)
 		cmd.Stdout, cmd.Stderr = &dump, &stderr
 		if err := cmd.Run(); err != nil {
 			t.Fatalf("pg_dump: %v\n%s", err, stderr.String())
@@ -98,7 +101,7 @@ func layoutDumps(t *testing.T) []layoutDump {
 func TestRechunk(t *testing.T) {
 	for _, d := range layoutDumps(t) {
 		var out bytes.Buffer
-		if err := postgres.Rechunk(&out, bytes.NewReader(d.dump)); err != nil {
+		if err := pgdump.Rechunk(&out, bytes.NewReader(d.dump)); err != nil {
 			t.Fatalf("%v: %v", d.args, err)
 		}
 		merged := out.Bytes()
@@ -110,22 +113,22 @@ func TestRechunk(t *testing.T) {
 		if got, want := restoreScript(t, merged), restoreScript(t, d.dump); got != want {
 			t.Errorf("%v: pg_restore makes a script of %d bytes of the merged archive, of %d of pg_dump's", d.args, len(got), len(want))
 		}
-		tocEnd, _, _, _, err := postgres.ArchiveBlocks(bytes.NewReader(d.dump))
+		tocEnd, _, _, _, err := pgdump.ArchiveBlocks(bytes.NewReader(d.dump))
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, cut := range []int64{20, tocEnd - 1, tocEnd + 3, tocEnd + 200, int64(len(d.dump)) - 1} {
 			var out bytes.Buffer
-			if err := postgres.Rechunk(&out, bytes.NewReader(d.dump[:cut])); err != nil {
+			if err := pgdump.Rechunk(&out, bytes.NewReader(d.dump[:cut])); err != nil {
 				t.Errorf("%v: cut at %d: %v", d.args, cut, err)
 			}
-			if _, _, _, _, err := postgres.ArchiveBlocks(bytes.NewReader(out.Bytes())); err == nil || int64(out.Len()) > cut {
+			if _, _, _, _, err := pgdump.ArchiveBlocks(bytes.NewReader(out.Bytes())); err == nil || int64(out.Len()) > cut {
 				t.Errorf("%v: cut at %d, %d bytes came out, and they walk without an error", d.args, cut, out.Len())
 			}
 		}
 		failed := errors.New("the download failed")
 		src := io.MultiReader(bytes.NewReader(d.dump[:len(d.dump)/2]), iotest.ErrReader(failed))
-		if err := postgres.Rechunk(io.Discard, src); !errors.Is(err, failed) {
+		if err := pgdump.Rechunk(io.Discard, src); !errors.Is(err, failed) {
 			t.Errorf("%v: a source that fails half-way: %v", d.args, err)
 		}
 	}

@@ -1,0 +1,24 @@
+package pgdump_test
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/drctl/drctl/activities/postgres"
+	"github.com/drctl/drctl/testsuite"
+)
+
+// cluster is a throwaway local cluster with an empty database register,
+// for pg_dump to write archives of.
+func cluster(t *testing.T) *postgres.Local {
+	t.Helper()
+	testsuite.Need(t, "pg_config", "apt-get install -y postgresql-15")
+	l := testsuite.StartPostgres(t, filepath.Join(testsuite.PostgresBase(t), "pg"), postgres.MainInstance, nil)
+	sql(t, l, "postgres", "create database register")
+	return l
+}
+
+func sql(t *testing.T, l *postgres.Local, db string, stmts ...string) {
+	t.Helper()
+	testsuite.SQL(t, l.URL(db), stmts...)
+}
