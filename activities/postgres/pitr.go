@@ -19,6 +19,7 @@ import (
 	"github.com/drctl/drctl/activities/backup"
 	"github.com/drctl/drctl/activities/stepio"
 	"github.com/drctl/drctl/internal/freeport"
+	"github.com/drctl/drctl/internal/walarchive"
 )
 
 // PITR recovers a NEW instance to a point in time: the newest base backup
@@ -149,7 +150,7 @@ func (p *Postgres) finishRecovery(ctx context.Context, l *Local, in PITRInput, o
 	// nothing ahead of).
 	pgWAL := filepath.Join(l.dataDir(), "pg_wal")
 	if in.Promote != nil && !*in.Promote {
-		if err := clearSpool(ctx, pgWAL); err != nil {
+		if err := walarchive.ClearSpool(ctx, pgWAL); err != nil {
 			return out, err
 		}
 		return p.recovered(ctx, l, out, false)
@@ -157,7 +158,7 @@ func (p *Postgres) finishRecovery(ctx context.Context, l *Local, in PITRInput, o
 	if err := l.promote(ctx); err != nil {
 		return out, err
 	}
-	if err := clearSpool(ctx, pgWAL); err != nil {
+	if err := walarchive.ClearSpool(ctx, pgWAL); err != nil {
 		return out, err
 	}
 	l.Promoted = true
@@ -196,7 +197,7 @@ func ArchiveWindow(ctx context.Context, s backup.Store, env string) (Window, err
 		return Window{}, err
 	}
 	sort.Slice(bases, func(i, j int) bool { return bases[i].StoppedAt.Before(bases[j].StoppedAt) })
-	wal, err := backup.Records(ctx, s, env+"/wal/", nil)
+	wal, err := backup.Records(ctx, s, walarchive.Prefix(env), nil)
 	if err != nil {
 		return Window{}, err
 	}
@@ -205,22 +206,12 @@ func ArchiveWindow(ctx context.Context, s backup.Store, env string) (Window, err
 		if seg.StoppedAt.After(w.NewestWAL) {
 			w.NewestWAL = seg.StoppedAt
 		}
-		cluster := segmentCluster(env, seg.Key)
+		cluster := walarchive.KeyCluster(env, seg.Key)
 		if seg.StoppedAt.After(w.newestOf[cluster]) {
 			w.newestOf[cluster] = seg.StoppedAt
 		}
 	}
 	return w, nil
-}
-
-// segmentCluster is the cluster a segment's key files it under ("" for
-// the flat archive of older drctl).
-func segmentCluster(env, key string) string {
-	rest := strings.TrimPrefix(key, env+"/wal/")
-	if dir, _, ok := strings.Cut(rest, "/"); ok {
-		return dir
-	}
-	return ""
 }
 
 // newestFor is when the newest segment a recovery from base can replay

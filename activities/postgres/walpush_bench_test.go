@@ -16,8 +16,8 @@ import (
 	"filippo.io/age"
 
 	"github.com/drctl/drctl/activities/backup"
-	"github.com/drctl/drctl/activities/postgres"
 	"github.com/drctl/drctl/activities/secret"
+	"github.com/drctl/drctl/internal/walarchive"
 	"github.com/drctl/drctl/testsuite"
 )
 
@@ -83,7 +83,7 @@ func (b *pushBench) archive(t testing.TB, store, env string, batch int) (time.Du
 		}
 	}
 	opens := 0
-	p := postgres.WALPush{Env: env, Batch: batch, Open: func(ctx context.Context) (backup.Store, []string, error) {
+	p := walarchive.Pusher{Env: env, Batch: batch, Open: func(ctx context.Context) (backup.Store, []string, error) {
 		opens++
 		s, err := backup.Open(ctx, b.stores[store])
 		return s, b.recipients, err

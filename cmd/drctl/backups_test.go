@@ -16,7 +16,7 @@ import (
 	"filippo.io/age"
 
 	"github.com/drctl/drctl/activities/backup"
-	"github.com/drctl/drctl/activities/postgres"
+	"github.com/drctl/drctl/internal/walarchive"
 )
 
 // backupsConfig writes an environments file whose production backs up
@@ -113,7 +113,7 @@ func TestBackupsListsWhatIsThereAndFlagsEmpty(t *testing.T) {
 	if err := os.WriteFile(segment, []byte("wal"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := postgres.PushWAL(context.Background(), s, []string{recipient}, "production", segment); err != nil {
+	if err := walarchive.PushSegment(context.Background(), s, []string{recipient}, "production", segment); err != nil {
 		t.Fatal(err)
 	}
 	code, out, _ = drctl(t, "--config", cfg, "backups", "--env", "production", "--store", "backups")
@@ -294,7 +294,7 @@ func TestBackupsShowsNoImpossibleWindow(t *testing.T) {
 	if err := os.WriteFile(segment, []byte("wal"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := postgres.PushWAL(context.Background(), s, []string{recipient}, "production", segment); err != nil {
+	if err := walarchive.PushSegment(context.Background(), s, []string{recipient}, "production", segment); err != nil {
 		t.Fatal(err)
 	}
 	base := time.Now().UTC().Add(time.Hour)

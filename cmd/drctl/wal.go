@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/drctl/drctl/activities/backup"
-	"github.com/drctl/drctl/activities/postgres"
+	"github.com/drctl/drctl/internal/walarchive"
 	"github.com/drctl/drctl/runbooks"
 )
 
@@ -43,7 +43,7 @@ func newWALPushCmd(g *globals) *cobra.Command {
 			if batch < 0 {
 				return &exitError{code: exitUsage, msg: fmt.Sprintf("--batch %d: the number of other ready files to archive with it is 0 or more", batch)}
 			}
-			p := postgres.WALPush{
+			p := walarchive.Pusher{
 				Env:   env,
 				Batch: batch,
 				Open: func(context.Context) (backup.Store, []string, error) {
@@ -76,7 +76,7 @@ func newWALFetchCmd(g *globals) *cobra.Command {
 			if ahead < 0 {
 				return &exitError{code: exitUsage, msg: fmt.Sprintf("--prefetch %d: the number of segments to fetch ahead is 0 or more", ahead)}
 			}
-			f := postgres.WALFetch{
+			f := walarchive.Fetcher{
 				Env:   env,
 				Ahead: ahead,
 				Open: func(context.Context) (backup.Store, string, error) {
@@ -153,7 +153,7 @@ func newWALPrefetchCmd(g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			// The spool's lock, held until the fetches are done.
 			lock := os.NewFile(3, "spool lock")
-			if !postgres.IsSpoolLock(lock, args[0]) {
+			if !walarchive.IsSpoolLock(lock, args[0]) {
 				return &exitError{code: exitUsage, msg: "wal-prefetch is wal-fetch's own: it runs with the spool's lock as its file 3"}
 			}
 			defer lock.Close()
@@ -164,7 +164,7 @@ func newWALPrefetchCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer s.Close()
-			postgres.PrefetchWAL(ctx, s, identity, env, args[0], args[1:])
+			walarchive.Prefetch(ctx, s, identity, env, args[0], args[1:])
 			return nil
 		},
 	}

@@ -1,4 +1,4 @@
-package postgres
+package walarchive
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 	"github.com/drctl/drctl/activities/backup"
 )
 
-// WALPush archives the files Postgres hands its archive_command, one call
+// Pusher archives the files Postgres hands its archive_command, one call
 // a file (%p). A call also archives, over the same connection and a few at
 // a time, the next files Postgres has marked ready to archive
 // (pg_wal/archive_status/*.ready), and leaves a note of each in
@@ -30,7 +30,7 @@ import (
 // and holds the file's identity, size and modification time: a call finds
 // its file archived only if it is still that file, unchanged. Postgres's own call for a file is always answered
 // for that file alone, archived or failed.
-type WALPush struct {
+type Pusher struct {
 	Env string
 	// Open opens the archive and gives the recipients to encrypt to;
 	// called only when a file is not noted as archived already.
@@ -45,7 +45,7 @@ const (
 )
 
 // Push archives file and, with it, up to Batch more of those ready.
-func (p WALPush) Push(ctx context.Context, file string) error {
+func (p Pusher) Push(ctx context.Context, file string) error {
 	pgWAL, name := filepath.Dir(file), filepath.Base(file)
 	notes := filepath.Join(pgWAL, pushedDir)
 	if noted(notes, file) {
@@ -71,7 +71,7 @@ func (p WALPush) Push(ctx context.Context, file string) error {
 	for range min(pushWorkers, len(files)) {
 		wg.Go(func() {
 			for i := range next {
-				errs[i] = PushWAL(ctx, s, recipients, p.Env, files[i])
+				errs[i] = PushSegment(ctx, s, recipients, p.Env, files[i])
 			}
 		})
 	}

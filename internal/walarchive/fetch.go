@@ -1,4 +1,4 @@
-package postgres
+package walarchive
 
 import (
 	"context"
@@ -17,7 +17,7 @@ import (
 	"github.com/drctl/drctl/activities/backup"
 )
 
-// WALFetch restores the WAL files recovery asks for, one call a file
+// Fetcher restores the WAL files recovery asks for, one call a file
 // (restore_command's %f and %p). A segment is also the start of a
 // background fetch of the next Ahead segments of its timeline into a
 // spool in pg_wal (.drctl-prefetch), where later calls find theirs:
@@ -29,14 +29,14 @@ import (
 // file lists the segments it fetches: a call for one of those waits for
 // it, any other call fetches directly. Files enter the spool whole, by
 // rename, so what a call finds there is what the archive holds.
-type WALFetch struct {
+type Fetcher struct {
 	Env string
 	// Open opens the archive and resolves the identity that decrypts it;
 	// called only when the spool cannot answer.
 	Open func(context.Context) (backup.Store, string, error)
 	// Ahead is how many segments to keep fetched ahead (0: none).
 	Ahead int
-	// Background starts fetching names into spool (PrefetchWAL) and
+	// Background starts fetching names into spool (Prefetch) and
 	// returns; it owns lock and closes it when those fetches are done,
 	// which tells later calls there is nothing more to wait for.
 	Background func(lock *os.File, spool string, names []string) error
@@ -44,7 +44,7 @@ type WALFetch struct {
 
 // Fetch restores name to dest. A segment that is not archived is reported
 // as ErrNotFound, which recovery takes as the end of the archive.
-func (f WALFetch) Fetch(ctx context.Context, name, dest string) error {
+func (f Fetcher) Fetch(ctx context.Context, name, dest string) error {
 	seg, isSegment := parseSegment(name)
 	if f.Ahead <= 0 || !isSegment || f.Background == nil {
 		return f.direct(ctx, name, dest)
@@ -94,7 +94,7 @@ func servedBefore(spool, name string) bool {
 	return err == nil && len(last) == len(name) && string(last[:8]) == name[:8] && name <= string(last)
 }
 
-func (f WALFetch) direct(ctx context.Context, name, dest string) error {
+func (f Fetcher) direct(ctx context.Context, name, dest string) error {
 	s, identity, err := f.Open(ctx)
 	if err != nil {
 		return err
@@ -103,10 +103,10 @@ func (f WALFetch) direct(ctx context.Context, name, dest string) error {
 	return fetchWAL(ctx, s, identity, f.Env, name, dest)
 }
 
-// PrefetchWAL is a WALFetch's background fetch: names into spool, in
+// Prefetch is a Fetcher's background fetch: names into spool, in
 // order, a few at a time, returning when all are done. A segment it
 // cannot fetch is left out; recovery's own call for it tells why.
-func PrefetchWAL(ctx context.Context, s backup.Store, identity, env, spool string, names []string) {
+func Prefetch(ctx context.Context, s backup.Store, identity, env, spool string, names []string) {
 	next := make(chan string)
 	var wg sync.WaitGroup
 	for range min(prefetchWorkers, len(names)) {
@@ -228,10 +228,10 @@ func tryLock(f *os.File) (bool, error) {
 	return err == nil, err
 }
 
-// clearSpool removes pg_wal's spool once recovery is over, after the fetch
+// ClearSpool removes pg_wal's spool once recovery is over, after the fetch
 // in flight, if any, has ended (at most spoolWait), so that none writes
 // into it after.
-func clearSpool(ctx context.Context, pgWAL string) error {
+func ClearSpool(ctx context.Context, pgWAL string) error {
 	spool := filepath.Join(pgWAL, prefetchDir)
 	if lock, err := os.Open(filepath.Join(spool, spoolLock)); err == nil {
 		deadline := time.Now().Add(spoolWait)

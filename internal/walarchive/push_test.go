@@ -1,4 +1,4 @@
-package postgres_test
+package walarchive_test
 
 import (
 	"bytes"
@@ -12,7 +12,7 @@ import (
 	"filippo.io/age"
 
 	"github.com/drctl/drctl/activities/backup"
-	"github.com/drctl/drctl/activities/postgres"
+	"github.com/drctl/drctl/internal/walarchive"
 )
 
 // TestWALPushBatches plays Postgres's archiver on a pg_wal of its own: a
@@ -45,7 +45,7 @@ func TestWALPushBatches(t *testing.T) {
 	// The archive holds another segment 0B already.
 	other := filepath.Join(t.TempDir(), names[10])
 	os.WriteFile(other, []byte("another cluster's"), 0o600)
-	if err := postgres.PushWAL(ctx, s, recipients, "production", other); err != nil {
+	if err := walarchive.PushSegment(ctx, s, recipients, "production", other); err != nil {
 		t.Fatal(err)
 	}
 	// A note of a file Postgres has no longer ready.
@@ -54,7 +54,7 @@ func TestWALPushBatches(t *testing.T) {
 	os.WriteFile(filepath.Join(notes, "000000010000000000000000"), []byte("stale"), 0o600)
 
 	opens := 0
-	p := postgres.WALPush{Env: "production", Batch: 8, Open: func(context.Context) (backup.Store, []string, error) {
+	p := walarchive.Pusher{Env: "production", Batch: 8, Open: func(context.Context) (backup.Store, []string, error) {
 		opens++
 		return s, recipients, nil
 	}}
@@ -104,7 +104,7 @@ func TestWALPushBatches(t *testing.T) {
 		t.Fatalf("archiving %s, changed since its batch: %v", names[11], err)
 	}
 	// What the batches archived reads back.
-	fetch := postgres.WALFetch{Env: "production", Open: func(context.Context) (backup.Store, string, error) { return s, id.String(), nil }}
+	fetch := walarchive.Fetcher{Env: "production", Open: func(context.Context) (backup.Store, string, error) { return s, id.String(), nil }}
 	for _, name := range []string{"00000002.history", names[5], names[11]} {
 		got := filepath.Join(t.TempDir(), name)
 		if err := fetch.Fetch(ctx, name, got); err != nil {

@@ -1,4 +1,4 @@
-package postgres_test
+package walarchive_test
 
 import (
 	"bytes"
@@ -17,7 +17,7 @@ import (
 	"filippo.io/age"
 
 	"github.com/drctl/drctl/activities/backup"
-	"github.com/drctl/drctl/activities/postgres"
+	"github.com/drctl/drctl/internal/walarchive"
 )
 
 // TestSegmentNames checks the names prefetch counts forward in against
@@ -42,7 +42,7 @@ func TestSegmentNames(t *testing.T) {
 		{"00000001000000000000000g", 1, 16 * mib, ""},
 		{"00000001000000000000000a", 1, 16 * mib, ""},
 	} {
-		if got := postgres.SegmentAfter(c.name, c.n, c.size); got != c.want {
+		if got := walarchive.SegmentAfter(c.name, c.n, c.size); got != c.want {
 			t.Errorf("%d after %s (%d MiB segments) = %q, want %q", c.n, c.name, c.size/mib, got, c.want)
 		}
 	}
@@ -83,7 +83,7 @@ func TestFetchWALPrefetches(t *testing.T) {
 	push := func(s backup.Store, names ...string) {
 		t.Helper()
 		for _, name := range names {
-			if err := postgres.PushWAL(ctx, s, []string{id.Recipient().String()}, "production", filepath.Join(src, name)); err != nil {
+			if err := walarchive.PushSegment(ctx, s, []string{id.Recipient().String()}, "production", filepath.Join(src, name)); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -109,7 +109,7 @@ func TestFetchWALPrefetches(t *testing.T) {
 	gate := make(chan struct{})
 	close(gate)
 	opens := 0
-	f := postgres.WALFetch{
+	f := walarchive.Fetcher{
 		Env:   "production",
 		Ahead: 2,
 		Open: func(context.Context) (backup.Store, string, error) {
@@ -121,7 +121,7 @@ func TestFetchWALPrefetches(t *testing.T) {
 			inFlight.Go(func() {
 				defer lock.Close()
 				<-g
-				postgres.PrefetchWAL(ctx, bg, id.String(), "production", spool, names)
+				walarchive.Prefetch(ctx, bg, id.String(), "production", spool, names)
 			})
 			return nil
 		},
@@ -196,13 +196,13 @@ func TestFetchWALPrefetches(t *testing.T) {
 		t.Fatal("a segment the fetch in flight does not fetch waited on it")
 	}
 	// A fetch in flight that is stuck is waited on only so long.
-	postgres.SetSpoolWait(t, 20*time.Millisecond)
+	walarchive.SetSpoolWait(t, 20*time.Millisecond)
 	if err := fetch(names[1]); !errors.Is(err, backup.ErrNotFound) {
 		t.Fatalf("%s while the fetch in flight is stuck: %v, want the store's own answer", names[1], err)
 	}
-	postgres.SetSpoolWait(t, time.Hour)
+	walarchive.SetSpoolWait(t, time.Hour)
 	waited := false
-	postgres.OnSpoolWait(t, func() {
+	walarchive.OnSpoolWait(t, func() {
 		if !waited {
 			waited = true
 			close(gate)
@@ -235,7 +235,7 @@ func TestFetchWALPrefetches(t *testing.T) {
 	}
 
 	// The spool never holds more than its cap, however far ahead asked.
-	postgres.SetPrefetchBytes(t, 1<<20)
+	walarchive.SetPrefetchBytes(t, 1<<20)
 	newRecovery()
 	restored(names[0])
 	spooled(names[1])
@@ -243,7 +243,7 @@ func TestFetchWALPrefetches(t *testing.T) {
 	// for no more: nothing is fetched ahead, and the spool is emptied.
 	restored(names[0])
 	spooled()
-	postgres.SetPrefetchBytes(t, 1<<20-1)
+	walarchive.SetPrefetchBytes(t, 1<<20-1)
 	newRecovery()
 	restored(names[0])
 	spooled()
@@ -272,7 +272,7 @@ func TestPushWALTwice(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 2 {
-		if err := postgres.PushWAL(ctx, s, recipients, "production", file); err != nil {
+		if err := walarchive.PushSegment(ctx, s, recipients, "production", file); err != nil {
 			t.Fatalf("archiving %s: %v", name, err)
 		}
 	}
@@ -280,11 +280,11 @@ func TestPushWALTwice(t *testing.T) {
 	if err := os.WriteFile(file, theirs, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	err := postgres.PushWAL(ctx, s, recipients, "production", file)
+	err := walarchive.PushSegment(ctx, s, recipients, "production", file)
 	if err == nil || !strings.Contains(err.Error(), "different "+name) || !strings.Contains(err.Error(), "another cluster") {
 		t.Fatalf("archiving another %s: %v", name, err)
 	}
-	fetch := postgres.WALFetch{Env: "production", Open: func(context.Context) (backup.Store, string, error) { return s, id.String(), nil }}
+	fetch := walarchive.Fetcher{Env: "production", Open: func(context.Context) (backup.Store, string, error) { return s, id.String(), nil }}
 	got := filepath.Join(t.TempDir(), name)
 	if err := fetch.Fetch(ctx, name, got); err != nil {
 		t.Fatal(err)
@@ -302,7 +302,7 @@ func TestPushWALTwice(t *testing.T) {
 	if err := os.WriteFile(oldFile, theirs, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := postgres.PushWAL(ctx, s, recipients, "production", oldFile); err != nil {
+	if err := walarchive.PushSegment(ctx, s, recipients, "production", oldFile); err != nil {
 		t.Fatalf("archiving %s, recorded without a checksum: %v", old, err)
 	}
 }
@@ -336,11 +336,11 @@ func TestClustersArchiveApart(t *testing.T) {
 	}
 	lost, rebuilt := cluster(7001, "lost"), cluster(7002, "rebuilt")
 	for _, data := range []string{lost, rebuilt} {
-		if err := postgres.PushWAL(ctx, s, recipients, "production", filepath.Join(data, "pg_wal", name)); err != nil {
+		if err := walarchive.PushSegment(ctx, s, recipients, "production", filepath.Join(data, "pg_wal", name)); err != nil {
 			t.Fatalf("archiving %s of %s: %v", name, data, err)
 		}
 	}
-	fetch := postgres.WALFetch{Env: "production", Open: func(context.Context) (backup.Store, string, error) { return s, id.String(), nil }}
+	fetch := walarchive.Fetcher{Env: "production", Open: func(context.Context) (backup.Store, string, error) { return s, id.String(), nil }}
 	for data, want := range map[string]string{lost: "lost", rebuilt: "rebuilt"} {
 		dest := filepath.Join(data, "pg_wal", "RECOVERYXLOG")
 		if err := fetch.Fetch(ctx, name, dest); err != nil {
