@@ -179,3 +179,12 @@ func trimNewline(b []byte) []byte {
 	}
 	return b
 }
+
+// VoteStatement is what a vote on run says, as it is signed.
+func VoteStatement(run string, v VoteInput) Statement {
+	st := Statement{Run: run, Action: DecideApprove, Target: v.Gate, User: v.User, Comment: v.Comment}
+	if !v.Approve {
+		st.Action = DecideReject
+	}
+	return st
+}

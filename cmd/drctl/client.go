@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -16,6 +15,7 @@ import (
 	sdklog "go.temporal.io/sdk/log"
 
 	"github.com/drctl/drctl/activities/secret"
+	"github.com/drctl/drctl/runs"
 	"github.com/drctl/drctl/worker"
 )
 
@@ -67,7 +67,8 @@ func envOr(name, def string) string {
 }
 
 // dial connects to Temporal.
-func (c *conn) dial(ctx context.Context) (client.Client, error) {
+// dial connects to the cluster; the client knows where drctl's runs are.
+func (c *conn) dial(ctx context.Context) (*runs.Client, error) {
 	logTo := c.logTo
 	if logTo == nil {
 		logTo = os.Stderr
@@ -123,9 +124,20 @@ func (c *conn) dial(ctx context.Context) (client.Client, error) {
 	if err != nil {
 		return nil, failed("cannot reach Temporal at %s: %v (is `drctl dev` running, or --temporal-address right?)", c.address, err)
 	}
-	return cl, nil
+	return &runs.Client{Client: cl, Namespace: c.namespace, Queue: c.queue, UIURL: c.uiURL}, nil
 }
 
-func (c *conn) runURL(id string) string {
-	return fmt.Sprintf("%s/namespaces/%s/workflows/%s", c.uiURL, c.namespace, id)
+// openRun dials and finds the run arg names (its id, or the start of it
+// no other run shares): what every command on one run begins with.
+func (c *conn) openRun(ctx context.Context, arg string) (*runs.Client, string, error) {
+	cl, err := c.dial(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	id, err := cl.Resolve(ctx, arg)
+	if err != nil {
+		cl.Close()
+		return nil, "", failed("%w", err)
+	}
+	return cl, id, nil
 }

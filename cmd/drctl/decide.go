@@ -6,26 +6,14 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
-	"go.temporal.io/sdk/client"
 
+	"github.com/drctl/drctl/runs"
 	"github.com/drctl/drctl/workflows"
 )
 
-// sendUpdate sends a validated update to a run and waits for its result;
-// a refusal comes back as the validator's reason (plainReason tells it
-// without Temporal's wrapping).
-func sendUpdate(ctx context.Context, cl client.Client, id, name string, arg any, result any) error {
-	h, err := cl.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
-		WorkflowID: id, UpdateName: name, Args: []any{arg}, WaitForStage: client.WorkflowUpdateStageCompleted})
-	if err != nil {
-		return err
-	}
-	return h.Get(ctx, result)
-}
-
-// update is sendUpdate for a command: a refusal fails it with the reason.
-func update(ctx context.Context, cl client.Client, id, name string, arg any, result any) error {
-	if err := sendUpdate(ctx, cl, id, name, arg, result); err != nil {
+// update sends a command's update: a refusal fails it with the reason.
+func update(ctx context.Context, cl *runs.Client, id, name string, arg any, result any) error {
+	if err := cl.Update(ctx, id, name, arg, result); err != nil {
 		return failed("refused: %v", err)
 	}
 	return nil
@@ -52,21 +40,19 @@ func newVoteCmd(g *globals, approve bool) *cobra.Command {
 			if len(args) == 2 {
 				vote.Gate = args[1]
 			}
-			cl, err := c.dial(cmd.Context())
+			cl, id, err := c.openRun(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
 			defer cl.Close()
-			if args[0], err = resolveRun(cmd.Context(), cl, c.namespace, args[0]); err != nil {
-				return err
-			}
+			args[0] = id
 			// What is signed names the gate, so the open one is looked up.
 			if vote.Gate == "" {
-				if vote.Gate, err = openGate(cmd.Context(), cl, args[0]); err != nil {
-					return err
+				if vote.Gate, err = cl.OpenGate(cmd.Context(), args[0]); err != nil {
+					return failed("%w", err)
 				}
 			}
-			if vote.Signature, err = signDecision(g, key, voteStatement(args[0], vote)); err != nil {
+			if vote.Signature, err = signDecision(g, key, workflows.VoteStatement(args[0], vote)); err != nil {
 				return err
 			}
 			var gate workflows.GateStatus
@@ -95,19 +81,6 @@ func newVoteCmd(g *globals, approve bool) *cobra.Command {
 }
 
 // openGate is the gate of run id that is open for votes.
-func openGate(ctx context.Context, cl client.Client, id string) (string, error) {
-	st, _, err := queryStatus(ctx, cl, id)
-	if err != nil {
-		return "", err
-	}
-	for _, g := range st.Gates {
-		if g.Open {
-			return g.Step, nil
-		}
-	}
-	return "", failed("refused: no approval gate is open")
-}
-
 func newActionCmd(g *globals, action string) *cobra.Command {
 	var (
 		c      conn
@@ -128,14 +101,12 @@ func newActionCmd(g *globals, action string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cl, err := c.dial(cmd.Context())
+			cl, id, err := c.openRun(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
 			defer cl.Close()
-			if args[0], err = resolveRun(cmd.Context(), cl, c.namespace, args[0]); err != nil {
-				return err
-			}
+			args[0] = id
 			in := workflows.ActionInput{Step: args[1], Action: action, By: as, Reason: reason, With: w}
 			in.Signature, err = signDecision(g, key, workflows.Statement{Run: args[0], Action: action, Target: args[1], User: as, Comment: reason, With: w})
 			if err != nil {
@@ -167,14 +138,12 @@ func newCancelCmd() *cobra.Command {
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeRuns(&c),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := c.dial(cmd.Context())
+			cl, id, err := c.openRun(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
 			defer cl.Close()
-			if args[0], err = resolveRun(cmd.Context(), cl, c.namespace, args[0]); err != nil {
-				return err
-			}
+			args[0] = id
 			if err := cl.CancelWorkflow(cmd.Context(), args[0], ""); err != nil {
 				return failed("cancelling %s: %v", args[0], err)
 			}

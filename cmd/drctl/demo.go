@@ -194,7 +194,7 @@ func runDemo(ctx context.Context, w io.Writer, dir string, uiPort int, keep bool
 		return err
 	}
 	deps.ReportDir = d.paths["reports"]
-	wk := worker.New(d.cl, worker.TaskQueue, deps)
+	wk := worker.New(d.cl.Client, worker.TaskQueue, deps)
 	if err := wk.Start(); err != nil {
 		return failed("starting the worker: %v", err)
 	}

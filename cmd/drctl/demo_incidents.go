@@ -12,14 +12,13 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"go.temporal.io/sdk/client"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/drctl/drctl/activities/backup"
 	"github.com/drctl/drctl/activities/postgres"
 	"github.com/drctl/drctl/internal/keys"
 	"github.com/drctl/drctl/runbooks"
-	"github.com/drctl/drctl/worker"
+	"github.com/drctl/drctl/runs"
 	"github.com/drctl/drctl/workflows"
 )
 
@@ -32,7 +31,7 @@ const demoApprover = "demo-approver"
 type demo struct {
 	ctx     context.Context
 	w       io.Writer
-	cl      client.Client
+	cl      *runs.Client
 	cfg     *runbooks.Config
 	cfgPath string
 	logPath string
@@ -62,18 +61,17 @@ func (d *demo) run(file, env string, params map[string]string) (workflows.Status
 	if len(diags) > 0 {
 		return workflows.Status{}, failed("%s", diags.Lines())
 	}
-	id := runID(plan)
-	in := workflows.RunInput{Plan: *plan, Initiator: "demo"}
+	var sign func(id string) (*workflows.Signature, error)
 	if plan.Signed && plan.Role == runbooks.RoleSource {
-		if in.Signature, err = d.sign(d.initiatorKey, workflows.Statement{Run: id, Action: workflows.DecideStart, Target: plan.Hash, User: "demo"}); err != nil {
-			return workflows.Status{}, err
+		sign = func(id string) (*workflows.Signature, error) {
+			return d.sign(d.initiatorKey, workflows.Statement{Run: id, Action: workflows.DecideStart, Target: plan.Hash, User: "demo"})
 		}
 	}
-	run, err := d.cl.ExecuteWorkflow(d.ctx, client.StartWorkflowOptions{ID: id, TaskQueue: worker.TaskQueue,
-		TypedSearchAttributes: workflows.SearchAttributes(in)}, workflows.WorkflowName, in)
+	id, err := d.cl.Start(d.ctx, plan, "demo", "", sign)
 	if err != nil {
 		return workflows.Status{}, err
 	}
+	run := d.cl.GetWorkflow(d.ctx, id, "")
 	d.say("  run %s", run.GetID())
 	ended := make(chan error, 1)
 	go func() { ended <- run.Get(d.ctx, nil) }()
@@ -86,17 +84,17 @@ func (d *demo) run(file, env string, params map[string]string) (workflows.Status
 			d.approveOpenGates(run.GetID())
 		}
 	}
-	st, _, err := queryStatus(d.ctx, d.cl, run.GetID())
+	st, _, err := d.cl.Status(d.ctx, run.GetID())
 	if err != nil {
 		return st, err
 	}
-	printStatus(d.w, st)
+	runs.PrintStatus(d.w, st)
 	return st, runErr
 }
 
 // approveOpenGates votes for every open gate of the run it has not voted on.
 func (d *demo) approveOpenGates(id string) {
-	st, _, err := queryStatus(d.ctx, d.cl, id)
+	st, _, err := d.cl.Status(d.ctx, id)
 	if err != nil {
 		return
 	}
@@ -116,7 +114,7 @@ func (d *demo) approveOpenGates(id string) {
 			continue
 		}
 		var out workflows.GateStatus
-		if sendUpdate(d.ctx, d.cl, id, workflows.UpdateVote, vote, &out) == nil {
+		if d.cl.Update(d.ctx, id, workflows.UpdateVote, vote, &out) == nil {
 			d.say("  ✋ %s approves gate %s: %s", demoApprover, g.Step, g.Prompt)
 		}
 	}
@@ -271,7 +269,7 @@ func (d *demo) lossOfInstance() error {
 		return failed("%s", diags.Lines())
 	}
 	d.say("  a point-in-time recovery to %s, after the rebuild, checked (drctl plan --check):", moment.UTC().Format(time.RFC3339))
-	return checkPlan(d.ctx, d.w, &conn{queue: worker.TaskQueue}, plan, d.cl)
+	return checkPlan(d.ctx, d.w, plan, d.cl)
 }
 
 // checksums is each table's row count and the md5 of its rows in order.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/drctl/drctl/serve"
 	"github.com/drctl/drctl/worker"
 	"github.com/drctl/drctl/worker/devserver"
 	"github.com/drctl/drctl/workflows"
@@ -42,7 +43,7 @@ func newDevCmd(g *globals) *cobra.Command {
 				return failed("%v", err)
 			}
 			defer srv.Stop()
-			c.address, c.local = srv.Address, true
+			c.address, c.local, c.uiURL = srv.Address, true, srv.UIURL
 			defer o.close()
 			cl, err := o.dial(ctx, &c, cmd.OutOrStdout())
 			if err != nil {
@@ -59,7 +60,7 @@ func newDevCmd(g *globals) *cobra.Command {
 					return failed("%v", err)
 				}
 				cmd.Printf("reports  %s\n", deps.ReportDir)
-				w := worker.New(cl, c.queue, deps)
+				w := worker.New(cl.Client, c.queue, deps)
 				if err := w.Start(); err != nil {
 					return failed("starting the worker: %v", err)
 				}
@@ -68,7 +69,6 @@ func newDevCmd(g *globals) *cobra.Command {
 			cmd.Printf("temporal %s (namespace %s, database %s)\n", srv.Address, c.namespace, db)
 			if srv.UIURL != "" {
 				cmd.Printf("web ui   %s\n", srv.UIURL)
-				c.uiURL = srv.UIURL
 			}
 			// The Slack endpoint and the HTTP API run when the environments
 			// file has a Slack app or API callers; if they cannot, nothing
@@ -79,9 +79,9 @@ func newDevCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if cfg != nil && serves(cfg) && listen != "" {
+			if cfg != nil && serve.Wanted(cfg) && listen != "" {
 				ready := make(chan struct{})
-				go func() { errs <- serveHTTP(ctx, &readyWriter{w: cmd.OutOrStdout(), ready: ready}, listen, cl, &c, cfg) }()
+				go func() { errs <- serve.Run(ctx, &readyWriter{w: cmd.OutOrStdout(), ready: ready}, listen, cl, cfg) }()
 				select {
 				case <-ready:
 				case err := <-errs:

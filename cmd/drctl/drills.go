@@ -269,7 +269,7 @@ func newDrillHistoryCmd() *cobra.Command {
 			for _, e := range execs {
 				r := drillRun{Run: e.GetExecution().GetWorkflowId(), Started: e.GetStartTime().AsTime(),
 					State: strings.ToLower(strings.TrimPrefix(e.GetStatus().String(), "WORKFLOW_EXECUTION_STATUS_"))}
-				if st, _, err := queryStatus(ctx, cl, r.Run); err == nil {
+				if st, _, err := cl.Status(ctx, r.Run); err == nil {
 					r.fill(st)
 				}
 				runs = append(runs, r)

@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/drctl/drctl/runbooks"
+	"github.com/drctl/drctl/runs"
 	"github.com/drctl/drctl/workflows"
 )
 
@@ -104,7 +105,7 @@ does before its first step, and changes nothing. Exit 0: every check passed;
 				return err
 			}
 			defer cl.Close()
-			return checkPlan(cmd.Context(), cmd.OutOrStdout(), &c, plan, cl)
+			return checkPlan(cmd.Context(), cmd.OutOrStdout(), plan, cl)
 		},
 	}
 	f.register(cmd)
@@ -116,18 +117,18 @@ does before its first step, and changes nothing. Exit 0: every check passed;
 
 // checkPlan runs the plan's checks alone, as a run of its own that ends
 // after them, and prints what each found.
-func checkPlan(ctx context.Context, out io.Writer, c *conn, plan *workflows.Plan, cl client.Client) error {
-	id := "check-" + runID(plan)
+func checkPlan(ctx context.Context, out io.Writer, plan *workflows.Plan, cl *runs.Client) error {
+	id := "check-" + runs.ID(plan)
 	in := workflows.RunInput{Plan: *plan, Initiator: whoami(), CheckOnly: true}
-	run, err := cl.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: c.queue,
+	run, err := cl.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: cl.Queue,
 		TypedSearchAttributes: workflows.SearchAttributes(in)}, workflows.WorkflowName, in)
 	if err != nil {
 		return failed("starting the checks: %v", err)
 	}
 	runErr := run.Get(ctx, nil)
-	st, _, err := queryStatus(ctx, cl, id)
+	st, _, err := cl.Status(ctx, id)
 	if err != nil {
-		return err
+		return failed("%w", err)
 	}
 	fmt.Fprintln(out, "\nchecks:")
 	for _, e := range st.Timeline {
@@ -215,7 +216,7 @@ func printSteps(tw io.Writer, steps []workflows.Step, indent string, n *int) {
 		} else if s.Approval != nil {
 			timeout = s.Approval.Timeout.String()
 		}
-		fmt.Fprintf(tw, "  %d\t%s%s\t%s\t%s\t%s\t%s\n", *n, indent, s.ID, kind, s.OnError, timeout, truncate(details, 110))
+		fmt.Fprintf(tw, "  %d\t%s%s\t%s\t%s\t%s\t%s\n", *n, indent, s.ID, kind, s.OnError, timeout, runs.Truncate(details, 110))
 		if s.Parallel != nil {
 			printSteps(tw, s.Parallel.Steps, indent+"  ", n)
 		}
@@ -237,15 +238,8 @@ func withSummary(with map[string]any) string {
 
 func shortJSON(v any, n int) string {
 	if s, ok := v.(string); ok {
-		return truncate(s, n)
+		return runs.Truncate(s, n)
 	}
 	b, _ := json.Marshal(v)
-	return truncate(string(b), n)
-}
-
-func truncate(s string, n int) string {
-	if r := []rune(s); len(r) > n {
-		return string(r[:n-1]) + "…"
-	}
-	return s
+	return runs.Truncate(string(b), n)
 }

@@ -43,17 +43,15 @@ func newReportCmd(g *globals) *cobra.Command {
 					return &exitError{code: exitUsage, msg: fmt.Sprintf("--format %q: one of %s", f, report.FormatNames())}
 				}
 			}
-			cl, err := c.dial(cmd.Context())
+			cl, id, err := c.openRun(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
 			defer cl.Close()
-			if args[0], err = resolveRun(cmd.Context(), cl, c.namespace, args[0]); err != nil {
-				return err
-			}
-			st, _, err := queryStatus(cmd.Context(), cl, args[0])
+			args[0] = id
+			st, _, err := cl.Status(cmd.Context(), args[0])
 			if err != nil {
-				return err
+				return failed("%w", err)
 			}
 			rs, err := reportStatus(st)
 			if err != nil {
@@ -99,17 +97,15 @@ func verifyReport(cmd *cobra.Command, g *globals, c *conn, arg string) error {
 		}
 		id, rs = saved.ID, saved.Run
 	} else {
-		cl, err := c.dial(cmd.Context())
+		cl, found, err := c.openRun(cmd.Context(), arg)
 		if err != nil {
 			return err
 		}
 		defer cl.Close()
-		if arg, err = resolveRun(cmd.Context(), cl, c.namespace, arg); err != nil {
-			return err
-		}
-		st, _, err := queryStatus(cmd.Context(), cl, arg)
+		arg = found
+		st, _, err := cl.Status(cmd.Context(), arg)
 		if err != nil {
-			return err
+			return failed("%w", err)
 		}
 		if rs, err = reportStatus(st); err != nil {
 			return failed("run %s: reading its status: %v", arg, err)

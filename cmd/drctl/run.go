@@ -2,18 +2,15 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
-	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/sdk/client"
 
 	"github.com/drctl/drctl/runbooks"
+	"github.com/drctl/drctl/runs"
 	"github.com/drctl/drctl/workflows"
 )
 
@@ -52,11 +49,11 @@ func newRunCmd(g *globals) *cobra.Command {
 					return signDecision(g, key, workflows.Statement{Run: id, Action: workflows.DecideStart, Target: plan.Hash, User: as})
 				}
 			}
-			id, err := startRun(cmd.Context(), cl, &c, plan, as, incident, sign)
+			id, err := cl.Start(cmd.Context(), plan, as, incident, sign)
 			if err != nil {
-				return err
+				return failed("%w", err)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "run %s\n%s\n", id, c.runURL(id))
+			fmt.Fprintf(cmd.OutOrStdout(), "run %s\n%s\n", id, cl.URL(id))
 			if !wait {
 				return nil
 			}
@@ -70,13 +67,6 @@ func newRunCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&key, "key", "", "private SSH key file to sign the start with, on a source environment (default: your key in ssh-agent)")
 	cmd.Flags().BoolVar(&wait, "wait", false, "wait for the run to end or pause: exit 0 succeeded, 1 failed or refused, 3 paused for an operator")
 	return cmd
-}
-
-// runID names a run so a person can read it: runbook, environment, start.
-func runID(p *workflows.Plan) string {
-	b := make([]byte, 3)
-	_, _ = rand.Read(b)
-	return fmt.Sprintf("%s-%s-%s-%s", p.Runbook, p.Environment, time.Now().UTC().Format("20060102T150405Z"), hex.EncodeToString(b))
 }
 
 // parseWith reads --with name=value pairs; values that parse as JSON keep
@@ -96,32 +86,10 @@ func parseWith(pairs []string) (map[string]any, error) {
 	return out, nil
 }
 
-// startRun starts a plan as a run and returns its id.
-// sign, when given, signs the initiator's start of run id.
-func startRun(ctx context.Context, cl client.Client, c *conn, plan *workflows.Plan, initiator, incident string,
-	sign func(id string) (*workflows.Signature, error)) (string, error) {
-	id := runID(plan)
-	in := workflows.RunInput{Plan: *plan, Initiator: initiator, Incident: incident, URL: c.runURL(id)}
-	if sign != nil {
-		var err error
-		if in.Signature, err = sign(id); err != nil {
-			return "", err
-		}
-	}
-	run, err := cl.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID: id, TaskQueue: c.queue, TypedSearchAttributes: workflows.SearchAttributes(in),
-		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-	}, workflows.WorkflowName, in)
-	if err != nil {
-		return "", failed("starting the run: %v", err)
-	}
-	return run.GetID(), nil
-}
-
 // waitRun waits until the run ends, or until a step of it pauses for an
 // operator: a pause is an answer too, so a script waiting on a nightly run
 // is never left hanging on one.
-func waitRun(ctx context.Context, out io.Writer, cl client.Client, id string) error {
+func waitRun(ctx context.Context, out io.Writer, cl *runs.Client, id string) error {
 	ended := make(chan error, 1)
 	go func() { ended <- cl.GetWorkflow(ctx, id, "").Get(ctx, nil) }()
 	tick := time.NewTicker(2 * time.Second)
@@ -135,7 +103,7 @@ func waitRun(ctx context.Context, out io.Writer, cl client.Client, id string) er
 			fmt.Fprintln(out, workflows.StateSucceeded)
 			return nil
 		case <-tick.C:
-			st, _, err := queryStatus(ctx, cl, id)
+			st, _, err := cl.Status(ctx, id)
 			if err != nil {
 				continue
 			}

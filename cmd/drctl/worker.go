@@ -38,7 +38,7 @@ func newWorkerCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer cl.Close()
-			w := worker.New(cl, c.queue, deps)
+			w := worker.New(cl.Client, c.queue, deps)
 			cmd.Printf("worker on %s, task queue %s\nreports  %s\n", c.address, c.queue, deps.ReportDir)
 			if err := w.Run(sdkworker.InterruptCh()); err != nil {
 				return failed("worker: %v", err)

@@ -1,4 +1,4 @@
-package main
+package serve
 
 import (
 	"context"
@@ -14,11 +14,11 @@ import (
 	"strings"
 
 	"go.temporal.io/api/serviceerror"
-	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/drctl/drctl/activities/secret"
 	"github.com/drctl/drctl/runbooks"
+	"github.com/drctl/drctl/runs"
 	"github.com/drctl/drctl/workflows"
 )
 
@@ -35,7 +35,7 @@ import (
 // 401 (no or unknown token), 404 (no such run) or 409 (the run refused the
 // vote, with its reason: not an approver, a second vote, a closed gate).
 type apiHandler struct {
-	cl      client.Client
+	cl      *runs.Client
 	callers []caller
 	vouch   *voucher
 }
@@ -50,20 +50,20 @@ type caller struct {
 // minTokenLength keeps out tokens short enough to guess.
 const minTokenLength = 24
 
-func newAPIHandler(ctx context.Context, cl client.Client, cfg *runbooks.Config, vouch *voucher) (*apiHandler, error) {
+func newAPIHandler(ctx context.Context, cl *runs.Client, cfg *runbooks.Config, vouch *voucher) (*apiHandler, error) {
 	h := &apiHandler{cl: cl, vouch: vouch}
 	seen := map[[sha256.Size]byte]string{}
 	for _, name := range slices.Sorted(maps.Keys(cfg.API.Users)) {
 		tok, err := cfg.API.Users[name].Resolve(ctx)
 		if err != nil {
-			return nil, failed("%s: api: user %s: %v", cfg.File, name, err)
+			return nil, fmt.Errorf("%s: api: user %s: %v", cfg.File, name, err)
 		}
 		if err := secret.CheckStrength(tok, minTokenLength); err != nil {
-			return nil, failed("%s: api: user %s: the token (%s) %v", cfg.File, name, cfg.API.Users[name], err)
+			return nil, fmt.Errorf("%s: api: user %s: the token (%s) %v", cfg.File, name, cfg.API.Users[name], err)
 		}
 		sum := sha256.Sum256([]byte(tok))
 		if other, ok := seen[sum]; ok {
-			return nil, failed("%s: api: users %s and %s have the same token; each caller needs their own", cfg.File, other, name)
+			return nil, fmt.Errorf("%s: api: users %s and %s have the same token; each caller needs their own", cfg.File, other, name)
 		}
 		seen[sum] = name
 		h.callers = append(h.callers, caller{name: name, sum: sum})
@@ -118,7 +118,7 @@ func (h *apiHandler) status(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	run := r.PathValue("run")
-	st, _, err := queryStatus(r.Context(), h.cl, run)
+	st, _, err := h.cl.Status(r.Context(), run)
 	if err != nil {
 		h.failed(w, run, err)
 		return
@@ -150,14 +150,14 @@ func (h *apiHandler) vote(w http.ResponseWriter, r *http.Request, approve bool) 
 	if h.vouch.active() {
 		// What serve signs names the gate.
 		if vote.Gate == "" {
-			gate, err := openGate(r.Context(), h.cl, run)
+			gate, err := h.cl.OpenGate(r.Context(), run)
 			if err != nil {
 				h.failed(w, run, fmt.Errorf("run %s: %w", run, err))
 				return
 			}
 			vote.Gate = gate
 		}
-		sig, err := h.vouch.sign(voteStatement(run, vote), workflows.ViaAPI)
+		sig, err := h.vouch.sign(workflows.VoteStatement(run, vote), workflows.ViaAPI)
 		if err != nil {
 			refuse(w, http.StatusInternalServerError, "signing the vote: %v", err)
 			return
@@ -165,7 +165,7 @@ func (h *apiHandler) vote(w http.ResponseWriter, r *http.Request, approve bool) 
 		vote.Signature = sig
 	}
 	var g workflows.GateStatus
-	if err := sendUpdate(r.Context(), h.cl, run, workflows.UpdateVote, vote, &g); err != nil {
+	if err := h.cl.Update(r.Context(), run, workflows.UpdateVote, vote, &g); err != nil {
 		h.failed(w, run, fmt.Errorf("run %s: %w", run, err))
 		return
 	}

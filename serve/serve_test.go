@@ -1,4 +1,4 @@
-package main
+package serve
 
 import (
 	"bytes"
@@ -43,7 +43,7 @@ environments:
 		if err := diags.Err(); err != nil {
 			t.Fatal(err)
 		}
-		_, err := newSlackHandler(context.Background(), nil, &conn{}, cfg, nil)
+		_, err := newSlackHandler(context.Background(), nil, cfg, nil)
 		if err == nil || !strings.Contains(err.Error(), "signing_secret ("+ref+")") {
 			t.Errorf("%s: %v; want a refusal naming it", ref, err)
 		}
@@ -53,7 +53,7 @@ environments:
 environments:
   staging: {role: target, database: {name: register, url: "env:UNUSED"}}
 `))
-	if _, err := newSlackHandler(context.Background(), nil, &conn{}, cfg, nil); err != nil {
+	if _, err := newSlackHandler(context.Background(), nil, cfg, nil); err != nil {
 		t.Fatalf("a real signing secret refused: %v", err)
 	}
 }
@@ -63,9 +63,9 @@ environments:
 // 64 MiB of where it was, a signed request is answered meanwhile, and the
 // server drops them once their read deadline passes.
 func TestServeHoldsUpUnderSlowConnections(t *testing.T) {
-	old := serveLimits
-	serveLimits.read = 2 * time.Second
-	t.Cleanup(func() { serveLimits = old })
+	old := Limits
+	Limits.read = 2 * time.Second
+	t.Cleanup(func() { Limits = old })
 	secret := "8f14e45fceea167a5a36dedd4bea2543"
 	t.Setenv("SIGNING", secret)
 	t.Setenv("SLACK_TOKEN", "xoxb-test")
@@ -80,7 +80,7 @@ environments:
 	defer cancel()
 	out := &syncBuffer{}
 	done := make(chan error, 1)
-	go func() { done <- serveHTTP(ctx, out, "127.0.0.1:0", nil, &conn{}, cfg) }()
+	go func() { done <- Run(ctx, out, "127.0.0.1:0", nil, cfg) }()
 	var addr string
 	deadline := time.Now().Add(10 * time.Second)
 	for addr == "" && time.Now().Before(deadline) {

@@ -1,4 +1,4 @@
-package main
+package serve
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"fmt"
 	"github.com/drctl/drctl/internal/keys"
 	"github.com/drctl/drctl/runbooks"
 	"github.com/drctl/drctl/workflows"
@@ -24,14 +25,14 @@ func loadVoucher(ctx context.Context, cfg *runbooks.Config) (*voucher, error) {
 	}
 	pem, err := cfg.Voucher.Key.Resolve(ctx)
 	if err != nil {
-		return nil, failed("%s: voucher: key: %v", cfg.File, err)
+		return nil, fmt.Errorf("%s: voucher: key: %v", cfg.File, err)
 	}
 	s, err := ssh.ParsePrivateKey([]byte(pem))
 	if err != nil {
-		return nil, failed("%s: voucher: key (%s): %v", cfg.File, cfg.Voucher.Key, err)
+		return nil, fmt.Errorf("%s: voucher: key (%s): %v", cfg.File, cfg.Voucher.Key, err)
 	}
 	if fp := ssh.FingerprintSHA256(s.PublicKey()); !slices.Contains(keys.Fingerprints(cfg.Voucher.SSHKeys), fp) {
-		return nil, failed("%s: voucher: the private key (%s) is not among voucher: ssh_keys", cfg.File, fp)
+		return nil, fmt.Errorf("%s: voucher: the private key (%s) is not among voucher: ssh_keys", cfg.File, fp)
 	}
 	return &voucher{signer: s}, nil
 }
@@ -45,13 +46,4 @@ func (v *voucher) sign(st workflows.Statement, via string) (*workflows.Signature
 	}
 	st.At, st.Nonce = time.Now().UTC(), keys.Nonce()
 	return workflows.Sign(v.signer, st, via)
-}
-
-// voteStatement is what a vote on run says, as it is signed.
-func voteStatement(run string, v workflows.VoteInput) workflows.Statement {
-	st := workflows.Statement{Run: run, Action: workflows.DecideApprove, Target: v.Gate, User: v.User, Comment: v.Comment}
-	if !v.Approve {
-		st.Action = workflows.DecideReject
-	}
-	return st
 }

@@ -1,4 +1,4 @@
-package main
+package serve
 
 import (
 	"bytes"
@@ -19,12 +19,12 @@ import (
 
 	"github.com/slack-go/slack"
 	"go.temporal.io/api/workflowservice/v1"
-	"go.temporal.io/sdk/client"
 
 	"github.com/drctl/drctl/activities/chat"
 	secretpkg "github.com/drctl/drctl/activities/secret"
 	"github.com/drctl/drctl/activities/stepio"
 	"github.com/drctl/drctl/runbooks"
+	"github.com/drctl/drctl/runs"
 	"github.com/drctl/drctl/workflows"
 )
 
@@ -33,8 +33,7 @@ import (
 // signature, made less than five minutes ago; anything else gets 401 and
 // changes nothing.
 type slackHandler struct {
-	cl     client.Client
-	conn   *conn
+	cl     *runs.Client
 	cfg    *runbooks.Config
 	secret string
 	api    *slack.Client
@@ -46,29 +45,29 @@ type slackHandler struct {
 	vouch *voucher
 }
 
-func newSlackHandler(ctx context.Context, cl client.Client, c *conn, cfg *runbooks.Config, vouch *voucher) (*slackHandler, error) {
+func newSlackHandler(ctx context.Context, cl *runs.Client, cfg *runbooks.Config, vouch *voucher) (*slackHandler, error) {
 	app := cfg.Slack
 	if app == nil {
-		return nil, failed("%s has no slack: section (signing_secret, token)", cfg.File)
+		return nil, fmt.Errorf("%s has no slack: section (signing_secret, token)", cfg.File)
 	}
 	secret, err := app.SigningSecret.Resolve(ctx)
 	if err != nil {
-		return nil, failed("%v", err)
+		return nil, fmt.Errorf("%v", err)
 	}
 	// Slack's signing secrets are 32 hex characters; anything weaker (an
 	// empty variable above all) would let anyone sign requests.
 	if err := secretpkg.CheckStrength(secret, 32); err != nil {
-		return nil, failed("%s: slack: signing_secret (%s) %v", cfg.File, app.SigningSecret, err)
+		return nil, fmt.Errorf("%s: slack: signing_secret (%s) %v", cfg.File, app.SigningSecret, err)
 	}
 	token, err := app.Token.Resolve(ctx)
 	if err != nil {
-		return nil, failed("%v", err)
+		return nil, fmt.Errorf("%v", err)
 	}
 	var opts []slack.Option
 	if u := chat.APIURL(); u != "" {
 		opts = append(opts, slack.OptionAPIURL(u))
 	}
-	return &slackHandler{cl: cl, conn: c, cfg: cfg, secret: secret, api: slack.New(token, opts...),
+	return &slackHandler{cl: cl, cfg: cfg, secret: secret, api: slack.New(token, opts...),
 		http: &http.Client{Timeout: 10 * time.Second}, seen: map[string]time.Time{}, vouch: vouch}, nil
 }
 
@@ -249,10 +248,10 @@ func (h *slackHandler) vote(ctx context.Context, v chat.ButtonValue, user string
 	var g workflows.GateStatus
 	vote := workflows.VoteInput{Gate: v.Gate, User: user, Approve: approve, Comment: comment}
 	var err error
-	if vote.Signature, err = h.vouch.sign(voteStatement(v.Run, vote), workflows.ViaSlack); err != nil {
+	if vote.Signature, err = h.vouch.sign(workflows.VoteStatement(v.Run, vote), workflows.ViaSlack); err != nil {
 		return g, err
 	}
-	err = sendUpdate(ctx, h.cl, v.Run, workflows.UpdateVote, vote, &g)
+	err = h.cl.Update(ctx, v.Run, workflows.UpdateVote, vote, &g)
 	if err != nil {
 		return g, fmt.Errorf("%s", plainReason(err))
 	}
@@ -322,16 +321,16 @@ func (h *slackHandler) commands(w http.ResponseWriter, r *http.Request) {
 	case len(args) >= 2 && args[0] == "run":
 		reply(h.slashRun(ctx, user, form.Get("user_id"), args[1], args[2:]))
 	case len(args) == 2 && args[0] == "status":
-		st, _, err := queryStatus(ctx, h.cl, args[1])
+		st, _, err := h.cl.Status(ctx, args[1])
 		if err != nil {
 			reply(err.Error())
 			return
 		}
 		var b strings.Builder
-		printStatus(&b, st)
+		runs.PrintStatus(&b, st)
 		reply("```" + b.String() + "```")
 	case len(args) == 1 && args[0] == "list":
-		resp, err := h.cl.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Namespace: h.conn.namespace, PageSize: 10,
+		resp, err := h.cl.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Namespace: h.cl.Namespace, PageSize: 10,
 			Query: fmt.Sprintf("WorkflowType = '%s'", workflows.WorkflowName)})
 		if err != nil {
 			reply("listing runs: " + err.Error())
@@ -387,13 +386,13 @@ func (h *slackHandler) slashRun(ctx context.Context, user, slackID, name string,
 	if len(diags) > 0 {
 		return "the plan is refused:\n" + diags.Lines()
 	}
-	id, err := startRun(ctx, h.cl, h.conn, plan, user, "", func(id string) (*workflows.Signature, error) {
+	id, err := h.cl.Start(ctx, plan, user, "", func(id string) (*workflows.Signature, error) {
 		return h.vouch.sign(workflows.Statement{Run: id, Action: workflows.DecideStart, Target: plan.Hash, User: user}, workflows.ViaSlack)
 	})
 	if err != nil {
 		return err.Error()
 	}
-	reply := fmt.Sprintf("started %s on %s as run %s: %s", name, env, id, h.conn.runURL(id))
+	reply := fmt.Sprintf("started %s on %s as run %s: %s", name, env, id, h.cl.URL(id))
 	if link := h.threadLink(ctx, id, h.cfg.Environments[env]); link != "" {
 		reply += "\nits thread: " + link
 	}
@@ -408,7 +407,7 @@ func (h *slackHandler) threadLink(ctx context.Context, id string, env *runbooks.
 	}
 	deadline := time.Now().Add(2 * time.Second)
 	for time.Now().Before(deadline) {
-		if st, _, err := queryStatus(ctx, h.cl, id); err == nil && st.Thread != "" {
+		if st, _, err := h.cl.Status(ctx, id); err == nil && st.Thread != "" {
 			link, err := h.api.GetPermalinkContext(ctx, &slack.PermalinkParameters{Channel: env.Slack.Channel, Ts: st.Thread})
 			if err != nil {
 				return ""
