@@ -9,13 +9,14 @@ import (
 	"filippo.io/age"
 
 	"github.com/drctl/drctl/activities/postgres"
+	"github.com/drctl/drctl/internal/pglocal"
 )
 
 // drillRig is production and staging clusters, an off-site store and a
 // drctl dev serving them, for the shipped nightly backup and drill.
 type drillRig struct {
 	t         *testing.T
-	prod, stg *postgres.Local
+	prod, stg *pglocal.Instance
 	env       []string // for drctl commands: the config and the server
 	devEnv    []string // what drctl dev was started with
 	db        string   // the server's database file
@@ -32,7 +33,7 @@ func newDrillRig(t *testing.T, devEnv, devArgs []string, extra ...string) *drill
 	r := &drillRig{t: t}
 	r.prod = StartPostgres(t, filepath.Join(base, "production"), postgres.MainInstance, nil)
 	r.stg = StartPostgres(t, filepath.Join(base, "staging"), postgres.MainInstance, nil)
-	for _, l := range []*postgres.Local{r.prod, r.stg} {
+	for _, l := range []*pglocal.Instance{r.prod, r.stg} {
 		if err := execSQL(l.URL("postgres"), "create database register"); err != nil {
 			t.Fatal(err)
 		}

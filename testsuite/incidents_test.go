@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/drctl/drctl/activities/postgres"
+	"github.com/drctl/drctl/internal/pglocal"
 	"github.com/drctl/drctl/workflows"
 )
 
@@ -23,7 +24,7 @@ import (
 type incident struct {
 	t    *testing.T
 	base string // production's instances
-	prod *postgres.Local
+	prod *pglocal.Instance
 	url  string // the environment's database URL, as the application has it
 	env  []string
 	dev  *Dev
@@ -70,7 +71,7 @@ func newIncident(t *testing.T) *incident {
 	if err := os.MkdirAll(filepath.Join(store, "production", "wal"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := postgres.ChownToPostgres(filepath.Join(store, "production", "wal")); err != nil {
+	if err := pglocal.ChownToPostgres(filepath.Join(store, "production", "wal")); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Mkdir(filepath.Join(dir, "offsite"), 0o755); err != nil {
@@ -241,9 +242,9 @@ func (in *incident) ended(id string) workflows.Status {
 }
 
 // instance is production's instance called name, if it exists.
-func (in *incident) instance(name string) (*postgres.Local, bool) {
+func (in *incident) instance(name string) (*pglocal.Instance, bool) {
 	in.t.Helper()
-	l, ok, err := postgres.OpenLocal(in.base, name)
+	l, ok, err := pglocal.Open(in.base, name)
 	if err != nil {
 		in.t.Fatal(err)
 	}

@@ -7,7 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/drctl/drctl/activities/postgres"
+	"github.com/drctl/drctl/internal/pglocal"
 )
 
 // PostgresBase makes a folder for throwaway clusters that the postgres user
@@ -15,7 +15,7 @@ import (
 func PostgresBase(t testing.TB) string {
 	t.Helper()
 	Need(t, "pg_config", "apt-get install -y postgresql-15")
-	if _, err := postgres.BinDir(); err != nil {
+	if _, err := pglocal.BinDir(); err != nil {
 		t.Fatal(err)
 	}
 	dir, err := os.MkdirTemp("", "drctl-pg-")
@@ -33,13 +33,13 @@ func PostgresBase(t testing.TB) string {
 // StartPostgres starts a throwaway cluster on a free loopback port, built
 // by drctl's own local instance provider. fsync is off: nothing here must
 // survive a power cut, and clusters start in well under a second.
-func StartPostgres(t testing.TB, base string, name string, settings map[string]string) *postgres.Local {
+func StartPostgres(t testing.TB, base string, name string, settings map[string]string) *pglocal.Instance {
 	t.Helper()
 	all := map[string]string{"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
 	for k, v := range settings {
 		all[k] = v
 	}
-	l, _, err := postgres.CreateLocal(context.Background(), base, name, postgres.LocalOptions{Settings: all, CreatedBy: "test",
+	l, _, err := pglocal.Create(context.Background(), base, name, pglocal.Options{Settings: all, CreatedBy: "test",
 		// The tests' WAL commands read their stores' secrets from DRCTL_ variables.
 		ServerEnv: []string{"DRCTL_*"}})
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"filippo.io/age"
 
 	"github.com/drctl/drctl/activities/postgres"
+	"github.com/drctl/drctl/internal/pglocal"
 )
 
 // TestBackupOfTheWrongInstanceThroughTheCLI runs the shipped nightly
@@ -23,7 +24,7 @@ func TestBackupOfTheWrongInstanceThroughTheCLI(t *testing.T) {
 	prod := StartPostgres(t, filepath.Join(base, "production"), postgres.MainInstance, nil)
 	twin := StartPostgres(t, filepath.Join(base, "twin"), postgres.MainInstance, nil)
 	for _, c := range []struct {
-		l     *postgres.Local
+		l     *pglocal.Instance
 		users int
 	}{{prod, 2000}, {twin, 20}} {
 		if err := execSQL(c.l.URL("postgres"), "create database register"); err != nil {
@@ -51,7 +52,7 @@ func TestBackupOfTheWrongInstanceThroughTheCLI(t *testing.T) {
 	// The URL is a secret file, as a deployment tool writes it: pointing
 	// it elsewhere is the mistake under test.
 	urlFile := filepath.Join(dir, "production-url")
-	pointAt := func(l *postgres.Local) {
+	pointAt := func(l *pglocal.Instance) {
 		if err := os.WriteFile(urlFile, []byte(l.URL("register")), 0o600); err != nil {
 			t.Fatal(err)
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/drctl/drctl/activities/stepio"
 	"github.com/drctl/drctl/internal/childio"
+	"github.com/drctl/drctl/internal/pglocal"
 )
 
 // CreateInstance creates (or recreates, after a loss) the instance. With
@@ -42,7 +43,7 @@ func (p *Postgres) CreateInstance(ctx context.Context, in CreateInstanceInput) (
 			settings = map[string]string{}
 		}
 		maps.Copy(settings, in.Settings)
-		l, created, err := CreateLocal(ctx, t.Instance.DataDir, name, LocalOptions{Port: port, Settings: settings, CreatedBy: in.Run.ID,
+		l, created, err := pglocal.Create(ctx, t.Instance.DataDir, name, pglocal.Options{Port: port, Settings: settings, CreatedBy: in.Run.ID,
 			Password: p.superuserPassword(ctx, t), ServerEnv: p.ServerEnv})
 		if err != nil {
 			return InstanceOutput{}, err
@@ -67,7 +68,7 @@ func (p *Postgres) Reboot(ctx context.Context, in RebootInput) (InstanceOutput, 
 	name := instanceName(in.Instance)
 	switch provider(t) {
 	case "local":
-		l, ok, err := OpenLocal(t.Instance.DataDir, name)
+		l, ok, err := pglocal.Open(t.Instance.DataDir, name)
 		if err != nil {
 			return InstanceOutput{}, err
 		}

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 
 	"github.com/drctl/drctl/activities/stepio"
+	"github.com/drctl/drctl/internal/pglocal"
 	"github.com/drctl/drctl/internal/scratch"
 )
 
@@ -31,7 +32,7 @@ func (p *Postgres) CheckPITR(ctx context.Context, in PITRInput) (stepio.CheckOut
 	case provider(t) != "local" || t.Instance.DataDir == "":
 		return stepio.CheckOutput{}, nonRetryable("NotSupported", "environment %s: point-in-time recovery needs instance.provider local (with a data_dir) or exec (with a pitr command)", t.Name)
 	}
-	if l, ok, err := OpenLocal(t.Instance.DataDir, in.Instance); err != nil {
+	if l, ok, err := pglocal.Open(t.Instance.DataDir, in.Instance); err != nil {
 		return stepio.CheckOutput{}, err
 	} else if ok && l.CreatedBy != in.Run.ID {
 		return stepio.CheckOutput{}, nonRetryable("Exists", "instance %s already exists and this run did not create it: name a new instance to recover into", in.Instance)
@@ -101,7 +102,7 @@ func (p *Postgres) CheckCreateInstance(ctx context.Context, in CreateInstanceInp
 	case "exec":
 		return checkCommand(t, "create")
 	case "local":
-		if _, err := BinDir(); err != nil {
+		if _, err := pglocal.BinDir(); err != nil {
 			return stepio.CheckOutput{}, nonRetryable("NotInstalled", "%v", err)
 		}
 		return stepio.CheckOutput{Checked: "Postgres's programs are installed"}, nil
@@ -135,7 +136,7 @@ func (p *Postgres) CheckFailover(ctx context.Context, in FailoverInput) (stepio.
 		return checkCommand(t, "failover")
 	case "local":
 		oldName := MainInstance + t.OldSuffix
-		if _, ok, err := OpenLocal(t.Instance.DataDir, oldName); err != nil {
+		if _, ok, err := pglocal.Open(t.Instance.DataDir, oldName); err != nil {
 			return stepio.CheckOutput{}, err
 		} else if ok {
 			return stepio.CheckOutput{}, nonRetryable("Exists", "instance %s still holds an earlier damaged cluster: drop it (postgres.drop of %s%s) first", oldName, t.Database, t.OldSuffix)

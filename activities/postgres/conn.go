@@ -16,6 +16,7 @@ import (
 
 	"github.com/drctl/drctl/activities/backup"
 	"github.com/drctl/drctl/activities/secret"
+	"github.com/drctl/drctl/internal/pglocal"
 )
 
 // Target is what the postgres steps know of an environment.
@@ -91,7 +92,7 @@ func (p *Postgres) endpoint(ctx context.Context, t *Target, instance, database s
 		if t.Instance == nil || t.Instance.Provider != "local" || t.Instance.DataDir == "" {
 			return nil, nonRetryable("BadInput", "instance %s: environment %s has no local instances (instance.provider local with a data_dir)", instance, t.Name)
 		}
-		l, ok, err := OpenLocal(t.Instance.DataDir, instance)
+		l, ok, err := pglocal.Open(t.Instance.DataDir, instance)
 		if err != nil {
 			return nil, err
 		}
@@ -104,7 +105,7 @@ func (p *Postgres) endpoint(ctx context.Context, t *Target, instance, database s
 	if cfg.Password == "" && cfg.User == "postgres" && t.Instance != nil && t.Instance.Provider == "local" && t.Instance.DataDir != "" {
 		// A URL without a password reaches a local instance with the one
 		// drctl generated for it.
-		if l, ok, _ := OpenLocal(t.Instance.DataDir, instanceName(instance)); ok {
+		if l, ok, _ := pglocal.Open(t.Instance.DataDir, instanceName(instance)); ok {
 			cfg.Password = l.Password()
 		}
 	}

@@ -2,9 +2,8 @@ package postgres
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"path/filepath"
+
+	"github.com/drctl/drctl/internal/pglocal"
 )
 
 // failoverLocal puts a recovered instance where the application connects:
@@ -18,11 +17,11 @@ import (
 func (p *Postgres) failoverLocal(ctx context.Context, t *Target, to string) (InstanceOutput, error) {
 	dir := t.Instance.DataDir
 	oldName := MainInstance + t.OldSuffix
-	main, hasMain, err := OpenLocal(dir, MainInstance)
+	main, hasMain, err := pglocal.Open(dir, MainInstance)
 	if err != nil {
 		return InstanceOutput{}, err
 	}
-	rec, hasRec, err := OpenLocal(dir, to)
+	rec, hasRec, err := pglocal.Open(dir, to)
 	if err != nil {
 		return InstanceOutput{}, err
 	}
@@ -37,7 +36,7 @@ func (p *Postgres) failoverLocal(ctx context.Context, t *Target, to string) (Ins
 	case !rec.Promoted:
 		return InstanceOutput{}, nonRetryable("NotPromoted", "instance %s is still recovering: promote it before failing over to it", to)
 	}
-	set, hasSet, err := OpenLocal(dir, oldName)
+	set, hasSet, err := pglocal.Open(dir, oldName)
 	if err != nil {
 		return InstanceOutput{}, err
 	}
@@ -48,7 +47,7 @@ func (p *Postgres) failoverLocal(ctx context.Context, t *Target, to string) (Ins
 		if err := main.Stop(ctx); err != nil {
 			return InstanceOutput{}, err
 		}
-		if err := main.moveTo(dir, oldName); err != nil {
+		if err := main.MoveTo(dir, oldName); err != nil {
 			return InstanceOutput{}, err
 		}
 		set = main
@@ -59,39 +58,21 @@ func (p *Postgres) failoverLocal(ctx context.Context, t *Target, to string) (Ins
 	if err := rec.Stop(ctx); err != nil {
 		return InstanceOutput{}, err
 	}
-	if err := rec.moveTo(dir, MainInstance); err != nil {
+	if err := rec.MoveTo(dir, MainInstance); err != nil {
 		return InstanceOutput{}, err
 	}
 	rec.Port, rec.PortPicked, rec.FailedOverFrom = set.Port, set.PortPicked, to
 	rec.Settings, rec.ServerEnv = set.Settings, set.ServerEnv
-	if err := rec.writeConf(); err != nil {
+	if err := rec.WriteConf(); err != nil {
 		return InstanceOutput{}, err
 	}
-	if err := rec.save(); err != nil {
+	if err := rec.Save(); err != nil {
 		return InstanceOutput{}, err
 	}
 	if err := rec.Start(ctx); err != nil {
 		return InstanceOutput{}, err
 	}
 	return InstanceOutput{Instance: MainInstance, Host: rec.Host(), Port: rec.Port}, nil
-}
-
-// moveTo renames the (stopped) instance's folder to name below dir and
-// records the new place: the move is one rename, so a crash leaves the
-// instance whole under one name or the other.
-func (l *Local) moveTo(dir, name string) error {
-	if err := checkInstanceName(name); err != nil {
-		return err
-	}
-	dest := filepath.Join(dir, name)
-	if err := os.Rename(l.Dir, dest); err != nil {
-		return fmt.Errorf("moving instance %s to %s: %w", l.Name, name, err)
-	}
-	l.Name, l.Dir = name, dest
-	if l.PasswordFile != "" {
-		l.PasswordFile = filepath.Join(dest, passwordFile)
-	}
-	return l.save()
 }
 
 // dropSetAside removes the damaged cluster a local failover kept as
@@ -101,7 +82,7 @@ func (p *Postgres) dropSetAside(ctx context.Context, t *Target, database string)
 	if provider(t) != "local" || t.Instance.DataDir == "" || database != t.Database+t.OldSuffix {
 		return false, nil
 	}
-	set, ok, err := OpenLocal(t.Instance.DataDir, MainInstance+t.OldSuffix)
+	set, ok, err := pglocal.Open(t.Instance.DataDir, MainInstance+t.OldSuffix)
 	if err != nil || !ok {
 		return false, err
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/drctl/drctl/activities/backup"
 	"github.com/drctl/drctl/activities/postgres"
+	"github.com/drctl/drctl/internal/pglocal"
 	"github.com/drctl/drctl/testsuite"
 )
 
@@ -23,8 +24,8 @@ type fixture struct {
 	t        testing.TB
 	pg       *postgres.Postgres
 	env      *sdktest.TestActivityEnvironment
-	prod     *postgres.Local
-	stg      *postgres.Local
+	prod     *pglocal.Instance
+	stg      *pglocal.Instance
 	store    *backup.StoreConfig
 	targets  map[string]*postgres.Target
 	identity *age.X25519Identity
@@ -92,12 +93,12 @@ func (f *fixture) must(fn any, in any, out any) {
 func runCtx(env string) postgres.RunContext { return postgres.RunContext{Env: env, ID: "test-run"} }
 
 // sql runs statements against a database of a cluster.
-func sql(t testing.TB, l *postgres.Local, db string, stmts ...string) {
+func sql(t testing.TB, l *pglocal.Instance, db string, stmts ...string) {
 	t.Helper()
 	testsuite.SQL(t, l.URL(db), stmts...)
 }
 
-func queryInt(t testing.TB, l *postgres.Local, db, q string) int64 {
+func queryInt(t testing.TB, l *pglocal.Instance, db, q string) int64 {
 	t.Helper()
 	c, err := pgx.Connect(context.Background(), l.URL(db))
 	if err != nil {
@@ -112,7 +113,7 @@ func queryInt(t testing.TB, l *postgres.Local, db, q string) int64 {
 }
 
 // tableChecksum is an md5 over a table's rows in a fixed order.
-func tableChecksum(t *testing.T, l *postgres.Local, db, table string) string {
+func tableChecksum(t *testing.T, l *pglocal.Instance, db, table string) string {
 	t.Helper()
 	c, err := pgx.Connect(context.Background(), l.URL(db))
 	if err != nil {
@@ -128,7 +129,7 @@ func tableChecksum(t *testing.T, l *postgres.Local, db, table string) string {
 }
 
 // seed creates the register database with users and events.
-func seed(t *testing.T, l *postgres.Local, users int) {
+func seed(t *testing.T, l *pglocal.Instance, users int) {
 	t.Helper()
 	sql(t, l, "postgres", "create database register")
 	sql(t, l, "register",
@@ -141,4 +142,4 @@ func seed(t *testing.T, l *postgres.Local, users int) {
 
 // chownPostgres gives a folder to the postgres user when the tests run as
 // root, as Postgres's archive_command writes into it as that user.
-func chownPostgres(dir string) error { return postgres.ChownToPostgres(dir) }
+func chownPostgres(dir string) error { return pglocal.ChownToPostgres(dir) }

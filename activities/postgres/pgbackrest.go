@@ -12,6 +12,7 @@ import (
 
 	"github.com/drctl/drctl/internal/childio"
 	"github.com/drctl/drctl/internal/freeport"
+	"github.com/drctl/drctl/internal/pglocal"
 )
 
 // pgbackrest runs the pgbackrest command for the environment's stanza, as
@@ -22,7 +23,7 @@ func pgbackrest(ctx context.Context, cfg *PgBackRestConfig, args ...string) ([]b
 		all = append(all, "--config="+cfg.Config)
 	}
 	cmd := exec.CommandContext(ctx, "pgbackrest", append(all, args...)...)
-	if err := asPostgres(cmd); err != nil {
+	if err := pglocal.AsPostgres(cmd); err != nil {
 		return nil, err
 	}
 	childio.Bind(cmd)
@@ -134,31 +135,31 @@ func (p *Postgres) pitrPgBackRest(ctx context.Context, t *Target, in PITRInput) 
 	if err != nil {
 		return out, err
 	}
-	dir, err := makeInstanceDir(t.Instance.DataDir, in.Instance, in.Run.ID)
+	dir, err := pglocal.MakeDir(t.Instance.DataDir, in.Instance, in.Run.ID)
 	if err != nil {
 		return out, err
 	}
-	l := &Local{Name: in.Instance, Dir: dir, Port: port, PortPicked: true, CreatedBy: in.Run.ID, ServerEnv: p.ServerEnv}
+	l := &pglocal.Instance{Name: in.Instance, Dir: dir, Port: port, PortPicked: true, CreatedBy: in.Run.ID, ServerEnv: p.ServerEnv}
 	// The copy keeps the source's roles and passwords.
 	if pw := p.superuserPassword(ctx, t); pw != "" {
-		if err := l.setPassword(pw); err != nil {
+		if err := l.SetPassword(pw); err != nil {
 			return out, err
 		}
 	}
-	if err := os.MkdirAll(l.dataDir(), 0o700); err != nil {
+	if err := os.MkdirAll(l.DataDir(), 0o700); err != nil {
 		return out, err
 	}
-	if err := chownTree(l.Dir); err != nil {
+	if err := pglocal.ChownTree(l.Dir); err != nil {
 		return out, err
 	}
-	if _, err := pgbackrest(ctx, cfg, "restore", "--pg1-path="+l.dataDir(), "--set="+set.Label, "--type=time",
+	if _, err := pgbackrest(ctx, cfg, "restore", "--pg1-path="+l.DataDir(), "--set="+set.Label, "--type=time",
 		"--target="+target.Format("2006-01-02 15:04:05.999999-07"), "--target-action=pause"); err != nil {
 		return out, err
 	}
-	if err := l.appendConf(map[string]string{"archive_mode": "off", "hot_standby": "on"}); err != nil {
+	if err := l.AppendConf(map[string]string{"archive_mode": "off", "hot_standby": "on"}); err != nil {
 		return out, err
 	}
-	if err := l.save(); err != nil {
+	if err := l.Save(); err != nil {
 		return out, err
 	}
 	return p.finishRecovery(ctx, l, in, out)

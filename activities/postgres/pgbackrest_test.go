@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/drctl/drctl/activities/postgres"
+	"github.com/drctl/drctl/internal/pglocal"
 	"github.com/drctl/drctl/testsuite"
 )
 
@@ -79,7 +80,7 @@ func TestPITRBothBackends(t *testing.T) {
 	for _, backend := range []string{"native", "pgbackrest"} {
 		var out postgres.PITROutput
 		f.must(f.pg.PITR, postgres.PITRInput{Target: good, Instance: "pitr-" + backend, Database: "register", Backend: backend, Run: runCtx("production")}, &out)
-		l, ok, _ := postgres.OpenLocal(f.targets["production"].Instance.DataDir, "pitr-"+backend)
+		l, ok, _ := pglocal.Open(f.targets["production"].Instance.DataDir, "pitr-"+backend)
 		if !ok || !out.Promoted {
 			t.Fatalf("%s: %+v", backend, out)
 		}

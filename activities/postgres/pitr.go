@@ -1,10 +1,8 @@
 package postgres
 
 import (
-	"archive/tar"
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -19,6 +17,7 @@ import (
 	"github.com/drctl/drctl/activities/backup"
 	"github.com/drctl/drctl/activities/stepio"
 	"github.com/drctl/drctl/internal/freeport"
+	"github.com/drctl/drctl/internal/pglocal"
 	"github.com/drctl/drctl/internal/walarchive"
 )
 
@@ -79,7 +78,7 @@ func (p *Postgres) PITR(ctx context.Context, in PITRInput) (PITROutput, error) {
 		return out, err
 	}
 	restore := shellQuote(append(append([]string{}, p.WALCommand...), "wal-fetch", "--env", from, "--store", storeName(in.Store)))
-	if err := l.appendConf(map[string]string{
+	if err := l.AppendConf(map[string]string{
 		"restore_command":           restore + " %f %p",
 		"recovery_target_time":      target.Format("2006-01-02 15:04:05.999999-07"),
 		"recovery_target_action":    "pause",
@@ -89,7 +88,7 @@ func (p *Postgres) PITR(ctx context.Context, in PITRInput) (PITROutput, error) {
 	}); err != nil {
 		return out, err
 	}
-	if err := os.WriteFile(filepath.Join(l.dataDir(), "recovery.signal"), nil, 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(l.DataDir(), "recovery.signal"), nil, 0o600); err != nil {
 		return out, err
 	}
 	return p.finishRecovery(ctx, l, in, out)
@@ -100,7 +99,7 @@ func (p *Postgres) PITR(ctx context.Context, in PITRInput) (PITROutput, error) {
 // one it left half-way is removed to start again; anyone else's is never
 // touched.
 func (p *Postgres) resumeRecovery(ctx context.Context, t *Target, in PITRInput, out *PITROutput) (done bool, err error) {
-	l, ok, err := OpenLocal(t.Instance.DataDir, in.Instance)
+	l, ok, err := pglocal.Open(t.Instance.DataDir, in.Instance)
 	if err != nil || !ok {
 		return false, err
 	}
@@ -117,26 +116,26 @@ func (p *Postgres) resumeRecovery(ctx context.Context, t *Target, in PITRInput, 
 
 // finishRecovery starts a recovering instance, waits until it has paused at
 // the target, checks the database is there and not empty, and promotes it.
-func (p *Postgres) finishRecovery(ctx context.Context, l *Local, in PITRInput, out PITROutput) (PITROutput, error) {
+func (p *Postgres) finishRecovery(ctx context.Context, l *pglocal.Instance, in PITRInput, out PITROutput) (PITROutput, error) {
 	target := in.Target.UTC()
-	if err := chownTree(l.Dir); err != nil {
+	if err := pglocal.ChownTree(l.Dir); err != nil {
 		return out, err
 	}
 	if err := l.Start(ctx); err != nil {
 		return out, err
 	}
-	if err := l.waitPaused(ctx); err != nil {
+	if err := waitPaused(ctx, l); err != nil {
 		return out, err
 	}
 	// Paused at the target: check the database is there and not empty
 	// before the instance takes writes.
 	if in.Database != "" {
-		c, err := l.connect(ctx, in.Database)
+		c, err := l.Connect(ctx, in.Database)
 		if err != nil {
 			return out, nonRetryable("RecoveryCheck", "database %s is not in the recovered instance: %v", in.Database, err)
 		}
 		c.Close(context.WithoutCancel(ctx))
-		counts, err := countTables(ctx, func(ctx context.Context) (*pgx.Conn, error) { return l.connect(ctx, in.Database) }, countConns, false)
+		counts, err := countTables(ctx, func(ctx context.Context) (*pgx.Conn, error) { return l.Connect(ctx, in.Database) }, countConns, false)
 		if err != nil {
 			return out, err
 		}
@@ -148,21 +147,21 @@ func (p *Postgres) finishRecovery(ctx context.Context, l *Local, in PITRInput, o
 	// at the target, recovery asks for no segment until it ends, and at
 	// its end only for its last one again (which wal-fetch fetches
 	// nothing ahead of).
-	pgWAL := filepath.Join(l.dataDir(), "pg_wal")
+	pgWAL := filepath.Join(l.DataDir(), "pg_wal")
 	if in.Promote != nil && !*in.Promote {
 		if err := walarchive.ClearSpool(ctx, pgWAL); err != nil {
 			return out, err
 		}
 		return p.recovered(ctx, l, out, false)
 	}
-	if err := l.promote(ctx); err != nil {
+	if err := l.Promote(ctx); err != nil {
 		return out, err
 	}
 	if err := walarchive.ClearSpool(ctx, pgWAL); err != nil {
 		return out, err
 	}
 	l.Promoted = true
-	if err := l.save(); err != nil {
+	if err := l.Save(); err != nil {
 		return out, err
 	}
 	return p.recovered(ctx, l, out, true)
@@ -261,30 +260,30 @@ func chooseBase(ctx context.Context, s backup.Store, env string, target time.Tim
 
 // unpackBase makes the new instance's folder and extracts the base
 // backup into it, decrypting as it streams.
-func (p *Postgres) unpackBase(ctx context.Context, t *Target, s backup.Store, base backup.Entry, identity string, in PITRInput) (*Local, error) {
+func (p *Postgres) unpackBase(ctx context.Context, t *Target, s backup.Store, base backup.Entry, identity string, in PITRInput) (*pglocal.Instance, error) {
 	port, err := freeport.Loopback()
 	if err != nil {
 		return nil, err
 	}
-	dir, err := makeInstanceDir(t.Instance.DataDir, in.Instance, in.Run.ID)
+	dir, err := pglocal.MakeDir(t.Instance.DataDir, in.Instance, in.Run.ID)
 	if err != nil {
 		return nil, err
 	}
-	l := &Local{Name: in.Instance, Dir: dir, Port: port, PortPicked: true, CreatedBy: in.Run.ID, ServerEnv: p.ServerEnv}
+	l := &pglocal.Instance{Name: in.Instance, Dir: dir, Port: port, PortPicked: true, CreatedBy: in.Run.ID, ServerEnv: p.ServerEnv}
 	// The copy keeps the source's roles and passwords.
 	if pw := p.superuserPassword(ctx, t); pw != "" {
-		if err := l.setPassword(pw); err != nil {
+		if err := l.SetPassword(pw); err != nil {
 			return nil, err
 		}
 	}
-	if err := os.MkdirAll(l.dataDir(), 0o700); err != nil {
+	if err := os.MkdirAll(l.DataDir(), 0o700); err != nil {
 		return nil, err
 	}
 	r, err := backup.Read(ctx, s, base, identity)
 	if err != nil {
 		return nil, err
 	}
-	if err := untar(&progress{r: r, phase: "unpack base backup", ctx: ctx}, l.dataDir()); err != nil {
+	if err := pglocal.Untar(&progress{r: r, phase: "unpack base backup", ctx: ctx}, l.DataDir()); err != nil {
 		r.Abandon()
 		return nil, fmt.Errorf("unpacking %s: %w", base.Key, err)
 	}
@@ -296,63 +295,7 @@ func (p *Postgres) unpackBase(ctx context.Context, t *Target, s backup.Store, ba
 	if err := r.Close(); err != nil {
 		return nil, err
 	}
-	return l, l.save()
-}
-
-// untar extracts a tar stream below dir, refusing paths that leave it.
-func untar(r io.Reader, dir string) error {
-	tr := tar.NewReader(r)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		target := filepath.Join(dir, filepath.Clean("/"+h.Name))
-		if !strings.HasPrefix(target, dir+string(filepath.Separator)) && target != dir {
-			return fmt.Errorf("refusing %q: outside the data folder", h.Name)
-		}
-		switch h.Typeflag {
-		case tar.TypeDir:
-			if err := os.MkdirAll(target, 0o700); err != nil {
-				return err
-			}
-		case tar.TypeReg:
-			if err := os.MkdirAll(filepath.Dir(target), 0o700); err != nil {
-				return err
-			}
-			f, err := os.OpenFile(target, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, os.FileMode(h.Mode)&0o700|0o600)
-			if err != nil {
-				return err
-			}
-			if _, err := io.Copy(f, tr); err != nil {
-				f.Close()
-				return err
-			}
-			if err := f.Close(); err != nil {
-				return err
-			}
-		}
-	}
-}
-
-// chownTree gives a folder and everything in it to the postgres user.
-func chownTree(dir string) error {
-	if os.Geteuid() != 0 {
-		return nil
-	}
-	uid, gid, err := postgresIDs()
-	if err != nil {
-		return err
-	}
-	return filepath.Walk(dir, func(p string, _ os.FileInfo, err error) error {
-		if err != nil {
-			return err
-		}
-		return os.Lchown(p, int(uid), int(gid))
-	})
+	return l, l.Save()
 }
 
 func shellQuote(argv []string) string {
@@ -363,23 +306,12 @@ func shellQuote(argv []string) string {
 	return strings.Join(q, " ")
 }
 
-// appendConf adds settings to the instance's postgresql.conf; later lines
-// win over the copy of the source's settings.
-func (l *Local) appendConf(settings map[string]string) error {
-	l.Settings = settings
-	return l.writeConf()
-}
-
-func (l *Local) connect(ctx context.Context, db string) (*pgx.Conn, error) {
-	return pgx.Connect(ctx, l.URL(db))
-}
-
 // waitPaused waits until recovery has reached its target and paused. If
 // the server stops instead (the WAL did not reach the target), its log
 // says why.
-func (l *Local) waitPaused(ctx context.Context) error {
+func waitPaused(ctx context.Context, l *pglocal.Instance) error {
 	for {
-		c, err := l.connect(ctx, "postgres")
+		c, err := l.Connect(ctx, "postgres")
 		if err == nil {
 			var state string
 			err = c.QueryRow(ctx, "select pg_get_wal_replay_pause_state()").Scan(&state)
@@ -389,7 +321,7 @@ func (l *Local) waitPaused(ctx context.Context) error {
 			}
 		}
 		if !l.Running(ctx) {
-			return nonRetryable("RecoveryFailed", "instance %s stopped during recovery:\n%s", l.Name, tail(l.logFile()))
+			return nonRetryable("RecoveryFailed", "instance %s stopped during recovery:\n%s", l.Name, pglocal.Tail(l.LogFile()))
 		}
 		activity.RecordHeartbeat(ctx, map[string]any{"phase": "replaying WAL"})
 		select {
@@ -400,22 +332,8 @@ func (l *Local) waitPaused(ctx context.Context) error {
 	}
 }
 
-// promote ends recovery and waits until the instance takes writes.
-func (l *Local) promote(ctx context.Context) error {
-	c, err := l.connect(ctx, "postgres")
-	if err != nil {
-		return err
-	}
-	defer c.Close(context.WithoutCancel(ctx))
-	var ok bool
-	if err := c.QueryRow(ctx, "select pg_promote(true, 120)").Scan(&ok); err != nil || !ok {
-		return fmt.Errorf("promoting instance %s: %v (ok=%v)", l.Name, err, ok)
-	}
-	return nil
-}
-
-func (p *Postgres) recovered(ctx context.Context, l *Local, out PITROutput, promoted bool) (PITROutput, error) {
-	c, err := l.connect(ctx, "postgres")
+func (p *Postgres) recovered(ctx context.Context, l *pglocal.Instance, out PITROutput, promoted bool) (PITROutput, error) {
+	c, err := l.Connect(ctx, "postgres")
 	if err != nil {
 		return out, err
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/drctl/drctl/activities/postgres"
 	"github.com/drctl/drctl/activities/secret"
 	"github.com/drctl/drctl/internal/freeport"
+	"github.com/drctl/drctl/internal/pglocal"
 	"github.com/drctl/drctl/testsuite"
 )
 
@@ -173,7 +174,7 @@ func (b *pitrBench) ours(t testing.TB, backend, store, instance string) time.Dur
 	b.f.must(b.f.pg.PITR, postgres.PITRInput{Target: b.target, Instance: instance, Database: "register", Backend: backend, Store: store,
 		Run: runCtx("production")}, &out)
 	took := time.Since(start)
-	l, ok, err := postgres.OpenLocal(b.f.targets["production"].Instance.DataDir, instance)
+	l, ok, err := pglocal.Open(b.f.targets["production"].Instance.DataDir, instance)
 	if err != nil || !ok || !out.Promoted {
 		t.Fatalf("%s: %+v (%v)", instance, out, err)
 	}
@@ -187,7 +188,7 @@ func (b *pitrBench) ours(t testing.TB, backend, store, instance string) time.Dur
 // restored configuration at a free port, start, and wait until it is
 // promoted. No check while paused, as drctl's backends make.
 func (b *pitrBench) raw(t testing.TB, name string) time.Duration {
-	bin, err := postgres.BinDir()
+	bin, err := pglocal.BinDir()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +215,7 @@ func (b *pitrBench) raw(t testing.TB, name string) time.Duration {
 	asPostgresCmd(t, filepath.Join(bin, "pg_ctl"), "-D", data, "-l", filepath.Join(dir, "postgres.log"), "-w", "-t", "3600", "start")
 	defer asPostgresCmd(t, filepath.Join(bin, "pg_ctl"), "-D", data, "-m", "immediate", "stop")
 	// A copy of production: its superuser logs in with production's password.
-	l := &postgres.Local{Port: port, PasswordFile: b.f.prod.PasswordFile}
+	l := &pglocal.Instance{Port: port, PasswordFile: b.f.prod.PasswordFile}
 	c, err := pgx.Connect(context.Background(), l.URL("postgres"))
 	if err != nil {
 		t.Fatal(err)
@@ -230,7 +231,7 @@ func (b *pitrBench) raw(t testing.TB, name string) time.Duration {
 }
 
 // check fails unless l holds t0 as it was at the target.
-func (b *pitrBench) check(t testing.TB, name string, l *postgres.Local) {
+func (b *pitrBench) check(t testing.TB, name string, l *pglocal.Instance) {
 	t.Helper()
 	if n := queryInt(t, l, "register", "select count(*) from t0"); n != b.want {
 		t.Fatalf("%s recovered %d rows of t0, want %d", name, n, b.want)

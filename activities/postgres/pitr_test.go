@@ -17,6 +17,7 @@ import (
 	"github.com/drctl/drctl/activities/backup"
 	"github.com/drctl/drctl/activities/postgres"
 	"github.com/drctl/drctl/activities/stepio"
+	"github.com/drctl/drctl/internal/pglocal"
 	"github.com/drctl/drctl/runbooks"
 	"github.com/drctl/drctl/testsuite"
 )
@@ -77,7 +78,7 @@ func pitrFixture(t testing.TB) (*fixture, string) {
 
 // switchAndWaitArchived ends the current WAL segment and waits until it
 // is in the archive.
-func switchAndWaitArchived(t testing.TB, l *postgres.Local) {
+func switchAndWaitArchived(t testing.TB, l *pglocal.Instance) {
 	t.Helper()
 	ctx := context.Background()
 	c, err := pgx.Connect(ctx, l.URL("postgres"))
@@ -99,7 +100,7 @@ func switchAndWaitArchived(t testing.TB, l *postgres.Local) {
 	}, "segment %s to be archived", segment)
 }
 
-func dbNow(t testing.TB, l *postgres.Local) time.Time {
+func dbNow(t testing.TB, l *pglocal.Instance) time.Time {
 	t.Helper()
 	c, err := pgx.Connect(context.Background(), l.URL("register"))
 	if err != nil {
@@ -116,7 +117,7 @@ func dbNow(t testing.TB, l *postgres.Local) time.Time {
 // pastTheSecondOf waits until l's clock is in a later second than at: a
 // change made after it is in the archive after the target at, whose
 // times pgBackRest keeps in whole seconds.
-func pastTheSecondOf(t testing.TB, l *postgres.Local, at time.Time) {
+func pastTheSecondOf(t testing.TB, l *pglocal.Instance, at time.Time) {
 	t.Helper()
 	testsuite.Eventually(t, 10*time.Second, func() bool { return dbNow(t, l).Sub(at.Truncate(time.Second)) > 1100*time.Millisecond },
 		"the clock to pass the target's second")
@@ -178,14 +179,14 @@ func TestPITRBeforeADestructiveDelete(t *testing.T) {
 	// recovered runs the step and checks what every recovery to the
 	// target holds: the 200 users from before the delete, and nothing left
 	// of what wal-fetch fetched ahead.
-	recovered := func(in postgres.PITRInput) (*postgres.Local, postgres.PITROutput) {
+	recovered := func(in postgres.PITRInput) (*pglocal.Instance, postgres.PITROutput) {
 		t.Helper()
 		var out postgres.PITROutput
 		f.must(f.pg.PITR, in, &out)
 		if out.Rows != 700 || out.BaseBackup != base.Key {
 			t.Fatalf("pitr into %s: %+v", in.Instance, out)
 		}
-		l, ok, err := postgres.OpenLocal(f.targets["production"].Instance.DataDir, in.Instance)
+		l, ok, err := pglocal.Open(f.targets["production"].Instance.DataDir, in.Instance)
 		if err != nil || !ok {
 			t.Fatalf("no instance %s: %v", in.Instance, err)
 		}
@@ -251,7 +252,7 @@ func TestPITROutsideTheWindow(t *testing.T) {
 			t.Errorf("target %s: %v, want %s", tc.target, err, tc.kind)
 		}
 	}
-	if _, ok, _ := postgres.OpenLocal(f.targets["production"].Instance.DataDir, "never"); ok {
+	if _, ok, _ := pglocal.Open(f.targets["production"].Instance.DataDir, "never"); ok {
 		t.Fatal("a refused recovery created an instance")
 	}
 	// A target inside the window passes, naming the base backup; an
@@ -378,7 +379,7 @@ func TestLocalFailoverCompletesTheIncident(t *testing.T) {
 		t.Fatalf("through the environment's URL: %d users, archive_mode %s, %v; want the 150 of before the delete, archiving", users, archiving, err)
 	}
 	dir := f.targets["production"].Instance.DataDir
-	if _, ok, _ := postgres.OpenLocal(dir, "main-old"); !ok {
+	if _, ok, _ := pglocal.Open(dir, "main-old"); !ok {
 		t.Fatal("the damaged cluster was not kept as main-old")
 	}
 	// Again: the move is done, and says so the same way.
@@ -391,7 +392,7 @@ func TestLocalFailoverCompletesTheIncident(t *testing.T) {
 	if !drop.Dropped {
 		t.Fatalf("drop of register-old: %+v", drop)
 	}
-	if _, ok, _ := postgres.OpenLocal(dir, "main-old"); ok {
+	if _, ok, _ := pglocal.Open(dir, "main-old"); ok {
 		t.Fatal("main-old outlived the drop of register-old")
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/drctl/drctl/activities/postgres"
 	"github.com/drctl/drctl/activities/secret"
 	"github.com/drctl/drctl/activities/stepio"
+	"github.com/drctl/drctl/internal/pglocal"
 	"github.com/drctl/drctl/testsuite"
 )
 
@@ -242,7 +243,7 @@ func TestParallelRestoreIsComplete(t *testing.T) {
 
 // dumpAll is a plain pg_dump of a database, without the lines that differ
 // between any two dumps.
-func dumpAll(t *testing.T, l *postgres.Local, db string) string {
+func dumpAll(t *testing.T, l *pglocal.Instance, db string) string {
 	t.Helper()
 	out, err := exec.Command("pg_dump", "--dbname", l.URL(db)).Output()
 	if err != nil {
@@ -671,7 +672,7 @@ func TestCreateInstanceAppliesTheEnvironmentsSettings(t *testing.T) {
 	var out postgres.InstanceOutput
 	f.must(f.pg.CreateInstance, postgres.CreateInstanceInput{Instance: "rebuilt", Settings: map[string]string{"maintenance_work_mem": "9MB"},
 		Run: runCtx("staging")}, &out)
-	l, ok, err := postgres.OpenLocal(f.targets["staging"].Instance.DataDir, "rebuilt")
+	l, ok, err := pglocal.Open(f.targets["staging"].Instance.DataDir, "rebuilt")
 	if err != nil || !ok {
 		t.Fatalf("no instance: %v", err)
 	}

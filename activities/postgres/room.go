@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/drctl/drctl/internal/pglocal"
 	"github.com/drctl/drctl/internal/scratch"
 )
 
@@ -21,7 +22,7 @@ func targetRoom(t *Target, instance string, need int64) error {
 	if provider(t) != "local" || t.Instance.DataDir == "" {
 		return nil
 	}
-	l, ok, err := OpenLocal(t.Instance.DataDir, instanceName(instance))
+	l, ok, err := pglocal.Open(t.Instance.DataDir, instanceName(instance))
 	if err != nil || !ok {
 		return err
 	}
@@ -42,11 +43,11 @@ func instanceLogSize(t *Target, instance string) int64 {
 	if provider(t) != "local" || t.Instance.DataDir == "" {
 		return 0
 	}
-	l, ok, _ := OpenLocal(t.Instance.DataDir, instanceName(instance))
+	l, ok, _ := pglocal.Open(t.Instance.DataDir, instanceName(instance))
 	if !ok {
 		return 0
 	}
-	return logSize(l.logFile())
+	return pglocal.LogSize(l.LogFile())
 }
 
 // diskFull names a full disk behind a failed load: a line of the client's
@@ -64,12 +65,12 @@ func diskFull(t *Target, instance string, from int64, lines []string) string {
 	if provider(t) != "local" || t.Instance.DataDir == "" {
 		return found
 	}
-	l, ok, _ := OpenLocal(t.Instance.DataDir, instanceName(instance))
+	l, ok, _ := pglocal.Open(t.Instance.DataDir, instanceName(instance))
 	if !ok {
 		return found
 	}
 	if found == "" {
-		if f, err := os.Open(l.logFile()); err == nil {
+		if f, err := os.Open(l.LogFile()); err == nil {
 			defer f.Close()
 			sc := bufio.NewScanner(io.NewSectionReader(f, from, 1<<30))
 			for sc.Scan() {

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/drctl/drctl/activities/postgres"
+	"github.com/drctl/drctl/internal/pglocal"
 	"github.com/drctl/drctl/runbooks"
 	"github.com/drctl/drctl/worker"
 	"github.com/drctl/drctl/worker/devserver"
@@ -89,7 +90,7 @@ environments:
 
 func runDemo(ctx context.Context, w io.Writer, dir string, uiPort int, keep bool) error {
 	d := &demo{ctx: ctx, w: w, paths: map[string]string{}}
-	if _, err := postgres.BinDir(); err != nil {
+	if _, err := pglocal.BinDir(); err != nil {
 		return failed("%v", err)
 	}
 	dir, err := filepath.Abs(dir)
@@ -148,12 +149,12 @@ func runDemo(ctx context.Context, w io.Writer, dir string, uiPort int, keep bool
 		prodSettings[k] = v
 	}
 	serverEnv := d.cfg.StoreSecretEnv()
-	if d.prod, _, err = postgres.CreateLocal(ctx, d.paths["production"], postgres.MainInstance,
-		postgres.LocalOptions{Settings: prodSettings, CreatedBy: "demo", ServerEnv: serverEnv}); err != nil {
+	if d.prod, _, err = pglocal.Create(ctx, d.paths["production"], postgres.MainInstance,
+		pglocal.Options{Settings: prodSettings, CreatedBy: "demo", ServerEnv: serverEnv}); err != nil {
 		return failed("%v", err)
 	}
-	if d.stg, _, err = postgres.CreateLocal(ctx, d.paths["staging"], postgres.MainInstance,
-		postgres.LocalOptions{Settings: quick, CreatedBy: "demo"}); err != nil {
+	if d.stg, _, err = pglocal.Create(ctx, d.paths["staging"], postgres.MainInstance,
+		pglocal.Options{Settings: quick, CreatedBy: "demo"}); err != nil {
 		return failed("%v", err)
 	}
 	if !keep {
@@ -217,19 +218,19 @@ func runDemo(ctx context.Context, w io.Writer, dir string, uiPort int, keep bool
 
 // stopClusters stops the clusters a previous demo left running in dir.
 func stopClusters(ctx context.Context, dir string) {
-	eachCluster(dir, func(l *postgres.Local) { _ = l.Stop(ctx) })
+	eachCluster(dir, func(l *pglocal.Instance) { _ = l.Stop(ctx) })
 }
 
 // destroyClusters stops and removes every cluster the demo made.
 func destroyClusters(ctx context.Context, dir string) {
-	eachCluster(dir, func(l *postgres.Local) { _ = l.Destroy(ctx) })
+	eachCluster(dir, func(l *pglocal.Instance) { _ = l.Destroy(ctx) })
 }
 
-func eachCluster(dir string, do func(*postgres.Local)) {
+func eachCluster(dir string, do func(*pglocal.Instance)) {
 	for _, env := range []string{"production", "staging"} {
 		entries, _ := os.ReadDir(filepath.Join(dir, env))
 		for _, e := range entries {
-			if l, ok, _ := postgres.OpenLocal(filepath.Join(dir, env), e.Name()); ok {
+			if l, ok, _ := pglocal.Open(filepath.Join(dir, env), e.Name()); ok {
 				do(l)
 			}
 		}

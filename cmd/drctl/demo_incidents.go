@@ -17,6 +17,7 @@ import (
 	"github.com/drctl/drctl/activities/backup"
 	"github.com/drctl/drctl/activities/postgres"
 	"github.com/drctl/drctl/internal/keys"
+	"github.com/drctl/drctl/internal/pglocal"
 	"github.com/drctl/drctl/runbooks"
 	"github.com/drctl/drctl/runs"
 	"github.com/drctl/drctl/workflows"
@@ -36,8 +37,8 @@ type demo struct {
 	cfgPath string
 	logPath string
 	paths   map[string]string
-	prod    *postgres.Local
-	stg     *postgres.Local
+	prod    *pglocal.Instance
+	stg     *pglocal.Instance
 	results []demoResult
 	// The keys the demo's initiator and approver sign with.
 	initiatorKey, approverKey ssh.Signer
@@ -231,7 +232,7 @@ func (d *demo) lossOfInstance() error {
 	if err != nil {
 		return failed("loss-of-instance: %v", err)
 	}
-	rebuilt, ok, err := postgres.OpenLocal(d.paths["production"], postgres.MainInstance)
+	rebuilt, ok, err := pglocal.Open(d.paths["production"], postgres.MainInstance)
 	if err != nil || !ok {
 		return failed("no rebuilt instance: %v", err)
 	}
@@ -333,7 +334,7 @@ func (d *demo) nightlyDrill() error {
 	return nil
 }
 
-func (d *demo) sql(l *postgres.Local, queries ...string) error {
+func (d *demo) sql(l *pglocal.Instance, queries ...string) error {
 	c, err := pgx.Connect(d.ctx, l.URL("register"))
 	if err != nil {
 		return err
@@ -347,7 +348,7 @@ func (d *demo) sql(l *postgres.Local, queries ...string) error {
 	return nil
 }
 
-func (d *demo) serverNow(l *postgres.Local) (time.Time, error) {
+func (d *demo) serverNow(l *pglocal.Instance) (time.Time, error) {
 	c, err := pgx.Connect(d.ctx, l.URL("register"))
 	if err != nil {
 		return time.Time{}, err
@@ -395,8 +396,8 @@ func (d *demo) counts() (users, before, after int64, err error) {
 	return users, before, after, err
 }
 
-func seedDemo(ctx context.Context, prod, stg *postgres.Local) error {
-	for _, l := range []*postgres.Local{prod, stg} {
+func seedDemo(ctx context.Context, prod, stg *pglocal.Instance) error {
+	for _, l := range []*pglocal.Instance{prod, stg} {
 		c, err := pgx.Connect(ctx, l.URL("postgres"))
 		if err != nil {
 			return err
@@ -439,5 +440,5 @@ func archiveFolder(backups string) error {
 	if err := os.MkdirAll(wal, 0o755); err != nil {
 		return err
 	}
-	return postgres.ChownToPostgres(wal)
+	return pglocal.ChownToPostgres(wal)
 }

@@ -1,6 +1,14 @@
-package postgres
+// Package pglocal makes and runs PostgreSQL instances on this host for
+// the local provider: one folder per instance under an environment's
+// data_dir, holding its data, its log, the superuser's password and a
+// record of what drctl made. It exists because a recovery that rebuilds
+// an instance must do so the same way every time, idempotently, never
+// touching a folder drctl did not make; initdb and postgres refuse to run
+// as root, so as root they run as the postgres user.
+package pglocal
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -8,6 +16,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/url"
 	"os"
@@ -19,21 +28,19 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/jackc/pgx/v5"
+	"go.temporal.io/sdk/temporal"
+
 	"github.com/drctl/drctl/activities/secret"
 	"github.com/drctl/drctl/activities/stepio"
 	"github.com/drctl/drctl/internal/childio"
 	"github.com/drctl/drctl/internal/freeport"
 )
 
-// The local provider runs Postgres clusters on this host, one folder per
-// instance under the environment's data_dir, each described by a small
-// record beside its data. initdb and postgres refuse to run as root, so as
-// root they run as the postgres user.
-
 const localRecord = "drctl-instance.json"
 
-// Local is a cluster on this host.
-type Local struct {
+// Instance is a cluster on this host.
+type Instance struct {
 	Name     string            `json:"name"`
 	Dir      string            `json:"dir"`
 	Port     int               `json:"port"`
@@ -64,8 +71,8 @@ type Local struct {
 	password  string
 }
 
-// LocalOptions are how CreateLocal makes an instance.
-type LocalOptions struct {
+// Options are how Create makes an instance.
+type Options struct {
 	// Port 0 picks a free port.
 	Port     int
 	Settings map[string]string
@@ -89,15 +96,16 @@ func BinDir() (string, error) {
 	return strings.TrimSpace(string(out)), nil
 }
 
-func (l *Local) dataDir() string { return filepath.Join(l.Dir, "data") }
-func (l *Local) logFile() string { return filepath.Join(l.Dir, "postgres.log") }
+// DataDir is the cluster's data folder; LogFile, its server log.
+func (l *Instance) DataDir() string { return filepath.Join(l.Dir, "data") }
+func (l *Instance) LogFile() string { return filepath.Join(l.Dir, "postgres.log") }
 
 // Host is where the cluster listens.
-func (l *Local) Host() string { return "127.0.0.1" }
+func (l *Instance) Host() string { return "127.0.0.1" }
 
 // URL is a superuser connection to the cluster, password included: it is
 // a secret, as the file it comes from is.
-func (l *Local) URL(database string) string {
+func (l *Instance) URL(database string) string {
 	user := url.User("postgres")
 	if pw := l.Password(); pw != "" {
 		user = url.UserPassword("postgres", pw)
@@ -108,7 +116,7 @@ func (l *Local) URL(database string) string {
 
 // PasswordRef is the secret reference of the superuser's password, for an
 // environments file; "" for an instance without one.
-func (l *Local) PasswordRef() secret.Ref {
+func (l *Instance) PasswordRef() secret.Ref {
 	if l.PasswordFile == "" {
 		return ""
 	}
@@ -116,7 +124,7 @@ func (l *Local) PasswordRef() secret.Ref {
 }
 
 // Password is the superuser's password, "" for an instance without one.
-func (l *Local) Password() string {
+func (l *Instance) Password() string {
 	if l.password == "" && l.PasswordFile != "" {
 		if b, err := os.ReadFile(l.PasswordFile); err == nil {
 			l.password = strings.TrimSpace(string(b))
@@ -125,9 +133,9 @@ func (l *Local) Password() string {
 	return l.password
 }
 
-// setPassword writes the superuser's password where the postgres user
+// SetPassword writes the superuser's password where the postgres user
 // (initdb --pwfile) and drctl read it, and no one else.
-func (l *Local) setPassword(pw string) error {
+func (l *Instance) SetPassword(pw string) error {
 	if pw == "" {
 		b := make([]byte, 24)
 		if _, err := rand.Read(b); err != nil {
@@ -151,11 +159,11 @@ func (l *Local) setPassword(pw string) error {
 // record), never one it found there.
 const madeMark = ".drctl-made"
 
-// makeInstanceDir makes the folder of a new instance below baseDir and
+// MakeDir makes the folder of a new instance below baseDir and
 // marks it as drctl's. A folder drctl left half-made (marked, without a
 // record) is made again; any other folder of that name is refused.
-func makeInstanceDir(baseDir, name, createdBy string) (string, error) {
-	if err := checkInstanceName(name); err != nil {
+func MakeDir(baseDir, name, createdBy string) (string, error) {
+	if err := CheckName(name); err != nil {
 		return "", err
 	}
 	// The base folder is root's, but the postgres user must pass through
@@ -183,9 +191,9 @@ func makeInstanceDir(baseDir, name, createdBy string) (string, error) {
 	return dir, nil
 }
 
-// checkInstanceName refuses a name that is empty or not a plain name: it
+// CheckName refuses a name that is empty or not a plain name: it
 // becomes a folder.
-func checkInstanceName(name string) error {
+func CheckName(name string) error {
 	if name == "" {
 		return nonRetryable("BadName", "instance name \"\" is refused: an instance needs a name")
 	}
@@ -211,9 +219,9 @@ func removeInstanceDir(dir string) error {
 	return os.RemoveAll(dir)
 }
 
-// OpenLocal reads an instance's record; ok is false when there is none.
-func OpenLocal(baseDir, name string) (*Local, bool, error) {
-	if err := checkInstanceName(name); err != nil {
+// Open reads an instance's record; ok is false when there is none.
+func Open(baseDir, name string) (*Instance, bool, error) {
+	if err := CheckName(name); err != nil {
 		return nil, false, err
 	}
 	dir := filepath.Join(baseDir, name)
@@ -224,7 +232,7 @@ func OpenLocal(baseDir, name string) (*Local, bool, error) {
 	if err != nil {
 		return nil, false, err
 	}
-	var l Local
+	var l Instance
 	if err := json.Unmarshal(b, &l); err != nil {
 		return nil, false, fmt.Errorf("instance record %s: %w", filepath.Join(dir, localRecord), err)
 	}
@@ -232,11 +240,11 @@ func OpenLocal(baseDir, name string) (*Local, bool, error) {
 	return &l, true, nil
 }
 
-// CreateLocal makes a new cluster (initdb) and starts it. An instance that
+// Create makes a new cluster (initdb) and starts it. An instance that
 // already exists is returned as it is: running create twice is safe.
-func CreateLocal(ctx context.Context, baseDir, name string, o LocalOptions) (*Local, bool, error) {
+func Create(ctx context.Context, baseDir, name string, o Options) (*Instance, bool, error) {
 	port := o.Port
-	if l, ok, err := OpenLocal(baseDir, name); err != nil || ok {
+	if l, ok, err := Open(baseDir, name); err != nil || ok {
 		if ok {
 			err = l.Start(ctx)
 		}
@@ -252,35 +260,35 @@ func CreateLocal(ctx context.Context, baseDir, name string, o LocalOptions) (*Lo
 			return nil, false, err
 		}
 	}
-	dir, err := makeInstanceDir(baseDir, name, o.CreatedBy)
+	dir, err := MakeDir(baseDir, name, o.CreatedBy)
 	if err != nil {
 		return nil, false, err
 	}
-	l := &Local{Name: name, Dir: dir, Port: port, Settings: o.Settings, CreatedBy: o.CreatedBy, PortPicked: picked,
+	l := &Instance{Name: name, Dir: dir, Port: port, Settings: o.Settings, CreatedBy: o.CreatedBy, PortPicked: picked,
 		ServerEnv: o.ServerEnv, bin: bin}
 	if err := ChownToPostgres(l.Dir); err != nil {
 		return nil, false, err
 	}
-	if err := l.setPassword(o.Password); err != nil {
+	if err := l.SetPassword(o.Password); err != nil {
 		return nil, false, err
 	}
-	if out, err := l.run(ctx, "initdb", "-D", l.dataDir(), "-U", "postgres", "--auth-host=scram-sha-256", "--auth-local=peer",
+	if out, err := l.run(ctx, "initdb", "-D", l.DataDir(), "-U", "postgres", "--auth-host=scram-sha-256", "--auth-local=peer",
 		"--pwfile="+l.PasswordFile, "--no-sync", "-E", "UTF8", "--locale=C"); err != nil {
 		removeInstanceDir(l.Dir)
 		return nil, false, fmt.Errorf("initdb for instance %s: %w\n%s", name, err, out)
 	}
-	if err := l.writeConf(); err != nil {
+	if err := l.WriteConf(); err != nil {
 		return nil, false, err
 	}
-	if err := l.save(); err != nil {
+	if err := l.Save(); err != nil {
 		return nil, false, err
 	}
 	return l, true, l.Start(ctx)
 }
 
-// writeConf appends drctl's settings to postgresql.conf: loopback only, a
+// WriteConf appends drctl's settings to postgresql.conf: loopback only, a
 // socket in the instance folder, and the instance's own settings.
-func (l *Local) writeConf() error {
+func (l *Instance) WriteConf() error {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "\n# drctl\nport = %d\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '%s'\n", l.Port, l.Dir)
 	keys := make([]string, 0, len(l.Settings))
@@ -291,7 +299,7 @@ func (l *Local) writeConf() error {
 	for _, k := range keys {
 		fmt.Fprintf(&b, "%s = '%s'\n", k, strings.ReplaceAll(l.Settings[k], "'", "''"))
 	}
-	f, err := os.OpenFile(filepath.Join(l.dataDir(), "postgresql.conf"), os.O_APPEND|os.O_WRONLY, 0)
+	f, err := os.OpenFile(filepath.Join(l.DataDir(), "postgresql.conf"), os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		return err
 	}
@@ -300,14 +308,15 @@ func (l *Local) writeConf() error {
 	return err
 }
 
-func (l *Local) save() error {
+// Save writes the instance's record.
+func (l *Instance) Save() error {
 	b, _ := json.MarshalIndent(l, "", "  ")
 	return os.WriteFile(filepath.Join(l.Dir, localRecord), b, 0o644)
 }
 
 // Running reports whether the cluster's postmaster is up.
-func (l *Local) Running(ctx context.Context) bool {
-	_, err := l.run(ctx, "pg_ctl", "-D", l.dataDir(), "status")
+func (l *Instance) Running(ctx context.Context) bool {
+	_, err := l.run(ctx, "pg_ctl", "-D", l.DataDir(), "status")
 	return err == nil
 }
 
@@ -316,32 +325,33 @@ func (l *Local) Running(ctx context.Context) bool {
 // A port drctl picked was free when picked, but another program may have
 // bound it by the time the cluster does. The cluster then refuses to
 // start, having touched nothing, and starts again on another free port.
-func (l *Local) Start(ctx context.Context) error {
+func (l *Instance) Start(ctx context.Context) error {
 	if l.Running(ctx) {
 		return nil
 	}
 	for attempt := 1; ; attempt++ {
-		before := logSize(l.logFile())
-		out, err := l.runWith(ctx, l.serverEnv(), "pg_ctl", "-D", l.dataDir(), "-l", l.logFile(), "-w", "-t", "120", "start")
+		before := LogSize(l.LogFile())
+		out, err := l.runWith(ctx, l.serverEnv(), "pg_ctl", "-D", l.DataDir(), "-l", l.LogFile(), "-w", "-t", "120", "start")
 		if err == nil {
 			return nil
 		}
-		if !l.PortPicked || attempt == 3 || !portTaken(l.logFile(), before) {
-			return fmt.Errorf("starting instance %s: %w\n%s\n%s", l.Name, err, out, tail(l.logFile()))
+		if !l.PortPicked || attempt == 3 || !portTaken(l.LogFile(), before) {
+			return fmt.Errorf("starting instance %s: %w\n%s\n%s", l.Name, err, out, Tail(l.LogFile()))
 		}
 		if l.Port, err = freeport.Loopback(); err != nil {
 			return err
 		}
-		if err := l.writeConf(); err != nil {
+		if err := l.WriteConf(); err != nil {
 			return err
 		}
-		if err := l.save(); err != nil {
+		if err := l.Save(); err != nil {
 			return err
 		}
 	}
 }
 
-func logSize(file string) int64 {
+// LogSize is how long a log is: where what a later command logs begins.
+func LogSize(file string) int64 {
 	fi, err := os.Stat(file)
 	if err != nil {
 		return 0
@@ -360,18 +370,18 @@ func portTaken(file string, offset int64) bool {
 }
 
 // Stop stops the cluster (fast shutdown: sessions are ended, work is kept).
-func (l *Local) Stop(ctx context.Context) error {
+func (l *Instance) Stop(ctx context.Context) error {
 	if !l.Running(ctx) {
 		return nil
 	}
-	if out, err := l.run(ctx, "pg_ctl", "-D", l.dataDir(), "-m", "fast", "-w", "stop"); err != nil {
+	if out, err := l.run(ctx, "pg_ctl", "-D", l.DataDir(), "-m", "fast", "-w", "stop"); err != nil {
 		return fmt.Errorf("stopping instance %s: %w\n%s", l.Name, err, out)
 	}
 	return nil
 }
 
 // Restart restarts the cluster.
-func (l *Local) Restart(ctx context.Context) error {
+func (l *Instance) Restart(ctx context.Context) error {
 	if err := l.Stop(ctx); err != nil {
 		return err
 	}
@@ -379,7 +389,7 @@ func (l *Local) Restart(ctx context.Context) error {
 }
 
 // Destroy stops the cluster and removes its folder.
-func (l *Local) Destroy(ctx context.Context) error {
+func (l *Instance) Destroy(ctx context.Context) error {
 	if err := l.Stop(ctx); err != nil {
 		return err
 	}
@@ -387,7 +397,7 @@ func (l *Local) Destroy(ctx context.Context) error {
 }
 
 // serverEnv is what of the worker's environment the server gets.
-func (l *Local) serverEnv() []string {
+func (l *Instance) serverEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
@@ -402,12 +412,12 @@ func (l *Local) serverEnv() []string {
 }
 
 // run runs one of Postgres's programs, as the postgres user when root.
-func (l *Local) run(ctx context.Context, prog string, args ...string) (string, error) {
+func (l *Instance) run(ctx context.Context, prog string, args ...string) (string, error) {
 	return l.runWith(ctx, nil, prog, args...)
 }
 
 // runWith is run with extra variables in the program's environment.
-func (l *Local) runWith(ctx context.Context, extra []string, prog string, args ...string) (string, error) {
+func (l *Instance) runWith(ctx context.Context, extra []string, prog string, args ...string) (string, error) {
 	if l.bin == "" {
 		bin, err := BinDir()
 		if err != nil {
@@ -416,7 +426,7 @@ func (l *Local) runWith(ctx context.Context, extra []string, prog string, args .
 		l.bin = bin
 	}
 	cmd := exec.CommandContext(ctx, filepath.Join(l.bin, prog), args...)
-	if err := asPostgres(cmd); err != nil {
+	if err := AsPostgres(cmd); err != nil {
 		return "", err
 	}
 	cmd.Env = append(cmd.Env, extra...)
@@ -425,9 +435,9 @@ func (l *Local) runWith(ctx context.Context, extra []string, prog string, args .
 	return childio.Cut(string(out)), err
 }
 
-// asPostgres makes cmd run as the postgres user when we are root, with a
+// AsPostgres makes cmd run as the postgres user when we are root, with a
 // child's environment (never the worker's secrets).
-func asPostgres(cmd *exec.Cmd) error {
+func AsPostgres(cmd *exec.Cmd) error {
 	cmd.Env = childio.Env()
 	if os.Geteuid() != 0 {
 		return nil
@@ -464,7 +474,8 @@ func ChownToPostgres(dir string) error {
 	return os.Chown(dir, int(uid), int(gid))
 }
 
-func tail(file string) string {
+// Tail is the end of a log, which says why a server stopped.
+func Tail(file string) string {
 	b, err := os.ReadFile(file)
 	if err != nil {
 		return ""
@@ -473,4 +484,110 @@ func tail(file string) string {
 		b = b[len(b)-4096:]
 	}
 	return string(b)
+}
+
+// Untar extracts a tar stream below dir, refusing paths that leave it.
+func Untar(r io.Reader, dir string) error {
+	tr := tar.NewReader(r)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		target := filepath.Join(dir, filepath.Clean("/"+h.Name))
+		if !strings.HasPrefix(target, dir+string(filepath.Separator)) && target != dir {
+			return fmt.Errorf("refusing %q: outside the data folder", h.Name)
+		}
+		switch h.Typeflag {
+		case tar.TypeDir:
+			if err := os.MkdirAll(target, 0o700); err != nil {
+				return err
+			}
+		case tar.TypeReg:
+			if err := os.MkdirAll(filepath.Dir(target), 0o700); err != nil {
+				return err
+			}
+			f, err := os.OpenFile(target, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, os.FileMode(h.Mode)&0o700|0o600)
+			if err != nil {
+				return err
+			}
+			if _, err := io.Copy(f, tr); err != nil {
+				f.Close()
+				return err
+			}
+			if err := f.Close(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// ChownTree gives a folder and everything in it to the postgres user.
+func ChownTree(dir string) error {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	uid, gid, err := postgresIDs()
+	if err != nil {
+		return err
+	}
+	return filepath.Walk(dir, func(p string, _ os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(p, int(uid), int(gid))
+	})
+}
+
+// AppendConf adds settings to the instance's postgresql.conf; later lines
+// win over the copy of the source's settings.
+func (l *Instance) AppendConf(settings map[string]string) error {
+	l.Settings = settings
+	return l.WriteConf()
+}
+
+// Connect connects to database db as the superuser.
+func (l *Instance) Connect(ctx context.Context, db string) (*pgx.Conn, error) {
+	return pgx.Connect(ctx, l.URL(db))
+}
+
+// Promote ends recovery and waits until the instance takes writes.
+func (l *Instance) Promote(ctx context.Context) error {
+	c, err := l.Connect(ctx, "postgres")
+	if err != nil {
+		return err
+	}
+	defer c.Close(context.WithoutCancel(ctx))
+	var ok bool
+	if err := c.QueryRow(ctx, "select pg_promote(true, 120)").Scan(&ok); err != nil || !ok {
+		return fmt.Errorf("promoting instance %s: %v (ok=%v)", l.Name, err, ok)
+	}
+	return nil
+}
+
+// MoveTo renames the (stopped) instance's folder to name below dir and
+// records the new place: the move is one rename, so a crash leaves the
+// instance whole under one name or the other.
+func (l *Instance) MoveTo(dir, name string) error {
+	if err := CheckName(name); err != nil {
+		return err
+	}
+	dest := filepath.Join(dir, name)
+	if err := os.Rename(l.Dir, dest); err != nil {
+		return fmt.Errorf("moving instance %s to %s: %w", l.Name, name, err)
+	}
+	l.Name, l.Dir = name, dest
+	if l.PasswordFile != "" {
+		l.PasswordFile = filepath.Join(dest, passwordFile)
+	}
+	return l.Save()
+}
+
+// nonRetryable is an error a step must not retry: the same call would
+// meet the same refusal.
+func nonRetryable(kind, format string, args ...any) error {
+	return temporal.NewNonRetryableApplicationError(fmt.Sprintf(format, args...), kind, nil)
 }

@@ -1,4 +1,4 @@
-package postgres_test
+package pglocal_test
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/drctl/drctl/activities/postgres"
+	"github.com/drctl/drctl/internal/pglocal"
 	"github.com/drctl/drctl/testsuite"
 )
 
@@ -38,7 +38,7 @@ func TestLocalInstanceLifecycle(t *testing.T) {
 	if err := l.Restart(ctx); err != nil {
 		t.Fatal(err)
 	}
-	again, created, err := postgres.CreateLocal(ctx, base, "main", postgres.LocalOptions{CreatedBy: "test"})
+	again, created, err := pglocal.Create(ctx, base, "main", pglocal.Options{CreatedBy: "test"})
 	if err != nil || created || again.Port != l.Port {
 		t.Fatalf("creating an existing instance: %v created=%v port %d vs %d", err, created, again.Port, l.Port)
 	}
@@ -75,7 +75,7 @@ func TestLocalInstanceMovesOffATakenPort(t *testing.T) {
 	if l.Port == taken {
 		t.Fatalf("still on port %d", taken)
 	}
-	reopened, _, err := postgres.OpenLocal(base, "moves")
+	reopened, _, err := pglocal.Open(base, "moves")
 	if err != nil || reopened.Port != l.Port {
 		t.Fatalf("the record keeps port %d, the cluster runs on %d (%v)", reopened.Port, l.Port, err)
 	}
@@ -85,7 +85,7 @@ func TestLocalInstanceMovesOffATakenPort(t *testing.T) {
 	}
 	c.Close(ctx)
 
-	fixed, _, err := postgres.CreateLocal(ctx, base, "fixed", postgres.LocalOptions{Port: testsuite.FreePort(t), CreatedBy: "test"})
+	fixed, _, err := pglocal.Create(ctx, base, "fixed", pglocal.Options{Port: testsuite.FreePort(t), CreatedBy: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +123,7 @@ func TestLocalInstanceNamesAndFolders(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, name := range []string{"../victimdir", "..", "a/b", "-D", ""} {
-		if _, _, err := postgres.CreateLocal(ctx, base, name, postgres.LocalOptions{CreatedBy: "test"}); err == nil || !strings.Contains(err.Error(), "is refused") {
+		if _, _, err := pglocal.Create(ctx, base, name, pglocal.Options{CreatedBy: "test"}); err == nil || !strings.Contains(err.Error(), "is refused") {
 			t.Errorf("instance %q: %v", name, err)
 		}
 	}
@@ -134,7 +134,7 @@ func TestLocalInstanceNamesAndFolders(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(found, "keep"), []byte("mine"), 0o644)
-	if _, _, err := postgres.CreateLocal(ctx, base, "found", postgres.LocalOptions{CreatedBy: "test"}); err == nil || !strings.Contains(err.Error(), "drctl did not make it") {
+	if _, _, err := pglocal.Create(ctx, base, "found", pglocal.Options{CreatedBy: "test"}); err == nil || !strings.Contains(err.Error(), "drctl did not make it") {
 		t.Fatalf("a folder drctl did not make: %v", err)
 	}
 	for _, f := range []string{filepath.Join(victim, "keep"), filepath.Join(found, "keep")} {
@@ -149,7 +149,7 @@ func TestLocalInstanceNamesAndFolders(t *testing.T) {
 	half := filepath.Join(base, "half")
 	os.MkdirAll(filepath.Join(half, "data"), 0o700)
 	os.WriteFile(filepath.Join(half, ".drctl-made"), []byte("earlier run\n"), 0o600)
-	l, created, err := postgres.CreateLocal(ctx, base, "half", postgres.LocalOptions{CreatedBy: "test"})
+	l, created, err := pglocal.Create(ctx, base, "half", pglocal.Options{CreatedBy: "test"})
 	if err != nil || !created {
 		t.Fatalf("a half-made instance: %v", err)
 	}
