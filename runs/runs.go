@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -183,4 +184,32 @@ func (c *Client) Resolve(ctx context.Context, arg string) (string, error) {
 		matches = append(matches[:10], "…")
 	}
 	return "", fmt.Errorf("%s is the start of %d runs; say which:\n  %s", arg, len(matches), strings.Join(matches, "\n  "))
+}
+
+// Check runs the plan's checks alone, as a run of its own that ends after
+// them, for who, and prints what each found; an error if any refused.
+func (c *Client) Check(ctx context.Context, out io.Writer, plan *workflows.Plan, who string) error {
+	id := "check-" + ID(plan)
+	in := workflows.RunInput{Plan: *plan, Initiator: who, CheckOnly: true}
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: c.Queue,
+		TypedSearchAttributes: workflows.SearchAttributes(in)}, workflows.WorkflowName, in)
+	if err != nil {
+		return fmt.Errorf("starting the checks: %v", err)
+	}
+	runErr := run.Get(ctx, nil)
+	st, _, err := c.Status(ctx, id)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "\nchecks:")
+	for _, e := range st.Timeline {
+		if e.Kind == "checked" || e.Kind == "check failed" {
+			fmt.Fprintf(out, "  %-12s %-20s %s\n", e.Kind, e.Step, e.Message)
+		}
+	}
+	if runErr != nil || st.State != workflows.StateChecked {
+		return fmt.Errorf("refused: a run of this plan would change nothing and stop (%s)", id)
+	}
+	fmt.Fprintln(out, "every check passed; nothing was changed")
+	return nil
 }

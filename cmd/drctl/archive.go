@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/drctl/drctl/activities/backup"
+	"github.com/drctl/drctl/internal/walarchive"
 	"github.com/drctl/drctl/runbooks"
 )
 
@@ -45,7 +46,7 @@ base-backup.yaml): recovery starts from one.`,
 			if err != nil {
 				return failed("%v", err)
 			}
-			settings := archiveSettings(self, config, env, store)
+			settings := walarchive.Settings(self, config, env, store)
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "# postgresql.conf of %s's instance: archive its WAL into store %s\n", env, store)
 			for _, kv := range settings {
@@ -63,11 +64,4 @@ base-backup.yaml): recovery starts from one.`,
 	_ = setup.MarkFlagRequired("env")
 	archive.AddCommand(setup)
 	return archive
-}
-
-// archiveSettings are the settings that archive WAL through drctl.
-func archiveSettings(self, config, env, store string) [][2]string {
-	quote := func(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
-	command := strings.Join([]string{quote(self), "--config", quote(config), "wal-push", "--env", quote(env), "--store", quote(store), "%p"}, " ")
-	return [][2]string{{"wal_level", "replica"}, {"archive_mode", "on"}, {"archive_command", command}, {"archive_timeout", "60s"}}
 }

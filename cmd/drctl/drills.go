@@ -16,7 +16,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 
-	"github.com/drctl/drctl/activities/report"
+	"github.com/drctl/drctl/runs"
 	"github.com/drctl/drctl/workflows"
 )
 
@@ -111,12 +111,12 @@ func listDrills(ctx context.Context, cl client.Client, namespace string, now tim
 		if n := len(e.RecentActions); n > 0 && e.RecentActions[n-1].StartWorkflowResult != nil {
 			d.LastRun = e.RecentActions[n-1].StartWorkflowResult.WorkflowID
 		}
-		runs, err := drillRuns(ctx, cl, namespace, e.ID, "ExecutionStatus = 'Completed'", 1)
+		passed, err := drillRuns(ctx, cl, namespace, e.ID, "ExecutionStatus = 'Completed'", 1)
 		if err != nil {
 			return nil, err
 		}
-		if len(runs) > 0 {
-			d.LastSuccess = runs[0].GetCloseTime().AsTime()
+		if len(passed) > 0 {
+			d.LastSuccess = passed[0].GetCloseTime().AsTime()
 		}
 		var firstRun time.Time
 		if len(e.RecentActions) > 0 {
@@ -225,21 +225,6 @@ func newDrillStateCmd(verb, short string) *cobra.Command {
 	return cmd
 }
 
-// drillRun is one run of a drill, as drctl drill history shows it.
-type drillRun struct {
-	Run     string    `json:"run"`
-	Drill   string    `json:"drill"`
-	Started time.Time `json:"started"`
-	State   string    `json:"state"`
-	// RTO is start to the end of the run; RPO the age of the newest
-	// restored event when it was verified.
-	RTO    string `json:"rto,omitempty"`
-	RPO    string `json:"rpo,omitempty"`
-	Backup string `json:"backup,omitempty"`
-	Rows   any    `json:"rows,omitempty"`
-	Error  string `json:"error,omitempty"`
-}
-
 func newDrillHistoryCmd() *cobra.Command {
 	var (
 		c      conn
@@ -265,21 +250,21 @@ func newDrillHistoryCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			runs := []drillRun{}
+			list := []runs.Summary{}
 			for _, e := range execs {
-				r := drillRun{Run: e.GetExecution().GetWorkflowId(), Started: e.GetStartTime().AsTime(),
+				r := runs.Summary{Run: e.GetExecution().GetWorkflowId(), Started: e.GetStartTime().AsTime(),
 					State: strings.ToLower(strings.TrimPrefix(e.GetStatus().String(), "WORKFLOW_EXECUTION_STATUS_"))}
 				if st, _, err := cl.Status(ctx, r.Run); err == nil {
-					r.fill(st)
+					r.Fill(st)
 				}
-				runs = append(runs, r)
+				list = append(list, r)
 			}
 			if asJSON {
-				return printJSON(cmd.OutOrStdout(), runs)
+				return printJSON(cmd.OutOrStdout(), list)
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "STARTED (UTC)\tRESULT\tRTO\tRPO\tROWS\tBACKUP\tRUN")
-			for _, r := range runs {
+			for _, r := range list {
 				rows := "—"
 				if r.Rows != nil {
 					rows = fmt.Sprint(r.Rows)
@@ -298,25 +283,6 @@ func newDrillHistoryCmd() *cobra.Command {
 
 // fill takes what a drill's run found from its status: the backup it
 // restored, what verification counted and measured, how long it took.
-func (r *drillRun) fill(st workflows.Status) {
-	r.Drill, r.State = strings.TrimPrefix(st.Initiator, "schedule:"), st.State
-	for _, s := range st.Steps {
-		if k, ok := s.Outputs["key"].(string); ok && s.Uses == "backup.latest" {
-			r.Backup = k
-		}
-		if s.Uses == "postgres.verify" {
-			r.Rows = s.Outputs["rows"]
-		}
-		if s.State == workflows.StateFailed && r.Error == "" {
-			r.Error = s.Error
-		}
-	}
-	// RTO and RPO as the run's report measures them.
-	if rs, err := reportStatus(st); err == nil {
-		r.RTO, r.RPO = report.Measure(rs, time.Now())
-	}
-}
-
 func dash(s string) string {
 	if s == "" {
 		return "—"

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,7 +10,6 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
-	"go.temporal.io/sdk/client"
 
 	"github.com/drctl/drctl/runbooks"
 	"github.com/drctl/drctl/runs"
@@ -105,7 +103,10 @@ does before its first step, and changes nothing. Exit 0: every check passed;
 				return err
 			}
 			defer cl.Close()
-			return checkPlan(cmd.Context(), cmd.OutOrStdout(), plan, cl)
+			if err := cl.Check(cmd.Context(), cmd.OutOrStdout(), plan, whoami()); err != nil {
+				return failed("%w", err)
+			}
+			return nil
 		},
 	}
 	f.register(cmd)
@@ -113,34 +114,6 @@ does before its first step, and changes nothing. Exit 0: every check passed;
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the plan as JSON")
 	cmd.Flags().BoolVar(&check, "check", false, "run every step's check on a worker, changing nothing")
 	return cmd
-}
-
-// checkPlan runs the plan's checks alone, as a run of its own that ends
-// after them, and prints what each found.
-func checkPlan(ctx context.Context, out io.Writer, plan *workflows.Plan, cl *runs.Client) error {
-	id := "check-" + runs.ID(plan)
-	in := workflows.RunInput{Plan: *plan, Initiator: whoami(), CheckOnly: true}
-	run, err := cl.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: cl.Queue,
-		TypedSearchAttributes: workflows.SearchAttributes(in)}, workflows.WorkflowName, in)
-	if err != nil {
-		return failed("starting the checks: %v", err)
-	}
-	runErr := run.Get(ctx, nil)
-	st, _, err := cl.Status(ctx, id)
-	if err != nil {
-		return failed("%w", err)
-	}
-	fmt.Fprintln(out, "\nchecks:")
-	for _, e := range st.Timeline {
-		if e.Kind == "checked" || e.Kind == "check failed" {
-			fmt.Fprintf(out, "  %-12s %-20s %s\n", e.Kind, e.Step, e.Message)
-		}
-	}
-	if runErr != nil || st.State != workflows.StateChecked {
-		return failed("refused: a run of this plan would change nothing and stop (%s)", id)
-	}
-	fmt.Fprintln(out, "every check passed; nothing was changed")
-	return nil
 }
 
 // printPlan draws the plan as a table an operator can check before running.

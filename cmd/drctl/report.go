@@ -12,7 +12,7 @@ import (
 
 	"github.com/drctl/drctl/activities/report"
 	"github.com/drctl/drctl/runbooks"
-	"github.com/drctl/drctl/workflows"
+	"github.com/drctl/drctl/runs"
 )
 
 // newReportCmd writes the evidence of any run, ended or not: the report a
@@ -53,7 +53,7 @@ func newReportCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return failed("%w", err)
 			}
-			rs, err := reportStatus(st)
+			rs, err := runs.ReportStatus(st)
 			if err != nil {
 				return failed("run %s: reading its status: %v", args[0], err)
 			}
@@ -107,7 +107,7 @@ func verifyReport(cmd *cobra.Command, g *globals, c *conn, arg string) error {
 		if err != nil {
 			return failed("%w", err)
 		}
-		if rs, err = reportStatus(st); err != nil {
+		if rs, err = runs.ReportStatus(st); err != nil {
 			return failed("run %s: reading its status: %v", arg, err)
 		}
 		id = arg
@@ -146,15 +146,4 @@ func orNone(s string) string {
 		return "not measured (no verified event)"
 	}
 	return s
-}
-
-// reportStatus is a run's status as the report reads it: its JSON, as
-// report.write receives it.
-func reportStatus(st workflows.Status) (report.RunStatus, error) {
-	var rs report.RunStatus
-	b, err := json.Marshal(st)
-	if err == nil {
-		err = json.Unmarshal(b, &rs)
-	}
-	return rs, err
 }

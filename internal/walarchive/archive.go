@@ -183,3 +183,11 @@ func walRecord(ctx context.Context, s backup.Store, key string) (*backup.Entry, 
 	}
 	return &e, nil
 }
+
+// Settings are the server settings that archive WAL through drctl: self
+// is drctl's program, config its environments file.
+func Settings(self, config, env, store string) [][2]string {
+	quote := func(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+	command := strings.Join([]string{quote(self), "--config", quote(config), "wal-push", "--env", quote(env), "--store", quote(store), "%p"}, " ")
+	return [][2]string{{"wal_level", "replica"}, {"archive_mode", "on"}, {"archive_command", command}, {"archive_timeout", "60s"}}
+}

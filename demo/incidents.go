@@ -1,20 +1,21 @@
-//go:build !noserver
-
-package main
+package demo
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"text/tabwriter"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"go.temporal.io/sdk/temporal"
 	"golang.org/x/crypto/ssh"
 
-	"github.com/drctl/drctl/activities/backup"
 	"github.com/drctl/drctl/activities/postgres"
 	"github.com/drctl/drctl/internal/keys"
 	"github.com/drctl/drctl/internal/pglocal"
@@ -36,10 +37,13 @@ type demo struct {
 	cfg     *runbooks.Config
 	cfgPath string
 	logPath string
-	paths   map[string]string
-	prod    *pglocal.Instance
-	stg     *pglocal.Instance
-	results []demoResult
+	// self is drctl's program, which the worker's WAL commands run;
+	// address is the server's.
+	self, address string
+	paths         map[string]string
+	prod          *pglocal.Instance
+	stg           *pglocal.Instance
+	results       []demoResult
 	// The keys the demo's initiator and approver sign with.
 	initiatorKey, approverKey ssh.Signer
 }
@@ -60,7 +64,7 @@ func (d *demo) run(file, env string, params map[string]string) (workflows.Status
 	}
 	plan, diags := runbooks.Compile(file, src, runbooks.Options{Config: d.cfg, Env: env, Params: params})
 	if len(diags) > 0 {
-		return workflows.Status{}, failed("%s", diags.Lines())
+		return workflows.Status{}, fmt.Errorf("%s", diags.Lines())
 	}
 	var sign func(id string) (*workflows.Signature, error)
 	if plan.Signed && plan.Role == runbooks.RoleSource {
@@ -129,8 +133,8 @@ func (d *demo) sign(key ssh.Signer, st workflows.Statement) (*workflows.Signatur
 
 // record keeps an incident's line of the closing table from its run.
 func (d *demo) record(incident string, st workflows.Status, err error) {
-	r := drillRun{}
-	r.fill(st)
+	r := runs.Summary{}
+	r.Fill(st)
 	verdict := "recovered"
 	if err != nil {
 		verdict = "FAILED: " + err.Error()
@@ -139,7 +143,7 @@ func (d *demo) record(incident string, st workflows.Status, err error) {
 	if r.Rows != nil {
 		rows = fmt.Sprint(r.Rows)
 	}
-	d.results = append(d.results, demoResult{incident, dash(r.RTO), dash(r.RPO), rows, verdict})
+	d.results = append(d.results, demoResult{incident, cmp.Or(r.RTO, "—"), cmp.Or(r.RPO, "—"), rows, verdict})
 }
 
 func (d *demo) summary() {
@@ -159,7 +163,7 @@ func (d *demo) summary() {
 func (d *demo) dataLoss() error {
 	d.say("\n▶ incident 2, data loss: a base backup, good rows, the moment of the damage, more rows, then a DELETE")
 	if _, err := d.run("library/base-backup.yaml", "production", nil); err != nil {
-		return failed("base backup: %v", err)
+		return fmt.Errorf("base backup: %v", err)
 	}
 	if err := d.sql(d.prod, "insert into events (created_at, kind) select now(), 'before-damage' from generate_series(1, 50)"); err != nil {
 		return err
@@ -187,16 +191,16 @@ func (d *demo) dataLoss() error {
 	d.say("\n  first, a mistyped failure time (%s): refused before the first step, nothing touched", tomorrow)
 	st, err := d.run("library/data-loss-pitr.yaml", "production", map[string]string{"failure_time": tomorrow})
 	if err == nil || st.State != workflows.StateRefused {
-		return failed("a recovery to a time the archive does not reach was not refused: %v", err)
+		return fmt.Errorf("a recovery to a time the archive does not reach was not refused: %v", err)
 	}
 	if users, _, _, err := d.counts(); err != nil || users != 100 {
-		return failed("the refused recovery touched production: %d users, %v", users, err)
+		return fmt.Errorf("the refused recovery touched production: %d users, %v", users, err)
 	}
 	d.say("  refused; production still has register, 100 users after the damage: now the right time")
 	st, err = d.run("library/data-loss-pitr.yaml", "production", map[string]string{"failure_time": wall})
 	d.record("data loss (PITR)", st, err)
 	if err != nil {
-		return failed("data-loss-pitr: %v", err)
+		return fmt.Errorf("data-loss-pitr: %v", err)
 	}
 	users, before, after, err := d.counts()
 	if err != nil {
@@ -204,7 +208,7 @@ func (d *demo) dataLoss() error {
 	}
 	d.say("  production's URL now serves the recovered data: %d users, %d rows from before the moment, %d from after", users, before, after)
 	if users != 5001 || before != 50 || after != 0 {
-		return failed("the recovery is not the moment before the damage")
+		return fmt.Errorf("the recovery is not the moment before the damage")
 	}
 	return nil
 }
@@ -214,7 +218,7 @@ func (d *demo) dataLoss() error {
 func (d *demo) lossOfInstance() error {
 	d.say("\n▶ incident 1, loss of the instance: a nightly backup, then production's cluster is destroyed")
 	if _, err := d.run("library/nightly-backup.yaml", "production", nil); err != nil {
-		return failed("nightly backup: %v", err)
+		return fmt.Errorf("nightly backup: %v", err)
 	}
 	before, err := d.checksums()
 	if err != nil {
@@ -230,11 +234,11 @@ func (d *demo) lossOfInstance() error {
 	st, err := d.run("library/loss-of-instance.yaml", "production", map[string]string{"backup_date": time.Now().UTC().Format(time.DateOnly)})
 	d.record("loss of instance", st, err)
 	if err != nil {
-		return failed("loss-of-instance: %v", err)
+		return fmt.Errorf("loss-of-instance: %v", err)
 	}
 	rebuilt, ok, err := pglocal.Open(d.paths["production"], postgres.MainInstance)
 	if err != nil || !ok {
-		return failed("no rebuilt instance: %v", err)
+		return fmt.Errorf("no rebuilt instance: %v", err)
 	}
 	d.prod = rebuilt
 	after, err := d.checksums()
@@ -243,7 +247,7 @@ func (d *demo) lossOfInstance() error {
 	}
 	for table, sum := range before {
 		if after[table] != sum {
-			return failed("table %s differs after the restore", table)
+			return fmt.Errorf("table %s differs after the restore", table)
 		}
 	}
 	d.say("  production is back on a new instance: every table's rows and checksum as before the loss")
@@ -267,10 +271,10 @@ func (d *demo) lossOfInstance() error {
 	plan, diags := runbooks.Compile("library/data-loss-pitr.yaml", src, runbooks.Options{Config: d.cfg, Env: "production",
 		Params: map[string]string{"failure_time": moment.UTC().Format(time.RFC3339Nano)}})
 	if len(diags) > 0 {
-		return failed("%s", diags.Lines())
+		return fmt.Errorf("%s", diags.Lines())
 	}
 	d.say("  a point-in-time recovery to %s, after the rebuild, checked (drctl plan --check):", moment.UTC().Format(time.RFC3339))
-	return checkPlan(d.ctx, d.w, plan, d.cl)
+	return d.cl.Check(d.ctx, d.w, plan, "demo")
 }
 
 // checksums is each table's row count and the md5 of its rows in order.
@@ -299,7 +303,7 @@ func (d *demo) nightlyDrill() error {
 	st, err := d.run("library/nightly-restore.yaml", "staging", nil)
 	d.record("nightly drill", st, err)
 	if err != nil {
-		return failed("nightly restore: %v", err)
+		return fmt.Errorf("nightly restore: %v", err)
 	}
 	for _, s := range st.Steps {
 		if files, ok := s.Outputs["files"].([]any); ok && s.ID == "report" {
@@ -315,12 +319,11 @@ func (d *demo) nightlyDrill() error {
 	}
 	d.say("  staging now holds the restored data, %d users scrubbed to fake emails", scrubbed)
 	d.say("\n▶ the off-site store, with the backup the drill verified (drctl --config %s backups --env production --store offsite)", d.cfgPath)
-	offsite, err := listStore(d.ctx, d.cfg, backup.ListInput{Env: "production"}, "offsite", true)
-	if err != nil {
-		return stepFailed(err)
-	}
-	if err := offsite.print(d.w, "offsite", "production"); err != nil {
-		return err
+	list := exec.CommandContext(d.ctx, d.self, "--config", d.cfgPath, "backups", "--env", "production", "--store", "offsite")
+	list.Env = append(os.Environ(), "TEMPORAL_ADDRESS="+d.address)
+	list.Stdout, list.Stderr = d.w, d.w
+	if err := list.Run(); err != nil {
+		return fmt.Errorf("drctl backups: %v", err)
 	}
 	d.say("\n▶ what the drill exists for: production's data is gone, and tonight's backup would be empty")
 	if err := d.sql(d.prod, "truncate events, registrations, users"); err != nil {
@@ -328,14 +331,19 @@ func (d *demo) nightlyDrill() error {
 	}
 	_, err = d.run("library/nightly-backup.yaml", "production", nil)
 	if err == nil {
-		return failed("the backup of an empty database was not refused")
+		return fmt.Errorf("the backup of an empty database was not refused")
 	}
-	d.say("  refused, loudly: %v", stepFailed(err))
+	d.say("  refused, loudly: %v", message(err))
 	return nil
 }
 
+// sql runs queries in l's register database; sqlIn, in db.
 func (d *demo) sql(l *pglocal.Instance, queries ...string) error {
-	c, err := pgx.Connect(d.ctx, l.URL("register"))
+	return d.sqlIn(l, "register", queries...)
+}
+
+func (d *demo) sqlIn(l *pglocal.Instance, db string, queries ...string) error {
+	c, err := pgx.Connect(d.ctx, l.URL(db))
 	if err != nil {
 		return err
 	}
@@ -380,7 +388,7 @@ func (d *demo) waitArchived() error {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return failed("production did not archive its WAL within a minute; see %s", filepath.Join(d.prod.Dir, "postgres.log"))
+	return fmt.Errorf("production did not archive its WAL within a minute; see %s", filepath.Join(d.prod.Dir, "postgres.log"))
 }
 
 // counts reads production through the environment's URL, as the
@@ -396,39 +404,6 @@ func (d *demo) counts() (users, before, after int64, err error) {
 	return users, before, after, err
 }
 
-func seedDemo(ctx context.Context, prod, stg *pglocal.Instance) error {
-	for _, l := range []*pglocal.Instance{prod, stg} {
-		c, err := pgx.Connect(ctx, l.URL("postgres"))
-		if err != nil {
-			return err
-		}
-		_, err = c.Exec(ctx, "create database register")
-		c.Close(ctx)
-		if err != nil {
-			return err
-		}
-	}
-	c, err := pgx.Connect(ctx, prod.URL("register"))
-	if err != nil {
-		return err
-	}
-	defer c.Close(ctx)
-	for _, q := range []string{
-		"create table users (id serial primary key, email text unique not null, name text, phone text, role text not null default 'registrar')",
-		"create table registrations (id serial primary key, user_id int references users on delete cascade, national_id text, registered_at timestamptz default now())",
-		"create table events (id bigserial primary key, created_at timestamptz not null, kind text not null, user_id int)",
-		"insert into users (email, name, phone) select 'person' || g || '@example.org', 'Person ' || g, '+44 20 7946 ' || lpad(g::text, 4, '0') from generate_series(1, 5000) g",
-		"insert into users (email, name) values ('qa.admin@example.org', 'QA Admin')",
-		"insert into registrations (user_id, national_id) select g, 'AB' || lpad(g::text, 6, '0') || 'C' from generate_series(1, 5000) g",
-		"insert into events (created_at, kind, user_id) select now() - (g || ' minutes')::interval, (array['login','register','certify','print'])[1 + g % 4], 1 + g % 5000 from generate_series(1, 20000) g",
-	} {
-		if _, err := c.Exec(ctx, q); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // archiveFolder makes the folder production's archive_command writes WAL
 // into, the postgres user's: the server archives as that user.
 func archiveFolder(backups string) error {
@@ -441,4 +416,14 @@ func archiveFolder(backups string) error {
 		return err
 	}
 	return pglocal.ChownToPostgres(wal)
+}
+
+// message is what an error says, without the wrapping of a Temporal
+// application error: what an operator reads.
+func message(err error) string {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		return appErr.Message()
+	}
+	return err.Error()
 }
