@@ -7,8 +7,8 @@ build:
 	GOTOOLCHAIN=local go build -buildvcs=auto -o bin/drctl ./cmd/drctl 2>/dev/null || GOTOOLCHAIN=local go build -buildvcs=false -o bin/drctl ./cmd/drctl
 # Speed targets, measured side by side against a baseline; not part of the tests.
 bench:
-	GOTOOLCHAIN=local go test -run='^$$' -bench=. -benchtime=10x ./testsuite
-	GOTOOLCHAIN=local go test -run='^$$' -bench=. -benchtime=5x ./activities/backup
-	GOTOOLCHAIN=local go test -run='^$$' -bench=Restore -benchtime=3x -timeout=60m ./activities/postgres
-	GOTOOLCHAIN=local go test -run='^$$' -bench=PITR -benchtime=3x -timeout=60m ./activities/postgres
-	GOTOOLCHAIN=local go test -run='^$$' -bench=WALPush -benchtime=3x -timeout=30m ./activities/postgres
+	GOTOOLCHAIN=local go test -run='^$$' -bench=FiftySteps -benchtime=10x ./bench
+	GOTOOLCHAIN=local go test -run='^$$' -bench=StoreThroughput -benchtime=5x ./bench
+	GOTOOLCHAIN=local go test -run='^$$' -bench=Restore -benchtime=3x -timeout=60m ./bench
+	GOTOOLCHAIN=local go test -run='^$$' -bench=PITR -benchtime=3x -timeout=60m ./bench
+	GOTOOLCHAIN=local go test -run='^$$' -bench=WALPush -benchtime=3x -timeout=30m ./bench

@@ -18,6 +18,7 @@ import (
 
 	"github.com/drctl/drctl/activities/backup"
 	"github.com/drctl/drctl/activities/stepio"
+	"github.com/drctl/drctl/testsuite"
 )
 
 // testActivityEnv runs b's activities as Temporal would (with heartbeats).
@@ -59,7 +60,7 @@ func TestCompareAzureWithSFTP(t *testing.T) {
 		}
 		return nil, fmt.Errorf("no store %s", store)
 	}}
-	src, cp := open(t, cfgs["images"]), open(t, cfgs["images_backup"])
+	src, cp := testsuite.OpenStore(t, cfgs["images"]), testsuite.OpenStore(t, cfgs["images_backup"])
 	put := func(s backup.Store, key, body string) {
 		if _, err := s.Put(context.Background(), key, strings.NewReader(body)); err != nil {
 			t.Fatal(err)
@@ -114,8 +115,8 @@ func TestCompareAzureWithSFTP(t *testing.T) {
 func TestPruneKeepsNewestAndVerified(t *testing.T) {
 	dir := t.TempDir()
 	cfg := &backup.StoreConfig{Type: "local", Path: dir}
-	s := open(t, cfg)
-	_, recipient := newIdentity(t)
+	s := testsuite.OpenStore(t, cfg)
+	_, recipient := testsuite.NewIdentity(t)
 	var verifiedKey string
 	for d := 1; d <= 30; d++ {
 		e := writeBackup(t, s, recipient, "production", "register", time.Date(2026, 10, d, 2, 0, 0, 0, time.UTC), strings.NewReader("x"))
@@ -182,8 +183,8 @@ func markVerified(t *testing.T, s backup.Store, key string) {
 func TestDamagedBackupsAreNamed(t *testing.T) {
 	dir := t.TempDir()
 	cfg := &backup.StoreConfig{Type: "local", Path: dir}
-	s := open(t, cfg)
-	_, recipient := newIdentity(t)
+	s := testsuite.OpenStore(t, cfg)
+	_, recipient := testsuite.NewIdentity(t)
 	var keys []string
 	for d := 1; d <= 3; d++ {
 		e := writeBackup(t, s, recipient, "production", "register", time.Date(2026, 11, d, 2, 0, 0, 0, time.UTC), strings.NewReader("dump"))

@@ -12,9 +12,8 @@ import (
 // Zstd is the compression a record names when its plain bytes went
 // through zstd before age (encrypted bytes do not compress). It is what a
 // Postgres dump uses: pg_dump's own gzip costs most of a backup's CPU and,
-// on restore, a quarter of pg_restore's, where zstd at its fastest level
-// is several times cheaper both ways (a 1 GB database: pg_dump -Fc took
-// 35 s, the whole backup with zstd 8-12 s). By hand:
+// on restore, a good share of pg_restore's, where zstd at its fastest
+// level is several times cheaper both ways (docs/benchmarks.md). By hand:
 // age -d -i key <object> | zstd -d | pg_restore.
 const Zstd = "zstd"
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/drctl/drctl/activities/backup"
+	"github.com/drctl/drctl/testsuite"
 )
 
 // rows is a compressible stream of n bytes, like a dump's COPY data.
@@ -34,8 +35,8 @@ func writeCompressed(t *testing.T, s backup.Store, recipient, compression string
 // than its plain bytes, records how many there were, and reads back as
 // them; a damaged one fails naming the object.
 func TestCompressedRoundTrip(t *testing.T) {
-	id, recipient := newIdentity(t)
-	s := open(t, &backup.StoreConfig{Type: "local", Path: t.TempDir()})
+	id, recipient := testsuite.NewIdentity(t)
+	s := testsuite.OpenStore(t, &backup.StoreConfig{Type: "local", Path: t.TempDir()})
 	body := rows(20 << 20)
 	e, err := writeCompressed(t, s, recipient, backup.Zstd, body)
 	if err != nil {
@@ -102,8 +103,8 @@ func TestCompressedRoundTrip(t *testing.T) {
 // refused on write, and a record naming one (from a newer drctl) is
 // refused on read, before anything is downloaded.
 func TestUnknownCompression(t *testing.T) {
-	id, recipient := newIdentity(t)
-	s := open(t, &backup.StoreConfig{Type: "local", Path: t.TempDir()})
+	id, recipient := testsuite.NewIdentity(t)
+	s := testsuite.OpenStore(t, &backup.StoreConfig{Type: "local", Path: t.TempDir()})
 	if _, err := writeCompressed(t, s, recipient, "lz5", rows(1000)); err == nil || !strings.Contains(err.Error(), `compression "lz5"`) {
 		t.Fatalf("writing with compression lz5: %v", err)
 	}

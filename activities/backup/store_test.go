@@ -7,16 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"filippo.io/age"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/sas"
 
@@ -44,50 +41,12 @@ func stores(t *testing.T) []fixture {
 		Key: secret.Ref("file:" + sshd.KeyFile), KnownHosts: sshd.KnownHosts, Path: sshd.Base}})
 
 	az := testsuite.StartAzurite(t)
-	container := createContainer(t, az)
+	container := az.NewContainer(t)
 	t.Setenv("DRCTL_TEST_AZURE", az.ConnectionString())
 	out = append(out, fixture{"azure", &backup.StoreConfig{Type: "azure", Container: container, Prefix: "drctl",
 		Connection: "env:DRCTL_TEST_AZURE"}})
 	return out
 }
-
-var containerSeq atomic.Int32
-
-func createContainer(t testing.TB, az *testsuite.Azurite) string {
-	t.Helper()
-	name := fmt.Sprintf("backups%d", containerSeq.Add(1))
-	az.CreateContainer(t, name)
-	return name
-}
-
-func open(t testing.TB, cfg *backup.StoreConfig) backup.Store {
-	t.Helper()
-	s, err := backup.Open(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
-
-func newIdentity(t testing.TB) (*age.X25519Identity, string) {
-	t.Helper()
-	id, err := age.GenerateX25519Identity()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id, id.Recipient().String()
-}
-
-// stream is a reproducible pseudo-random stream of n bytes, generated as it
-// is read, so a test never holds it in memory.
-func stream(n int64, seed uint64) io.Reader {
-	return io.LimitReader(&randReader{r: rand.NewChaCha8([32]byte{byte(seed)})}, n)
-}
-
-type randReader struct{ r *rand.ChaCha8 }
-
-func (r *randReader) Read(p []byte) (int, error) { return r.r.Read(p) }
 
 func sha(r io.Reader) ([32]byte, int64) {
 	h := sha256.New()
@@ -95,47 +54,6 @@ func sha(r io.Reader) ([32]byte, int64) {
 	var s [32]byte
 	copy(s[:], h.Sum(nil))
 	return s, n
-}
-
-// rss is this process's resident memory, from /proc: it counts what the
-// Go heap does not, such as the azblob SDK's memory-mapped upload buffers.
-func rss() uint64 {
-	b, err := os.ReadFile("/proc/self/statm")
-	if err != nil {
-		return 0
-	}
-	var size, resident uint64
-	fmt.Sscan(string(b), &size, &resident)
-	return resident * uint64(os.Getpagesize())
-}
-
-// peakRSS samples resident memory while f runs and returns the peak growth.
-func peakRSS(f func()) uint64 {
-	runtime.GC()
-	base := rss()
-	var peak atomic.Uint64
-	done := make(chan struct{})
-	sampled := make(chan struct{})
-	go func() {
-		defer close(sampled)
-		for {
-			if v := rss(); v > peak.Load() {
-				peak.Store(v)
-			}
-			select {
-			case <-done:
-				return
-			case <-time.After(2 * time.Millisecond):
-			}
-		}
-	}()
-	f()
-	close(done)
-	<-sampled
-	if p := peak.Load(); p > base {
-		return p - base
-	}
-	return 0
 }
 
 func writeBackup(t *testing.T, s backup.Store, recipient, env, datastore string, stopped time.Time, body io.Reader) backup.Entry {
@@ -153,14 +71,14 @@ func writeBackup(t *testing.T, s backup.Store, recipient, env, datastore string,
 // back: the bytes match, and memory stays bounded.
 func TestRoundTrip200MB(t *testing.T) {
 	const size = 200 << 20
-	id, recipient := newIdentity(t)
+	id, recipient := testsuite.NewIdentity(t)
 	for _, f := range stores(t) {
 		t.Run(f.name, func(t *testing.T) {
-			s := open(t, f.cfg)
-			want, _ := sha(stream(size, 1))
+			s := testsuite.OpenStore(t, f.cfg)
+			want, _ := sha(testsuite.Stream(size, 1))
 			var e backup.Entry
-			growth := peakRSS(func() {
-				e = writeBackup(t, s, recipient, "production", "register", time.Now(), stream(size, 1))
+			growth := testsuite.PeakRSS(func() {
+				e = writeBackup(t, s, recipient, "production", "register", time.Now(), testsuite.Stream(size, 1))
 				r, err := backup.Read(context.Background(), s, e, id.String())
 				if err != nil {
 					t.Fatal(err)
@@ -188,10 +106,10 @@ func TestRoundTrip200MB(t *testing.T) {
 // failed upload with no record and a stray temporary object, and checks
 // listing by date and the newest complete backup of a date.
 func TestListingAndLatest(t *testing.T) {
-	_, recipient := newIdentity(t)
+	_, recipient := testsuite.NewIdentity(t)
 	for _, f := range stores(t) {
 		t.Run(f.name, func(t *testing.T) {
-			s := open(t, f.cfg)
+			s := testsuite.OpenStore(t, f.cfg)
 			day := func(d, h int) time.Time { return time.Date(2026, 11, d, h, 0, 0, 0, time.UTC) }
 			for _, at := range []time.Time{day(18, 2), day(19, 2), day(20, 1), day(20, 3), day(20, 2)} {
 				writeBackup(t, s, recipient, "production", "register", at, strings.NewReader("dump"))
@@ -230,11 +148,11 @@ func TestListingAndLatest(t *testing.T) {
 // TestCorruptionIsRefused covers a wrong key, a truncated object and a
 // checksum mismatch: each a clear error naming the object.
 func TestCorruptionIsRefused(t *testing.T) {
-	id, recipient := newIdentity(t)
-	other, _ := newIdentity(t)
+	id, recipient := testsuite.NewIdentity(t)
+	other, _ := testsuite.NewIdentity(t)
 	for _, f := range stores(t) {
 		t.Run(f.name, func(t *testing.T) {
-			s := open(t, f.cfg)
+			s := testsuite.OpenStore(t, f.cfg)
 			body := bytes.Repeat([]byte("row,"), 300_000)
 			e := writeBackup(t, s, recipient, "production", "register", time.Now(), bytes.NewReader(body))
 
@@ -337,14 +255,14 @@ func TestPermissionDenied(t *testing.T) {
 	if err := os.Mkdir(locked, 0o755); err != nil { // owned by root
 		t.Fatal(err)
 	}
-	s := open(t, &backup.StoreConfig{Type: "sftp", Host: sshd.Host, Port: sshd.Port, User: sshd.User,
+	s := testsuite.OpenStore(t, &backup.StoreConfig{Type: "sftp", Host: sshd.Host, Port: sshd.Port, User: sshd.User,
 		Key: secret.Ref("file:" + sshd.KeyFile), KnownHosts: sshd.KnownHosts, Path: locked})
 	if _, err := s.Put(context.Background(), "production/x", strings.NewReader("x")); err == nil || !strings.Contains(err.Error(), "permission denied") {
 		t.Errorf("sftp: %v", err)
 	}
 
 	az := testsuite.StartAzurite(t)
-	container := createContainer(t, az)
+	container := az.NewContainer(t)
 	cred, err := azblob.NewSharedKeyCredential(testsuite.AzuriteAccount, testsuite.AzuriteKey)
 	if err != nil {
 		t.Fatal(err)
@@ -357,7 +275,7 @@ func TestPermissionDenied(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("DRCTL_TEST_SAS", fmt.Sprintf("BlobEndpoint=%s;SharedAccessSignature=%s", az.Endpoint(), q.Encode()))
-	ro := open(t, &backup.StoreConfig{Type: "azure", Container: container, Connection: "env:DRCTL_TEST_SAS"})
+	ro := testsuite.OpenStore(t, &backup.StoreConfig{Type: "azure", Container: container, Connection: "env:DRCTL_TEST_SAS"})
 	if _, err := ro.Put(context.Background(), "production/x", strings.NewReader("x")); err == nil || !strings.Contains(err.Error(), "permission denied") {
 		t.Errorf("azure read-only SAS: %v", err)
 	}
@@ -393,15 +311,15 @@ func TestWrongHostKey(t *testing.T) {
 func TestAzureBlobReplacedDuringDownload(t *testing.T) {
 	az := testsuite.StartAzurite(t)
 	t.Setenv("DRCTL_TEST_AZURE", az.ConnectionString())
-	container := createContainer(t, az)
+	container := az.NewContainer(t)
 	ctx := context.Background()
 	var s backup.Store
 	for _, concurrency := range []int{1, 4} {
-		s = open(t, &backup.StoreConfig{Type: "azure", Container: container, Connection: "env:DRCTL_TEST_AZURE", Concurrency: concurrency})
+		s = testsuite.OpenStore(t, &backup.StoreConfig{Type: "azure", Container: container, Connection: "env:DRCTL_TEST_AZURE", Concurrency: concurrency})
 		for _, size := range []int64{0, 1, 8<<20 - 1, 8 << 20, 8<<20 + 1, 3*8<<20 + 12345} {
 			key := fmt.Sprintf("sizes/%d", size)
-			want, _ := sha(stream(size, 7))
-			if _, err := s.Put(ctx, key, stream(size, 7)); err != nil {
+			want, _ := sha(testsuite.Stream(size, 7))
+			if _, err := s.Put(ctx, key, testsuite.Stream(size, 7)); err != nil {
 				t.Fatal(err)
 			}
 			got, n := sha(mustGet(t, s, key))
@@ -412,7 +330,7 @@ func TestAzureBlobReplacedDuringDownload(t *testing.T) {
 	}
 
 	const key, size = "production/2026-11-20/register-020000Z.dump.age", 100 << 20
-	if _, err := s.Put(ctx, key, stream(size, 1)); err != nil {
+	if _, err := s.Put(ctx, key, testsuite.Stream(size, 1)); err != nil {
 		t.Fatal(err)
 	}
 	r, err := s.Get(ctx, key)
@@ -424,7 +342,7 @@ func TestAzureBlobReplacedDuringDownload(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Four ranges are fetched ahead; the rest are asked for after this.
-	if _, err := s.Put(ctx, key, stream(size, 2)); err != nil {
+	if _, err := s.Put(ctx, key, testsuite.Stream(size, 2)); err != nil {
 		t.Fatal(err)
 	}
 	_, err = io.Copy(io.Discard, r)
@@ -472,9 +390,9 @@ func (b countedBody) Read(p []byte) (int, error) {
 // abandons the backup without downloading the rest, while Close after
 // a damaged chunk reports the damage at once, also without reading on.
 func TestAbandonedReadStops(t *testing.T) {
-	id, recipient := newIdentity(t)
-	s := &countingStore{Store: open(t, &backup.StoreConfig{Type: "local", Path: t.TempDir()})}
-	e := writeBackup(t, s, recipient, "production", "register", time.Now(), stream(64<<20, 7))
+	id, recipient := testsuite.NewIdentity(t)
+	s := &countingStore{Store: testsuite.OpenStore(t, &backup.StoreConfig{Type: "local", Path: t.TempDir()})}
+	e := writeBackup(t, s, recipient, "production", "register", time.Now(), testsuite.Stream(64<<20, 7))
 
 	r, err := backup.Read(context.Background(), s, e, id.String())
 	if err != nil {
@@ -516,7 +434,7 @@ func TestKeysStayBelowTheirRoot(t *testing.T) {
 	outside := t.TempDir()
 	for _, f := range stores(t) {
 		t.Run(f.name, func(t *testing.T) {
-			s := open(t, f.cfg)
+			s := testsuite.OpenStore(t, f.cfg)
 			ctx := context.Background()
 			for _, key := range []string{"../x", "production/../../x", "../../../../" + outside + "/ESCAPED", "/etc/x", "a//b", "a/./b", `a\..\b`} {
 				if _, err := s.Put(ctx, key, strings.NewReader("x")); err == nil || !strings.Contains(err.Error(), "keys stay below the store's root") {
@@ -574,7 +492,7 @@ func TestAbandonedPartsAreSwept(t *testing.T) {
 			continue // uncommitted blocks: Azure drops them itself
 		}
 		t.Run(f.name, func(t *testing.T) {
-			s := open(t, f.cfg)
+			s := testsuite.OpenStore(t, f.cfg)
 			// Written as the store's own user writes.
 			for _, key := range []string{"production/2026-12-01/.part-0a1b2c-register.dump", "production/2026-12-01/.part-3d4e5f-register.dump"} {
 				if _, err := s.Put(context.Background(), key, strings.NewReader("half")); err != nil {

@@ -13,6 +13,3 @@ func SetOverlapAbove(t testing.TB, d time.Duration) {
 	overlapAbove = d
 	t.Cleanup(func() { overlapAbove = old })
 }
-
-// ShellQuote quotes argv for sh, as restore_command is written.
-var ShellQuote = shellQuote

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/drctl/drctl/activities/backup"
 	"github.com/drctl/drctl/activities/stepio"
+	"github.com/drctl/drctl/internal/childio"
 	"github.com/drctl/drctl/internal/freeport"
 	"github.com/drctl/drctl/internal/pglocal"
 	"github.com/drctl/drctl/internal/walarchive"
@@ -77,7 +77,7 @@ func (p *Postgres) PITR(ctx context.Context, in PITRInput) (PITROutput, error) {
 	if err != nil {
 		return out, err
 	}
-	restore := shellQuote(append(append([]string{}, p.WALCommand...), "wal-fetch", "--env", from, "--store", storeName(in.Store)))
+	restore := childio.ShellQuote(append(append([]string{}, p.WALCommand...), "wal-fetch", "--env", from, "--store", storeName(in.Store))...)
 	if err := l.AppendConf(map[string]string{
 		"restore_command":           restore + " %f %p",
 		"recovery_target_time":      target.Format("2006-01-02 15:04:05.999999-07"),
@@ -296,14 +296,6 @@ func (p *Postgres) unpackBase(ctx context.Context, t *Target, s backup.Store, ba
 		return nil, err
 	}
 	return l, l.Save()
-}
-
-func shellQuote(argv []string) string {
-	q := make([]string, len(argv))
-	for i, a := range argv {
-		q[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
-	}
-	return strings.Join(q, " ")
 }
 
 // waitPaused waits until recovery has reached its target and paused. If

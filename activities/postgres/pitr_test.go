@@ -17,111 +17,11 @@ import (
 	"github.com/drctl/drctl/activities/backup"
 	"github.com/drctl/drctl/activities/postgres"
 	"github.com/drctl/drctl/activities/stepio"
+	"github.com/drctl/drctl/internal/childio"
 	"github.com/drctl/drctl/internal/pglocal"
 	"github.com/drctl/drctl/runbooks"
 	"github.com/drctl/drctl/testsuite"
 )
-
-// pitrFixture is production archiving its WAL through `drctl wal-push`
-// into a folder store, as its archive_command.
-func pitrFixture(t testing.TB) (*fixture, string) {
-	t.Helper()
-	bin := testsuite.Binary(t)
-	f := newFixture(t)
-	// The archive is written by the postgres user (archive_command).
-	storeDir, err := os.MkdirTemp("", "drctl-archive-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(storeDir) })
-	// The worker (root here) writes base backups and the postgres user
-	// writes WAL: each gets the folder it writes to.
-	if err := os.Chmod(storeDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	walDir := filepath.Join(storeDir, "production", "wal")
-	if err := os.MkdirAll(walDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := chownPostgres(walDir); err != nil {
-		t.Fatal(err)
-	}
-	f.store.Path = storeDir
-	cfgDir, err := os.MkdirTemp("", "drctl-config-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(cfgDir) })
-	os.Chmod(cfgDir, 0o755)
-	cfgFile := filepath.Join(cfgDir, "drctl.yaml")
-	yaml := fmt.Sprintf(`environments:
-  production:
-    role: source
-    database: {name: register, url: "env:DRCTL_TEST_PROD_URL"}
-    stores:
-      backups: {type: local, path: %q, recipients: [%q], identity: "env:DRCTL_TEST_IDENTITY"}
-`, storeDir, f.identity.Recipient().String())
-	if err := os.WriteFile(cfgFile, []byte(yaml), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	f.pg.WALCommand = []string{bin, "--config", cfgFile}
-	// Production is replaced by one that archives its WAL through drctl.
-	base := filepath.Dir(f.targets["production"].Instance.DataDir)
-	f.prod = testsuite.StartPostgres(t, filepath.Join(base, "archiving"), postgres.MainInstance, map[string]string{
-		"wal_level": "replica", "archive_mode": "on",
-		"archive_command": fmt.Sprintf("'%s' --config '%s' wal-push --env production %%p", bin, cfgFile),
-	})
-	t.Setenv("DRCTL_TEST_PROD_URL", f.prod.URL("register"))
-	f.targets["production"].Instance.DataDir = filepath.Join(base, "archiving")
-	return f, storeDir
-}
-
-// switchAndWaitArchived ends the current WAL segment and waits until it
-// is in the archive.
-func switchAndWaitArchived(t testing.TB, l *pglocal.Instance) {
-	t.Helper()
-	ctx := context.Background()
-	c, err := pgx.Connect(ctx, l.URL("postgres"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close(ctx)
-	var segment string
-	if err := c.QueryRow(ctx, "select pg_walfile_name(pg_switch_wal())").Scan(&segment); err != nil {
-		t.Fatal(err)
-	}
-	testsuite.Eventually(t, 60*time.Second, func() bool {
-		var last *string
-		var failed int64
-		if err := c.QueryRow(ctx, "select last_archived_wal, failed_count from pg_stat_archiver").Scan(&last, &failed); err != nil {
-			t.Fatal(err)
-		}
-		return last != nil && *last >= segment
-	}, "segment %s to be archived", segment)
-}
-
-func dbNow(t testing.TB, l *pglocal.Instance) time.Time {
-	t.Helper()
-	c, err := pgx.Connect(context.Background(), l.URL("register"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close(context.Background())
-	var now time.Time
-	if err := c.QueryRow(context.Background(), "select now()").Scan(&now); err != nil {
-		t.Fatal(err)
-	}
-	return now.UTC()
-}
-
-// pastTheSecondOf waits until l's clock is in a later second than at: a
-// change made after it is in the archive after the target at, whose
-// times pgBackRest keeps in whole seconds.
-func pastTheSecondOf(t testing.TB, l *pglocal.Instance, at time.Time) {
-	t.Helper()
-	testsuite.Eventually(t, 10*time.Second, func() bool { return dbNow(t, l).Sub(at.Truncate(time.Second)) > 1100*time.Millisecond },
-		"the clock to pass the target's second")
-}
 
 // TestPITRBeforeADestructiveDelete recovers to a time between a good insert
 // and a destructive DELETE, given as a wall clock in Europe/London during
@@ -131,20 +31,20 @@ func pastTheSecondOf(t testing.TB, l *pglocal.Instance, at time.Time) {
 // date of the run.
 func TestPITRBeforeADestructiveDelete(t *testing.T) {
 	testsuite.ShiftClockTo(t, time.July, 15)
-	f, _ := pitrFixture(t)
-	seed(t, f.prod, 100)
+	f, _ := testsuite.NewArchivingFixture(t)
+	testsuite.Seed(t, f.Prod, 100)
 	var base postgres.BackupOutput
-	f.must(f.pg.Backup, postgres.BackupInput{Database: "register", Base: true, Run: runCtx("production")}, &base)
-	sql(t, f.prod, "register", "insert into users (email, name) select 'late'||g||'@example.org', 'Late '||g from generate_series(1, 100) g")
-	good := dbNow(t, f.prod)
-	sql(t, f.prod, "register", "delete from users where id > 10")
-	switchAndWaitArchived(t, f.prod)
+	f.Must(f.PG.Backup, postgres.BackupInput{Database: "register", Base: true, Run: testsuite.RunContext("production")}, &base)
+	sql(t, f.Prod, "register", "insert into users (email, name) select 'late'||g||'@example.org', 'Late '||g from generate_series(1, 100) g")
+	good := testsuite.DBNow(t, f.Prod)
+	sql(t, f.Prod, "register", "delete from users where id > 10")
+	testsuite.SwitchAndWaitArchived(t, f.Prod)
 	// The base backup and the archived WAL are compressed: a 16 MiB
 	// segment of a few inserts is mostly zeros.
 	if !strings.HasSuffix(base.Key, ".tar.zst.age") {
 		t.Errorf("base backup stored as %s", base.Key)
 	}
-	store, err := backup.Open(context.Background(), f.store)
+	store, err := backup.Open(context.Background(), f.Store)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,15 +82,15 @@ func TestPITRBeforeADestructiveDelete(t *testing.T) {
 	recovered := func(in postgres.PITRInput) (*pglocal.Instance, postgres.PITROutput) {
 		t.Helper()
 		var out postgres.PITROutput
-		f.must(f.pg.PITR, in, &out)
+		f.Must(f.PG.PITR, in, &out)
 		if out.Rows != 700 || out.BaseBackup != base.Key {
 			t.Fatalf("pitr into %s: %+v", in.Instance, out)
 		}
-		l, ok, err := pglocal.Open(f.targets["production"].Instance.DataDir, in.Instance)
+		l, ok, err := pglocal.Open(f.Targets["production"].Instance.DataDir, in.Instance)
 		if err != nil || !ok {
 			t.Fatalf("no instance %s: %v", in.Instance, err)
 		}
-		if n := queryInt(t, l, "register", "select count(*) from users"); n != 200 {
+		if n := testsuite.QueryInt(t, l, "register", "select count(*) from users"); n != 200 {
 			t.Fatalf("%s recovered %d users, want the 200 that existed before the delete", in.Instance, n)
 		}
 		if _, err := os.Stat(filepath.Join(l.Dir, "data", "pg_wal", ".drctl-prefetch")); !errors.Is(err, fs.ErrNotExist) {
@@ -200,18 +100,18 @@ func TestPITRBeforeADestructiveDelete(t *testing.T) {
 	}
 	// Asked not to promote, it stays paused at the target, read-only.
 	no := false
-	pl, pout := recovered(postgres.PITRInput{Target: target, Instance: "register-paused", Database: "register", Promote: &no, Run: runCtx("production")})
+	pl, pout := recovered(postgres.PITRInput{Target: target, Instance: "register-paused", Database: "register", Promote: &no, Run: testsuite.RunContext("production")})
 	if pout.Promoted {
 		t.Fatalf("pitr without promoting: %+v", pout)
 	}
-	if n := queryInt(t, pl, "register", "select pg_is_in_recovery()::int"); n != 1 {
+	if n := testsuite.QueryInt(t, pl, "register", "select pg_is_in_recovery()::int"); n != 1 {
 		t.Fatal("the instance asked not to be promoted was promoted")
 	}
 	if err := pl.Destroy(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 
-	in := postgres.PITRInput{Target: target, Instance: "register-pitr", Database: "register", Run: runCtx("production")}
+	in := postgres.PITRInput{Target: target, Instance: "register-pitr", Database: "register", Run: testsuite.RunContext("production")}
 	l, out := recovered(in)
 	if !out.Promoted {
 		t.Fatalf("pitr: %+v", out)
@@ -220,7 +120,7 @@ func TestPITRBeforeADestructiveDelete(t *testing.T) {
 	sql(t, l, "register", "insert into users (email) values ('after@example.org')")
 	// Running the step again finds it done.
 	var again postgres.PITROutput
-	f.must(f.pg.PITR, in, &again)
+	f.Must(f.PG.PITR, in, &again)
 	if !again.Promoted || again.Port != out.Port {
 		t.Fatalf("second pitr: %+v", again)
 	}
@@ -230,11 +130,11 @@ func TestPITRBeforeADestructiveDelete(t *testing.T) {
 // TestPITROutsideTheWindow refuses targets before the base backup ended or
 // after the newest archived WAL, before touching anything.
 func TestPITROutsideTheWindow(t *testing.T) {
-	f, _ := pitrFixture(t)
-	seed(t, f.prod, 10)
+	f, _ := testsuite.NewArchivingFixture(t)
+	testsuite.Seed(t, f.Prod, 10)
 	var base postgres.BackupOutput
-	f.must(f.pg.Backup, postgres.BackupInput{Database: "register", Base: true, Run: runCtx("production")}, &base)
-	switchAndWaitArchived(t, f.prod)
+	f.Must(f.PG.Backup, postgres.BackupInput{Database: "register", Base: true, Run: testsuite.RunContext("production")}, &base)
+	testsuite.SwitchAndWaitArchived(t, f.Prod)
 	for _, tc := range []struct {
 		target time.Time
 		kind   string
@@ -242,32 +142,32 @@ func TestPITROutsideTheWindow(t *testing.T) {
 		{base.StartedAt.Add(-time.Hour), "TargetTooEarly"},
 		{time.Now().Add(time.Hour), "TargetTooLate"},
 	} {
-		in := postgres.PITRInput{Target: tc.target, Instance: "never", Database: "register", Run: runCtx("production")}
+		in := postgres.PITRInput{Target: tc.target, Instance: "never", Database: "register", Run: testsuite.RunContext("production")}
 		// The run's check refuses it before any step, as the step itself
 		// would.
-		if err := f.run(f.pg.CheckPITR, in, nil); errType(err) != tc.kind {
+		if err := f.Run(f.PG.CheckPITR, in, nil); errType(err) != tc.kind {
 			t.Errorf("check of target %s: %v, want %s", tc.target, err, tc.kind)
 		}
-		if err := f.run(f.pg.PITR, in, nil); errType(err) != tc.kind {
+		if err := f.Run(f.PG.PITR, in, nil); errType(err) != tc.kind {
 			t.Errorf("target %s: %v, want %s", tc.target, err, tc.kind)
 		}
 	}
-	if _, ok, _ := pglocal.Open(f.targets["production"].Instance.DataDir, "never"); ok {
+	if _, ok, _ := pglocal.Open(f.Targets["production"].Instance.DataDir, "never"); ok {
 		t.Fatal("a refused recovery created an instance")
 	}
 	// A target inside the window passes, naming the base backup; an
 	// instance name another run took does not.
-	mid := dbNow(t, f.prod)
-	sql(t, f.prod, "register", "insert into users (email, name) values ('after@example.org', 'After')")
-	switchAndWaitArchived(t, f.prod)
+	mid := testsuite.DBNow(t, f.Prod)
+	sql(t, f.Prod, "register", "insert into users (email, name) values ('after@example.org', 'After')")
+	testsuite.SwitchAndWaitArchived(t, f.Prod)
 	var out stepio.CheckOutput
-	in := postgres.PITRInput{Target: mid, Instance: "never", Database: "register", Run: runCtx("production")}
-	f.must(f.pg.CheckPITR, in, &out)
+	in := postgres.PITRInput{Target: mid, Instance: "never", Database: "register", Run: testsuite.RunContext("production")}
+	f.Must(f.PG.CheckPITR, in, &out)
 	if !strings.Contains(out.Checked, base.Key) {
 		t.Fatalf("check: %+v", out)
 	}
 	in.Instance = postgres.MainInstance
-	if err := f.run(f.pg.CheckPITR, in, nil); errType(err) != "Exists" {
+	if err := f.Run(f.PG.CheckPITR, in, nil); errType(err) != "Exists" {
 		t.Fatalf("recovering onto the live instance: %v", err)
 	}
 }
@@ -278,13 +178,13 @@ func TestPITROutsideTheWindow(t *testing.T) {
 // archive_command notes each call that finds its note); everything
 // reaches the archive and no note is left behind.
 func TestWALPushBatchesForPostgres(t *testing.T) {
-	f, storeDir := pitrFixture(t)
-	sql(t, f.prod, "postgres", "create database register")
-	sql(t, f.prod, "register", "create table t (n int)")
-	switchAndWaitArchived(t, f.prod)
+	f, storeDir := testsuite.NewArchivingFixture(t)
+	sql(t, f.Prod, "postgres", "create database register")
+	sql(t, f.Prod, "register", "create table t (n int)")
+	testsuite.SwitchAndWaitArchived(t, f.Prod)
 	// The archive is unreachable while six segments fill.
-	sql(t, f.prod, "postgres", "alter system set archive_command = 'false'", "select pg_reload_conf()")
-	c, err := pgx.Connect(context.Background(), f.prod.URL("register"))
+	sql(t, f.Prod, "postgres", "alter system set archive_command = 'false'", "select pg_reload_conf()")
+	c, err := pgx.Connect(context.Background(), f.Prod.URL("register"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -309,11 +209,11 @@ func TestWALPushBatchesForPostgres(t *testing.T) {
 	log := filepath.Join(dir, "noted")
 	wrapper := filepath.Join(dir, "archive")
 	script := fmt.Sprintf("#!/bin/sh\n[ -e \"pg_wal/.drctl-pushed/$(basename \"$1\")\" ] && echo \"$(basename \"$1\")\" >> %s\nexec %s wal-push --env production \"$1\"\n",
-		log, postgres.ShellQuote(f.pg.WALCommand))
+		log, childio.ShellQuote(f.PG.WALCommand...))
 	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	sql(t, f.prod, "postgres", fmt.Sprintf("alter system set archive_command = '%s %%p'", wrapper), "select pg_reload_conf()")
+	sql(t, f.Prod, "postgres", fmt.Sprintf("alter system set archive_command = '%s %%p'", wrapper), "select pg_reload_conf()")
 	last := segments[len(segments)-1]
 	testsuite.Eventually(t, 90*time.Second, func() bool {
 		var archived string
@@ -336,7 +236,7 @@ func TestWALPushBatchesForPostgres(t *testing.T) {
 	if n := len(strings.Fields(string(noted))); n < len(segments)-1 {
 		t.Errorf("%d of Postgres's calls for %d files ready together found them archived by the first's batch: %q", n, len(segments), noted)
 	}
-	notes, _ := os.ReadDir(filepath.Join(f.prod.Dir, "data", "pg_wal", ".drctl-pushed"))
+	notes, _ := os.ReadDir(filepath.Join(f.Prod.Dir, "data", "pg_wal", ".drctl-pushed"))
 	if len(notes) != 0 {
 		t.Errorf("notes left in pg_wal: %v", notes)
 	}
@@ -349,22 +249,22 @@ func TestWALPushBatchesForPostgres(t *testing.T) {
 // the rows of that moment, archiving as before. The damaged cluster stays,
 // as main-old, until its database is dropped.
 func TestLocalFailoverCompletesTheIncident(t *testing.T) {
-	f, _ := pitrFixture(t)
-	seed(t, f.prod, 100)
+	f, _ := testsuite.NewArchivingFixture(t)
+	testsuite.Seed(t, f.Prod, 100)
 	var base postgres.BackupOutput
-	f.must(f.pg.Backup, postgres.BackupInput{Database: "register", Base: true, Run: runCtx("production")}, &base)
-	sql(t, f.prod, "register", "insert into users (email, name) select 'late'||g||'@example.org', 'Late '||g from generate_series(1, 50) g")
-	good := dbNow(t, f.prod)
-	sql(t, f.prod, "register", "delete from users where id > 10")
-	switchAndWaitArchived(t, f.prod)
+	f.Must(f.PG.Backup, postgres.BackupInput{Database: "register", Base: true, Run: testsuite.RunContext("production")}, &base)
+	sql(t, f.Prod, "register", "insert into users (email, name) select 'late'||g||'@example.org', 'Late '||g from generate_series(1, 50) g")
+	good := testsuite.DBNow(t, f.Prod)
+	sql(t, f.Prod, "register", "delete from users where id > 10")
+	testsuite.SwitchAndWaitArchived(t, f.Prod)
 
-	run := runCtx("production")
-	f.must(f.pg.Rename, postgres.RenameInput{Database: "register", NewName: "register-old", Run: run}, nil)
-	f.must(f.pg.PITR, postgres.PITRInput{Target: good, Instance: "register-pitr", Database: "register", Run: run}, nil)
+	run := testsuite.RunContext("production")
+	f.Must(f.PG.Rename, postgres.RenameInput{Database: "register", NewName: "register-old", Run: run}, nil)
+	f.Must(f.PG.PITR, postgres.PITRInput{Target: good, Instance: "register-pitr", Database: "register", Run: run}, nil)
 	var out postgres.InstanceOutput
-	f.must(f.pg.Failover, postgres.FailoverInput{To: "register-pitr", Run: run}, &out)
-	if out.Instance != postgres.MainInstance || out.Port != f.prod.Port {
-		t.Fatalf("failover: %+v (production listens on %d)", out, f.prod.Port)
+	f.Must(f.PG.Failover, postgres.FailoverInput{To: "register-pitr", Run: run}, &out)
+	if out.Instance != postgres.MainInstance || out.Port != f.Prod.Port {
+		t.Fatalf("failover: %+v (production listens on %d)", out, f.Prod.Port)
 	}
 	// The application's URL, unchanged, now reaches the recovered data.
 	c, err := pgx.Connect(context.Background(), os.Getenv("DRCTL_TEST_PROD_URL"))
@@ -378,17 +278,17 @@ func TestLocalFailoverCompletesTheIncident(t *testing.T) {
 	if err != nil || users != 150 || archiving != "on" {
 		t.Fatalf("through the environment's URL: %d users, archive_mode %s, %v; want the 150 of before the delete, archiving", users, archiving, err)
 	}
-	dir := f.targets["production"].Instance.DataDir
+	dir := f.Targets["production"].Instance.DataDir
 	if _, ok, _ := pglocal.Open(dir, "main-old"); !ok {
 		t.Fatal("the damaged cluster was not kept as main-old")
 	}
 	// Again: the move is done, and says so the same way.
-	f.must(f.pg.Failover, postgres.FailoverInput{To: "register-pitr", Run: run}, &out)
-	if out.Port != f.prod.Port {
+	f.Must(f.PG.Failover, postgres.FailoverInput{To: "register-pitr", Run: run}, &out)
+	if out.Port != f.Prod.Port {
 		t.Fatalf("second failover: %+v", out)
 	}
 	var drop postgres.DropOutput
-	f.must(f.pg.Drop, postgres.DropInput{Database: "register-old", Run: run}, &drop)
+	f.Must(f.PG.Drop, postgres.DropInput{Database: "register-old", Run: run}, &drop)
 	if !drop.Dropped {
 		t.Fatalf("drop of register-old: %+v", drop)
 	}
@@ -401,19 +301,19 @@ func TestLocalFailoverCompletesTheIncident(t *testing.T) {
 // that does not archive its WAL, and one whose archive_command fails,
 // naming why, instead of waiting forever for WAL that never arrives.
 func TestBaseBackupNeedsItsWALArchived(t *testing.T) {
-	f := newFixture(t)
-	seed(t, f.prod, 10)
-	in := postgres.BackupInput{Database: "register", Base: true, Run: runCtx("production")}
-	if err := f.run(f.pg.Backup, in, nil); errType(err) != "ArchiveOff" || !strings.Contains(err.Error(), "drctl archive setup --env production") {
+	f := testsuite.NewFixture(t)
+	testsuite.Seed(t, f.Prod, 10)
+	in := postgres.BackupInput{Database: "register", Base: true, Run: testsuite.RunContext("production")}
+	if err := f.Run(f.PG.Backup, in, nil); errType(err) != "ArchiveOff" || !strings.Contains(err.Error(), "drctl archive setup --env production") {
 		t.Fatalf("base backup of an instance that does not archive: %v", err)
 	}
-	base := filepath.Dir(f.targets["production"].Instance.DataDir)
-	f.prod = testsuite.StartPostgres(t, filepath.Join(base, "failing"), postgres.MainInstance, map[string]string{
+	base := filepath.Dir(f.Targets["production"].Instance.DataDir)
+	f.Prod = testsuite.StartPostgres(t, filepath.Join(base, "failing"), postgres.MainInstance, map[string]string{
 		"wal_level": "replica", "archive_mode": "on", "archive_command": "false"})
-	t.Setenv("DRCTL_TEST_PROD_URL", f.prod.URL("register"))
-	seed(t, f.prod, 10)
+	t.Setenv("DRCTL_TEST_PROD_URL", f.Prod.URL("register"))
+	testsuite.Seed(t, f.Prod, 10)
 	ended := make(chan error, 1)
-	go func() { ended <- f.run(f.pg.Backup, in, nil) }()
+	go func() { ended <- f.Run(f.PG.Backup, in, nil) }()
 	select {
 	case err := <-ended:
 		if errType(err) != "ArchiveFailing" || !strings.Contains(err.Error(), "fails to archive its WAL") {

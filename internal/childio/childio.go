@@ -140,3 +140,13 @@ func Cut(s string) string {
 	}
 	return s[:MaxOutput/2] + "\n… (output cut) …\n" + s[len(s)-MaxOutput/2:]
 }
+
+// ShellQuote writes argv as one command line for sh, each word quoted: how
+// Postgres is given drctl's archive_command and restore_command.
+func ShellQuote(argv ...string) string {
+	q := make([]string, len(argv))
+	for i, a := range argv {
+		q[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+	}
+	return strings.Join(q, " ")
+}

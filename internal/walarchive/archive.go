@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/drctl/drctl/activities/backup"
+	"github.com/drctl/drctl/internal/childio"
 )
 
 // The archive lives in the store beside the dumps: each segment at
@@ -187,7 +188,7 @@ func walRecord(ctx context.Context, s backup.Store, key string) (*backup.Entry, 
 // Settings are the server settings that archive WAL through drctl: self
 // is drctl's program, config its environments file.
 func Settings(self, config, env, store string) [][2]string {
-	quote := func(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
-	command := strings.Join([]string{quote(self), "--config", quote(config), "wal-push", "--env", quote(env), "--store", quote(store), "%p"}, " ")
+	q := childio.ShellQuote
+	command := strings.Join([]string{q(self), "--config", q(config), "wal-push", "--env", q(env), "--store", q(store), "%p"}, " ")
 	return [][2]string{{"wal_level", "replica"}, {"archive_mode", "on"}, {"archive_command", command}, {"archive_timeout", "60s"}}
 }

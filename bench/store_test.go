@@ -1,4 +1,4 @@
-package backup_test
+package bench_test
 
 import (
 	"context"
@@ -17,6 +17,7 @@ import (
 
 	"github.com/drctl/drctl/activities/backup"
 	"github.com/drctl/drctl/activities/secret"
+	"github.com/drctl/drctl/bench"
 	"github.com/drctl/drctl/testsuite"
 )
 
@@ -112,7 +113,7 @@ type result struct {
 // neither always pays for the disk's write-back of the other's upload.
 func throughput(t testing.TB, s backup.Store, raw rawStore, size int64, rounds int) result {
 	t.Helper()
-	id, recipient := newIdentity(t)
+	id, recipient := testsuite.NewIdentity(t)
 	var r result
 	var sum [4]time.Duration // ours up, raw up, ours down, raw down
 	var upRatios, downRatios []float64
@@ -120,10 +121,10 @@ func throughput(t testing.TB, s backup.Store, raw rawStore, size int64, rounds i
 		var d [4]time.Duration
 		var e backup.Entry
 		oursUp := func() {
-			r.peak = max(r.peak, peakRSS(func() {
+			r.peak = max(r.peak, testsuite.PeakRSS(func() {
 				start := time.Now()
 				var err error
-				e, err = backup.Writer{Store: s, Recipients: []string{recipient}}.Write(context.Background(), stream(size, uint64(i)), backup.Entry{
+				e, err = backup.Writer{Store: s, Recipients: []string{recipient}}.Write(context.Background(), testsuite.Stream(size, uint64(i)), backup.Entry{
 					Key: backup.DataKey("bench", "db", time.Now().Add(time.Duration(i)*time.Second), "dump.age"), Env: "bench", Datastore: "db", StoppedAt: time.Now()}, nil)
 				if err != nil {
 					t.Fatal(err)
@@ -132,7 +133,7 @@ func throughput(t testing.TB, s backup.Store, raw rawStore, size int64, rounds i
 			}))
 		}
 		oursDown := func() {
-			r.peak = max(r.peak, peakRSS(func() {
+			r.peak = max(r.peak, testsuite.PeakRSS(func() {
 				start := time.Now()
 				rd, err := backup.Read(context.Background(), s, e, id.String())
 				if err != nil {
@@ -150,7 +151,7 @@ func throughput(t testing.TB, s backup.Store, raw rawStore, size int64, rounds i
 		key := strconv.Itoa(i)
 		rawUp := func() {
 			start := time.Now()
-			if err := raw.put(key, stream(size, uint64(i))); err != nil {
+			if err := raw.put(key, testsuite.Stream(size, uint64(i))); err != nil {
 				t.Fatal(err)
 			}
 			d[1] = time.Since(start)
@@ -196,7 +197,7 @@ func throughput(t testing.TB, s backup.Store, raw rawStore, size int64, rounds i
 	}
 	mbps := func(d time.Duration) float64 { return float64(size*int64(rounds)) / 1e6 / d.Seconds() }
 	r.oursUp, r.rawUp, r.oursDown, r.rawDown = mbps(sum[0]), mbps(sum[1]), mbps(sum[2]), mbps(sum[3])
-	r.upRatio, r.downRatio = testsuite.Median(upRatios), testsuite.Median(downRatios)
+	r.upRatio, r.downRatio = bench.Median(upRatios), bench.Median(downRatios)
 	return r
 }
 
@@ -213,7 +214,7 @@ type storeCase struct {
 func storeCases(t testing.TB) []storeCase {
 	sshd := testsuite.StartSSHD(t)
 	az := testsuite.StartAzurite(t)
-	container := createContainer(t, az)
+	container := az.NewContainer(t)
 	// The same Azurite across a link of LinkMBps, as a worker reaches a
 	// cloud store: on loopback both sides share the CPU with the server,
 	// across a network the bandwidth is the limit.
@@ -227,11 +228,11 @@ func storeCases(t testing.TB) []storeCase {
 		return &backup.StoreConfig{Type: "azure", Container: container, Connection: connection, Concurrency: concurrency}
 	}
 	return []storeCase{
-		{"azure", open(t, azureCfg(0, "env:DRCTL_BENCH_AZURE")), rawAzure(t, az, container), nil},
-		{"azure-one-stream", open(t, azureCfg(1, "env:DRCTL_BENCH_AZURE")), rawAzure(t, az, container), nil},
-		{"azure-across-link", open(t, azureCfg(0, "env:DRCTL_BENCH_AZURE_LINKED")), rawAzure(t, linked, container), link},
-		{"sftp", open(t, sftpCfg), rawSFTP(t, sshd, 0), nil},
-		{"sftp-raw-255k-packets", open(t, sftpCfg), rawSFTP(t, sshd, 255<<10), nil},
+		{"azure", testsuite.OpenStore(t, azureCfg(0, "env:DRCTL_BENCH_AZURE")), rawAzure(t, az, container), nil},
+		{"azure-one-stream", testsuite.OpenStore(t, azureCfg(1, "env:DRCTL_BENCH_AZURE")), rawAzure(t, az, container), nil},
+		{"azure-across-link", testsuite.OpenStore(t, azureCfg(0, "env:DRCTL_BENCH_AZURE_LINKED")), rawAzure(t, linked, container), link},
+		{"sftp", testsuite.OpenStore(t, sftpCfg), rawSFTP(t, sshd, 0), nil},
+		{"sftp-raw-255k-packets", testsuite.OpenStore(t, sftpCfg), rawSFTP(t, sshd, 255<<10), nil},
 	}
 }
 

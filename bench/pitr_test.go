@@ -1,4 +1,4 @@
-package postgres_test
+package bench_test
 
 import (
 	"context"
@@ -15,6 +15,8 @@ import (
 	"github.com/drctl/drctl/activities/backup"
 	"github.com/drctl/drctl/activities/postgres"
 	"github.com/drctl/drctl/activities/secret"
+	"github.com/drctl/drctl/bench"
+	"github.com/drctl/drctl/internal/childio"
 	"github.com/drctl/drctl/internal/freeport"
 	"github.com/drctl/drctl/internal/pglocal"
 	"github.com/drctl/drctl/testsuite"
@@ -24,7 +26,7 @@ import (
 // and into pgBackRest, with a base backup in each, then a burst of writes
 // up to the target and a destructive DELETE after it.
 type pitrBench struct {
-	f      *fixture
+	f      *testsuite.Fixture
 	conf   string // pgBackRest's config
 	target time.Time
 	// want is how many rows t0 held at the target.
@@ -39,25 +41,25 @@ type pitrBench struct {
 }
 
 func newPITRBench(t testing.TB, mb int) *pitrBench {
-	f, storeDir := pitrFixture(t)
-	b := &pitrBench{f: f, conf: archiveThroughBoth(t, f)}
+	f, storeDir := testsuite.NewArchivingFixture(t)
+	b := &pitrBench{f: f, conf: testsuite.ArchiveThroughPgBackRest(t, f)}
 	generate(t, f, mb)
-	f.must(f.pg.Backup, postgres.BackupInput{Database: "register", Base: true, Run: runCtx("production")}, nil)
-	asPostgresCmd(t, "pgbackrest", "--config="+b.conf, "--stanza=register", "backup", "--type=full")
+	f.Must(f.PG.Backup, postgres.BackupInput{Database: "register", Base: true, Run: testsuite.RunContext("production")}, nil)
+	testsuite.AsPostgres(t, "pgbackrest", "--config="+b.conf, "--stanza=register", "backup", "--type=full")
 	// pgBackRest picks the backup set for a target by its stop time in
 	// whole seconds: the target must be in a later second.
-	pastTheSecondOf(t, f.prod, dbNow(t, f.prod))
+	testsuite.PastTheSecondOf(t, f.Prod, testsuite.DBNow(t, f.Prod))
 	// Writes after the base backups, which recovery replays from the
 	// archive: half as many rows again into t0.
-	before := queryInt(t, f.prod, "register", "select pg_current_wal_lsn() - '0/0'::pg_lsn")
-	rows := queryInt(t, f.prod, "register", "select count(*) from t0")
-	sql(t, f.prod, "register", fmt.Sprintf("insert into t0 select g, md5(g::text), md5((g*3)::text), now() from generate_series(%d, %d) g", rows+1, rows+rows/2))
-	b.walMB = float64(queryInt(t, f.prod, "register", "select pg_current_wal_lsn() - '0/0'::pg_lsn")-before) / 1e6
+	before := testsuite.QueryInt(t, f.Prod, "register", "select pg_current_wal_lsn() - '0/0'::pg_lsn")
+	rows := testsuite.QueryInt(t, f.Prod, "register", "select count(*) from t0")
+	testsuite.SQL(t, f.Prod.URL("register"), fmt.Sprintf("insert into t0 select g, md5(g::text), md5((g*3)::text), now() from generate_series(%d, %d) g", rows+1, rows+rows/2))
+	b.walMB = float64(testsuite.QueryInt(t, f.Prod, "register", "select pg_current_wal_lsn() - '0/0'::pg_lsn")-before) / 1e6
 	b.want = rows + rows/2
-	b.target = dbNow(t, f.prod)
-	pastTheSecondOf(t, f.prod, b.target)
-	sql(t, f.prod, "register", fmt.Sprintf("delete from t0 where id > %d", rows))
-	switchAndWaitArchived(t, f.prod)
+	b.target = testsuite.DBNow(t, f.Prod)
+	testsuite.PastTheSecondOf(t, f.Prod, b.target)
+	testsuite.SQL(t, f.Prod.URL("register"), fmt.Sprintf("delete from t0 where id > %d", rows))
+	testsuite.SwitchAndWaitArchived(t, f.Prod)
 	raws, err := os.MkdirTemp("", "drctl-pitr-raw-")
 	if err != nil {
 		t.Fatal(err)
@@ -68,7 +70,7 @@ func newPITRBench(t testing.TB, mb int) *pitrBench {
 	// Cobra takes a flag after the arguments, so a wrapper can turn
 	// prefetch off for the way that fetches one segment a call.
 	wrapper := filepath.Join(raws, "wal-fetch-one-by-one")
-	script := fmt.Sprintf("#!/bin/sh\nexec %s \"$@\" --prefetch 0\n", postgres.ShellQuote(f.pg.WALCommand))
+	script := fmt.Sprintf("#!/bin/sh\nexec %s \"$@\" --prefetch 0\n", childio.ShellQuote(f.PG.WALCommand...))
 	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -86,11 +88,11 @@ func (b *pitrBench) copyToAzurite(t testing.TB) {
 	az.CreateContainer(t, "archive")
 	t.Setenv("DRCTL_BENCH_AZURE", az.ConnectionString())
 	cfg := &backup.StoreConfig{Type: "azure", Container: "archive", Connection: "env:DRCTL_BENCH_AZURE",
-		Recipients: b.f.store.Recipients, Identity: b.f.store.Identity}
+		Recipients: b.f.Store.Recipients, Identity: b.f.Store.Identity}
 	b.addStore(t, "cloud", cfg, fmt.Sprintf("{type: azure, container: %q, connection: %q, recipients: [%q], identity: %q}",
 		cfg.Container, string(cfg.Connection), cfg.Recipients[0], string(cfg.Identity)))
 	ctx := context.Background()
-	from, err := backup.Open(ctx, b.f.store)
+	from, err := backup.Open(ctx, b.f.Store)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,15 +122,15 @@ func (b *pitrBench) copyToAzurite(t testing.TB) {
 // addStore makes cfg production's store name, for the worker and, in the
 // environments file (doc is its entry), for wal-fetch.
 func (b *pitrBench) addStore(t testing.TB, name string, cfg *backup.StoreConfig, doc string) {
-	others := b.f.pg.Stores
-	b.f.pg.Stores = func(env, n string) (*backup.StoreConfig, error) {
+	others := b.f.PG.Stores
+	b.f.PG.Stores = func(env, n string) (*backup.StoreConfig, error) {
 		if n == name {
 			return cfg, nil
 		}
 		return others(env, n)
 	}
 	// The environments file ends with production's stores.
-	conf, err := os.OpenFile(b.f.pg.WALCommand[2], os.O_APPEND|os.O_WRONLY, 0)
+	conf, err := os.OpenFile(b.f.PG.WALCommand[2], os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +150,7 @@ func (b *pitrBench) serveOverSFTP(t testing.TB, storeDir string) {
 		t.Fatalf("chmod: %v\n%s", err, out)
 	}
 	// wal-fetch runs as the postgres user, which must read the key.
-	cfgFile := b.f.pg.WALCommand[2]
+	cfgFile := b.f.PG.WALCommand[2]
 	key := filepath.Join(filepath.Dir(cfgFile), "sftp_key")
 	pem, err := os.ReadFile(sshd.KeyFile)
 	if err != nil {
@@ -157,11 +159,11 @@ func (b *pitrBench) serveOverSFTP(t testing.TB, storeDir string) {
 	if err := os.WriteFile(key, pem, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := chownPostgres(key); err != nil {
+	if err := pglocal.ChownToPostgres(key); err != nil {
 		t.Fatal(err)
 	}
 	cfg := &backup.StoreConfig{Type: "sftp", Host: sshd.Host, Port: sshd.Port, User: sshd.User, Key: secret.Ref("file:" + key),
-		KnownHosts: sshd.KnownHosts, Path: storeDir, Recipients: b.f.store.Recipients, Identity: b.f.store.Identity}
+		KnownHosts: sshd.KnownHosts, Path: storeDir, Recipients: b.f.Store.Recipients, Identity: b.f.Store.Identity}
 	b.addStore(t, "offsite", cfg, fmt.Sprintf("{type: sftp, host: %q, port: %d, user: %q, key: %q, known_hosts: %q, path: %q, recipients: [%q], identity: %q}",
 		cfg.Host, cfg.Port, cfg.User, string(cfg.Key), cfg.KnownHosts, cfg.Path, cfg.Recipients[0], string(cfg.Identity)))
 }
@@ -171,10 +173,10 @@ func (b *pitrBench) serveOverSFTP(t testing.TB, storeDir string) {
 func (b *pitrBench) ours(t testing.TB, backend, store, instance string) time.Duration {
 	start := time.Now()
 	var out postgres.PITROutput
-	b.f.must(b.f.pg.PITR, postgres.PITRInput{Target: b.target, Instance: instance, Database: "register", Backend: backend, Store: store,
-		Run: runCtx("production")}, &out)
+	b.f.Must(b.f.PG.PITR, postgres.PITRInput{Target: b.target, Instance: instance, Database: "register", Backend: backend, Store: store,
+		Run: testsuite.RunContext("production")}, &out)
 	took := time.Since(start)
-	l, ok, err := pglocal.Open(b.f.targets["production"].Instance.DataDir, instance)
+	l, ok, err := pglocal.Open(b.f.Targets["production"].Instance.DataDir, instance)
 	if err != nil || !ok || !out.Promoted {
 		t.Fatalf("%s: %+v (%v)", instance, out, err)
 	}
@@ -198,9 +200,9 @@ func (b *pitrBench) raw(t testing.TB, name string) time.Duration {
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	chownPostgres(dir)
-	chownPostgres(data)
-	asPostgresCmd(t, "pgbackrest", "--config="+b.conf, "--stanza=register", "--pg1-path="+data, "restore",
+	pglocal.ChownToPostgres(dir)
+	pglocal.ChownToPostgres(data)
+	testsuite.AsPostgres(t, "pgbackrest", "--config="+b.conf, "--stanza=register", "--pg1-path="+data, "restore",
 		"--type=time", "--target="+b.target.Format("2006-01-02 15:04:05.999999-07"), "--target-action=promote")
 	port, err := freeport.Loopback()
 	if err != nil {
@@ -212,10 +214,10 @@ func (b *pitrBench) raw(t testing.TB, name string) time.Duration {
 	}
 	fmt.Fprintf(conf, "port = %d\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '%s'\narchive_mode = off\n", port, dir)
 	conf.Close()
-	asPostgresCmd(t, filepath.Join(bin, "pg_ctl"), "-D", data, "-l", filepath.Join(dir, "postgres.log"), "-w", "-t", "3600", "start")
-	defer asPostgresCmd(t, filepath.Join(bin, "pg_ctl"), "-D", data, "-m", "immediate", "stop")
+	testsuite.AsPostgres(t, filepath.Join(bin, "pg_ctl"), "-D", data, "-l", filepath.Join(dir, "postgres.log"), "-w", "-t", "3600", "start")
+	defer testsuite.AsPostgres(t, filepath.Join(bin, "pg_ctl"), "-D", data, "-m", "immediate", "stop")
 	// A copy of production: its superuser logs in with production's password.
-	l := &pglocal.Instance{Port: port, PasswordFile: b.f.prod.PasswordFile}
+	l := &pglocal.Instance{Port: port, PasswordFile: b.f.Prod.PasswordFile}
 	c, err := pgx.Connect(context.Background(), l.URL("postgres"))
 	if err != nil {
 		t.Fatal(err)
@@ -233,7 +235,7 @@ func (b *pitrBench) raw(t testing.TB, name string) time.Duration {
 // check fails unless l holds t0 as it was at the target.
 func (b *pitrBench) check(t testing.TB, name string, l *pglocal.Instance) {
 	t.Helper()
-	if n := queryInt(t, l, "register", "select count(*) from t0"); n != b.want {
+	if n := testsuite.QueryInt(t, l, "register", "select count(*) from t0"); n != b.want {
 		t.Fatalf("%s recovered %d rows of t0, want %d", name, n, b.want)
 	}
 }
@@ -247,15 +249,15 @@ func (b *pitrBench) round(t testing.TB, suffix string) map[string]time.Duration 
 	for _, store := range []string{"backups", "offsite", "cloud"} {
 		ways["native-"+store] = func() time.Duration { return b.ours(t, "native", store, "pitr-"+store+suffix) }
 		ways["native-"+store+"-one-by-one"] = func() time.Duration {
-			prefetching := b.f.pg.WALCommand
-			b.f.pg.WALCommand = b.oneByOne
-			defer func() { b.f.pg.WALCommand = prefetching }()
+			prefetching := b.f.PG.WALCommand
+			b.f.PG.WALCommand = b.oneByOne
+			defer func() { b.f.PG.WALCommand = prefetching }()
 			return b.ours(t, "native", store, "pitr-"+store+"-one-by-one"+suffix)
 		}
 	}
 	out := map[string]time.Duration{}
 	for name, way := range ways {
-		sql(t, b.f.prod, "postgres", "checkpoint")
+		testsuite.SQL(t, b.f.Prod.URL("postgres"), "checkpoint")
 		out[name] = way()
 	}
 	return out
@@ -288,7 +290,7 @@ func BenchmarkPITR(b *testing.B) {
 	}
 	avg := func(way string) time.Duration { return (sum[way] / time.Duration(b.N)).Round(10 * time.Millisecond) }
 	of := func(way string) string {
-		m := testsuite.Median(ratios[way])
+		m := bench.Median(ratios[way])
 		b.ReportMetric(m, way+"/raw-pgbackrest")
 		return fmt.Sprintf("%s, %.2f of raw (median of rounds %.2f)", avg(way), sum[way].Seconds()/sum["raw"].Seconds(), m)
 	}

@@ -1,4 +1,4 @@
-package testsuite
+package bench_test
 
 import (
 	"context"

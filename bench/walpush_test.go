@@ -1,4 +1,4 @@
-package postgres_test
+package bench_test
 
 import (
 	"context"
@@ -17,6 +17,7 @@ import (
 
 	"github.com/drctl/drctl/activities/backup"
 	"github.com/drctl/drctl/activities/secret"
+	"github.com/drctl/drctl/bench"
 	"github.com/drctl/drctl/internal/walarchive"
 	"github.com/drctl/drctl/testsuite"
 )
@@ -171,7 +172,7 @@ func BenchmarkWALPush(b *testing.B) {
 	var lines []string
 	for _, store := range slices.Sorted(maps.Keys(pb.stores)) {
 		batch, one := sum[store+"/batch"]/time.Duration(b.N), sum[store+"/one-by-one"]/time.Duration(b.N)
-		m := testsuite.Median(ratios[store])
+		m := bench.Median(ratios[store])
 		b.ReportMetric(m, store+"/batch-vs-one-by-one")
 		lines = append(lines, fmt.Sprintf("%s: in batches %s (%.0f MB/s), one a call %s (%.0f MB/s): %.2f (median of rounds %.2f)",
 			store, batch.Round(time.Millisecond), float64(pb.mb)/batch.Seconds(), one.Round(time.Millisecond), float64(pb.mb)/one.Seconds(),

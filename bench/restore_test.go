@@ -1,4 +1,4 @@
-package postgres_test
+package bench_test
 
 import (
 	"context"
@@ -15,13 +15,14 @@ import (
 	"github.com/drctl/drctl/activities/backup"
 	"github.com/drctl/drctl/activities/postgres"
 	"github.com/drctl/drctl/activities/secret"
+	"github.com/drctl/drctl/bench"
 	"github.com/drctl/drctl/testsuite"
 )
 
 // restoreBench is a generated database backed up into Azurite and an SFTP
 // server, plus the plain dump on disk for the baselines.
 type restoreBench struct {
-	f     *fixture
+	f     *testsuite.Fixture
 	plain string // the plain pg_dump file
 	// bare is the same dump without pg_dump's gzip: what our backup holds
 	// under zstd, and the least work a raw pg_restore can be given.
@@ -37,11 +38,11 @@ type restoreBench struct {
 
 // generate fills production with about mb MB in four tables (so parallel
 // restore has work to share) with an index each.
-func generate(t testing.TB, f *fixture, mb int) {
-	sql(t, f.prod, "postgres", "create database register")
+func generate(t testing.TB, f *testsuite.Fixture, mb int) {
+	testsuite.SQL(t, f.Prod.URL("postgres"), "create database register")
 	rows := mb * 1024 * 1024 / 4 / 180
 	for i := range 4 {
-		sql(t, f.prod, "register",
+		testsuite.SQL(t, f.Prod.URL("register"),
 			fmt.Sprintf("create table t%d (id bigint primary key, a text, b text, c timestamptz)", i),
 			fmt.Sprintf("insert into t%d select g, md5(g::text) || md5((g*7)::text) || md5((g*13)::text), repeat(md5((g*%d)::text), 2), now() - (g || ' seconds')::interval from generate_series(1, %d) g", i, i+3, rows),
 			fmt.Sprintf("create index on t%d (c)", i))
@@ -49,17 +50,17 @@ func generate(t testing.TB, f *fixture, mb int) {
 	// Vacuumed and written out now, or autovacuum and the checkpointer
 	// take their turn at the fresh gigabyte during the first round and
 	// slow whichever ways run then.
-	sql(t, f.prod, "register", "vacuum (analyze)", "checkpoint")
+	testsuite.SQL(t, f.Prod.URL("register"), "vacuum (analyze)", "checkpoint")
 }
 
 func newRestoreBench(t testing.TB, mb int) *restoreBench {
-	f := newFixture(t)
+	f := testsuite.NewFixture(t)
 	generate(t, f, mb)
 	sshd := testsuite.StartSSHD(t)
 	az := testsuite.StartAzurite(t)
 	az.CreateContainer(t, "backups")
 	t.Setenv("DRCTL_BENCH_AZURE", az.ConnectionString())
-	recips := []string{f.identity.Recipient().String()}
+	recips := []string{f.Identity.Recipient().String()}
 	sftpCfg := func(s *testsuite.SSHServer) *backup.StoreConfig {
 		return &backup.StoreConfig{Type: "sftp", Host: s.Host, Port: s.Port, User: s.User, Key: secret.Ref("file:" + s.KeyFile),
 			KnownHosts: s.KnownHosts, Path: s.Base, Recipients: recips, Identity: "env:DRCTL_TEST_IDENTITY"}
@@ -72,13 +73,13 @@ func newRestoreBench(t testing.TB, mb int) *restoreBench {
 		"sftp":      sftpCfg(sshd),
 		"sftp-slow": sftpCfg(slow),
 	}
-	f.pg.Stores = func(env, name string) (*backup.StoreConfig, error) { return stores[name], nil }
+	f.PG.Stores = func(env, name string) (*backup.StoreConfig, error) { return stores[name], nil }
 	b := &restoreBench{f: f, keys: map[string]string{}, jobs: 2}
 	b.backups = map[string]time.Duration{}
 	for name := range stores {
 		var out postgres.BackupOutput
 		start := time.Now()
-		f.must(f.pg.Backup, postgres.BackupInput{Database: "register", Store: name, Run: runCtx("production")}, &out)
+		f.Must(f.PG.Backup, postgres.BackupInput{Database: "register", Store: name, Run: testsuite.RunContext("production")}, &out)
 		b.backups[name] = time.Since(start)
 		b.keys[name] = out.Key
 	}
@@ -86,7 +87,7 @@ func newRestoreBench(t testing.TB, mb int) *restoreBench {
 	b.bare = filepath.Join(t.TempDir(), "register-bare.dump")
 	for file, args := range map[string][]string{b.plain: {"-Fc"}, b.bare: {"-Fc", "--compress=0"}} {
 		start := time.Now()
-		cmd := exec.Command("pg_dump", append(args, "-f", file, f.prod.URL("register"))...)
+		cmd := exec.Command("pg_dump", append(args, "-f", file, f.Prod.URL("register"))...)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("pg_dump: %v\n%s", err, out)
 		}
@@ -116,8 +117,8 @@ func newRestoreBench(t testing.TB, mb int) *restoreBench {
 // Creating the database is timed too, as ours creates its own.
 func (b *restoreBench) pgRestore(t testing.TB, db string, jobs int, file string) time.Duration {
 	start := time.Now()
-	sql(t, b.f.stg, "postgres", "create database "+db)
-	cmd := exec.Command("pg_restore", "--jobs", strconv.Itoa(jobs), "--dbname", b.f.stg.URL(db), file)
+	testsuite.SQL(t, b.f.Stg.URL("postgres"), "create database "+db)
+	cmd := exec.Command("pg_restore", "--jobs", strconv.Itoa(jobs), "--dbname", b.f.Stg.URL(db), file)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("pg_restore: %v\n%s", err, out)
 	}
@@ -150,8 +151,8 @@ func (b *restoreBench) copyThenRestore(t testing.TB, store, db string, jobs int)
 
 func (b *restoreBench) ours(t testing.TB, store, db string) time.Duration {
 	start := time.Now()
-	b.f.must(b.f.pg.Restore, postgres.RestoreInput{Backup: b.keys[store], From: "production", Store: store, Database: db,
-		Jobs: b.jobs, Run: runCtx("staging")}, nil)
+	b.f.Must(b.f.PG.Restore, postgres.RestoreInput{Backup: b.keys[store], From: "production", Store: store, Database: db,
+		Jobs: b.jobs, Run: testsuite.RunContext("staging")}, nil)
 	return time.Since(start)
 }
 
@@ -190,22 +191,21 @@ func (b *restoreBench) round(t testing.TB, suffix string, cpu map[string]testsui
 	}
 	out := map[string]time.Duration{}
 	for name, way := range ways {
-		sql(t, b.f.stg, "postgres", "checkpoint")
+		testsuite.SQL(t, b.f.Stg.URL("postgres"), "checkpoint")
 		before := testsuite.ReadCPU(t)
 		out[name] = way()
 		cpu[name] = testsuite.ReadCPU(t).Since(before)
-		sql(t, b.f.stg, "postgres", "drop database "+dbs[name]+" with (force)")
+		testsuite.SQL(t, b.f.Stg.URL("postgres"), "drop database "+dbs[name]+" with (force)")
 	}
 	return out
 }
 
 // warmUp restores the backup once, untimed: the first restore of a run
-// was measured to cost the database server about 40% more CPU than the
-// same restore later (16.8 and 17.3 CPU-seconds against 12.1 and 12.2),
-// which spoilt whichever way a round happened to run first.
+// costs the database server markedly more CPU than the same restore later
+// (docs/benchmarks.md), which spoilt whichever way a round ran first.
 func (b *restoreBench) warmUp(t testing.TB) {
 	b.pgRestore(t, "warm_up", b.jobs, b.bare)
-	sql(t, b.f.stg, "postgres", "drop database warm_up with (force)")
+	testsuite.SQL(t, b.f.Stg.URL("postgres"), "drop database warm_up with (force)")
 }
 
 // BenchmarkRestore compares postgres.restore from Azurite, from SFTP, and
@@ -258,7 +258,7 @@ func BenchmarkRestore(b *testing.B) {
 		base := baselines(store)
 		// Of the sums over all rounds, and the median of the rounds.
 		of := func(name string) string {
-			m := testsuite.Median(ratios[store+"/"+name])
+			m := bench.Median(ratios[store+"/"+name])
 			b.ReportMetric(m, store+"/"+name)
 			return fmt.Sprintf("%.2f (median of rounds %.2f)", sum["ours-"+store].Seconds()/sum[base[name]].Seconds(), m)
 		}
