@@ -27,9 +27,9 @@ func noop(context.Context, map[string]any) (map[string]any, error) {
 
 // handWritten is what a Temporal user would write by hand for the same
 // work: n activities in sequence, with the same options the interpreter
-// gives a step.
+// gives a step, on the same queue (the environment's).
 func handWritten(ctx workflow.Context, n int) error {
-	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{TaskQueue: workflows.EnvQueue("bench", "bench"),
 		StartToCloseTimeout: time.Minute, RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 1}})
 	for i := range n {
 		if err := workflow.ExecuteActivity(ctx, "bench.Noop", map[string]any{"i": i}).Get(ctx, nil); err != nil {
@@ -68,17 +68,22 @@ func startBench(tb testing.TB) *benchEnv {
 		srv.Stop()
 		tb.Fatal(err)
 	}
+	// Workflows on the shared queue, steps on the environment's, as
+	// drctl's workers run them.
 	w := sdkworker.New(c, "bench", worker.Options())
 	w.RegisterWorkflowWithOptions(workflows.Runbook, workflow.RegisterOptions{Name: workflows.WorkflowName})
 	w.RegisterWorkflowWithOptions(handWritten, workflow.RegisterOptions{Name: "bench.HandWritten"})
-	w.RegisterActivityWithOptions(noop, activity.RegisterOptions{Name: "bench.Noop"})
+	steps := sdkworker.New(c, workflows.EnvQueue("bench", "bench"), worker.Options())
+	steps.RegisterActivityWithOptions(noop, activity.RegisterOptions{Name: "bench.Noop"})
 	// The plan check a worker makes before the first step, here passing.
-	w.RegisterActivityWithOptions(func(context.Context, workflows.Plan) error { return nil }, activity.RegisterOptions{Name: "plan.Verify"})
-	if err := w.Start(); err != nil {
-		tb.Fatal(err)
+	steps.RegisterActivityWithOptions(func(context.Context, workflows.Plan) error { return nil }, activity.RegisterOptions{Name: "plan.Verify"})
+	for _, x := range []sdkworker.Worker{w, steps} {
+		if err := x.Start(); err != nil {
+			tb.Fatal(err)
+		}
 	}
 	e := &benchEnv{srv: srv, c: c, w: w}
-	tb.Cleanup(func() { w.Stop(); c.Close(); srv.Stop() })
+	tb.Cleanup(func() { w.Stop(); steps.Stop(); c.Close(); srv.Stop() })
 	return e
 }
 

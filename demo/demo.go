@@ -215,7 +215,7 @@ func (d *demo) startServer(dir string, uiPort int) (func(), error) {
 	d.cl = &runs.Client{Client: cl, Namespace: "default", Queue: worker.TaskQueue, UIURL: srv.UIURL}
 	deps := worker.DepsFrom(d.cfg, []string{d.self, "--config", d.cfgPath})
 	deps.ReportDir = d.paths["reports"]
-	wk := worker.New(cl, worker.TaskQueue, deps)
+	wk := worker.New(cl, worker.TaskQueue, nil, deps)
 	if err := wk.Start(); err != nil {
 		stop()
 		return nil, fmt.Errorf("starting the worker: %v", err)

@@ -122,6 +122,9 @@ func (p *Proc) WaitFor(t testing.TB, s string, timeout time.Duration) {
 
 func (p *Proc) String() string { return p.Output() }
 
+// Pid is the process's id.
+func (p *Proc) Pid() int { return p.cmd.Process.Pid }
+
 // Start runs the binary with args in the background; it is killed when the
 // test ends.
 func Start(t testing.TB, env []string, args ...string) *Proc {

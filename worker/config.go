@@ -1,6 +1,9 @@
 package worker
 
 import (
+	"maps"
+	"slices"
+
 	"github.com/drctl/drctl/activities/chat"
 	"github.com/drctl/drctl/activities/ops"
 	"github.com/drctl/drctl/activities/postgres"
@@ -14,6 +17,7 @@ import (
 // (this program and its --config).
 func DepsFrom(cfg *runbooks.Config, walCommand []string) Deps {
 	return Deps{
+		Envs:        slices.Sorted(maps.Keys(cfg.Environments)),
 		WALCommand:  walCommand,
 		ServerEnv:   cfg.StoreSecretEnv(),
 		CheckPlan:   func(p *workflows.Plan) []string { return runbooks.CheckPlan(cfg, p) },

@@ -1,6 +1,6 @@
 // Package worker wires drctl together: it registers the interpreter
-// workflow and every activity struct, under the names plans call them by,
-// on a task queue.
+// workflow on the shared task queue, and every activity struct, under the
+// names plans call them by, on the queue of each environment it serves.
 package worker
 
 import (
@@ -43,6 +43,8 @@ func Options() worker.Options {
 // Deps are what the activities need from the environments file. Secret
 // references stay references here; activities resolve them.
 type Deps struct {
+	// Envs are the environments of the file.
+	Envs []string
 	// Stores finds the config of an environment's named store.
 	Stores func(env, store string) (*backup.StoreConfig, error)
 	// Targets finds what the postgres steps need of an environment.
@@ -99,12 +101,19 @@ func (c *planCheck) Verify(_ context.Context, p workflows.Plan) error {
 	return nil
 }
 
-// Register registers the interpreter and every activity struct. Each struct
-// is registered with its system's prefix, so (*postgres.Postgres).Rename is
-// the activity "postgres.Rename" that plans name.
+// Register registers the interpreter and every activity struct, on one
+// queue: what a test environment needs.
 func Register(r worker.Registry, d Deps) {
-	talk := &chat.Chat{Targets: d.ChatTargets, APIURL: d.SlackAPIURL}
 	r.RegisterWorkflowWithOptions(workflows.Runbook, workflow.RegisterOptions{Name: workflows.WorkflowName})
+	RegisterSteps(r, d)
+}
+
+// RegisterSteps registers every activity struct. Each struct is
+// registered with its system's prefix, so (*postgres.Postgres).Rename is
+// the activity "postgres.Rename"; plans name a step's activity as its
+// step type (postgres.restore), which is registered too.
+func RegisterSteps(r worker.Registry, d Deps) {
+	talk := &chat.Chat{Targets: d.ChatTargets, APIURL: d.SlackAPIURL}
 	for _, a := range []struct {
 		prefix string
 		acts   any
@@ -117,9 +126,8 @@ func Register(r worker.Registry, d Deps) {
 		{"plan.", &planCheck{check: d.CheckPlan, inputs: d.CheckInputs}},
 	} {
 		r.RegisterActivityWithOptions(a.acts, activity.RegisterOptions{Name: a.prefix})
-		// Plans name a step's activity as its step type (postgres.restore);
-		// the method's own name (postgres.Restore) stays registered for
-		// runs recorded before.
+		// The method's own name (postgres.Restore) stays registered for
+		// runs recorded before plans named step types.
 		for _, st := range runbooks.Catalogue() {
 			if method, ok := strings.CutPrefix(st.Activity, a.prefix); ok && st.Name != st.Activity {
 				r.RegisterActivityWithOptions(reflect.ValueOf(a.acts).MethodByName(method).Interface(), activity.RegisterOptions{Name: st.Name})
@@ -128,16 +136,72 @@ func Register(r worker.Registry, d Deps) {
 	}
 }
 
-// New makes a worker on queue with everything registered, after sweeping
-// the scratch folders of attempts whose worker died (a killed worker's
-// half-downloaded dumps), so their space is free for the retries.
-func New(cl client.Client, queue string, d Deps) worker.Worker {
+// Workers are the SDK workers of one drctl worker: the interpreter's on
+// the shared queue, which any worker may run (it touches no system), and
+// the steps' on the queue of each environment the worker serves
+// (workflows.EnvQueue), so a production step runs only where production's
+// credentials and network are.
+type Workers struct {
+	all []worker.Worker
+	// Queues are the queues the steps are served on.
+	Queues []string
+}
+
+// New makes the workers on queue, after sweeping the scratch folders of
+// attempts whose worker died (a killed worker's half-downloaded dumps), so
+// their space is free for the retries. envs are the environments whose
+// steps it runs; none means every environment of d, and the steps of runs
+// started before environments had queues, on queue itself.
+func New(cl client.Client, queue string, envs []string, d Deps) *Workers {
 	if swept, err := scratch.Sweep(os.TempDir()); err != nil {
 		slog.Warn("sweeping the scratch folders of dead attempts", "error", err)
 	} else if len(swept) > 0 {
 		slog.Info("swept the scratch folders of dead attempts", "folders", swept)
 	}
-	w := worker.New(cl, queue, Options())
-	Register(w, d)
+	shared := worker.New(cl, queue, Options())
+	shared.RegisterWorkflowWithOptions(workflows.Runbook, workflow.RegisterOptions{Name: workflows.WorkflowName})
+	w := &Workers{all: []worker.Worker{shared}}
+	if len(envs) == 0 {
+		envs = d.Envs
+		RegisterSteps(shared, d)
+		w.Queues = append(w.Queues, queue)
+	}
+	for _, env := range envs {
+		q := workflows.EnvQueue(queue, env)
+		ew := worker.New(cl, q, Options())
+		RegisterSteps(ew, d)
+		w.all = append(w.all, ew)
+		w.Queues = append(w.Queues, q)
+	}
 	return w
+}
+
+// Start starts every worker; one that cannot start stops those started.
+func (w *Workers) Start() error {
+	for i, x := range w.all {
+		if err := x.Start(); err != nil {
+			for _, started := range w.all[:i] {
+				started.Stop()
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// Stop stops every worker.
+func (w *Workers) Stop() {
+	for _, x := range w.all {
+		x.Stop()
+	}
+}
+
+// Run runs the workers until interrupt says to stop.
+func (w *Workers) Run(interrupt <-chan any) error {
+	if err := w.Start(); err != nil {
+		return err
+	}
+	<-interrupt
+	w.Stop()
+	return nil
 }

@@ -45,6 +45,20 @@ type runner struct {
 	checked map[string]bool
 	// nonces are those of the signed decisions taken: each counts once.
 	nonces map[string]bool
+	// queue is the task queue of the run's steps: its environment's, so
+	// only the workers that serve that environment run them ("": the
+	// run's own queue, as runs started before environments had queues).
+	queue string
+}
+
+// EnvQueue is the task queue of an environment's steps, beside queue, the
+// interpreter's.
+func EnvQueue(queue, env string) string { return queue + "/" + env }
+
+// on is opts with the run's steps' task queue.
+func (r *runner) on(opts workflow.ActivityOptions) workflow.ActivityOptions {
+	opts.TaskQueue = r.queue
+	return opts
 }
 
 // Runbook is the interpreter: it runs any compiled plan, then its on_failure
@@ -63,6 +77,9 @@ func Runbook(ctx workflow.Context, in RunInput) (RunResult, error) {
 		started: workflow.Now(ctx), id: workflow.GetInfo(ctx).WorkflowExecution.ID, checked: map[string]bool{},
 		nonces: map[string]bool{}}
 	p := in.Plan
+	if workflow.GetVersion(ctx, "env-queues", workflow.DefaultVersion, 1) >= 1 {
+		r.queue = EnvQueue(workflow.GetInfo(ctx).TaskQueueName, p.Environment)
+	}
 	r.status = Status{Runbook: p.Runbook, Environment: p.Environment, PlanHash: p.Hash, Initiator: in.Initiator,
 		Incident: in.Incident, State: StateRunning, Targets: p.Targets}
 	for _, block := range [][]Step{p.Steps, p.OnFailure, p.Finally} {
@@ -433,7 +450,7 @@ func (r *runner) alarm(ctx workflow.Context, kind, step, msg string) {
 	var out struct {
 		Sent []string `json:"sent"`
 	}
-	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), "ops.Alarm", in).Get(ctx, &out); err != nil {
+	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, r.on(opts)), "ops.Alarm", in).Get(ctx, &out); err != nil {
 		r.event(ctx, step, "warning", "", "the alarm could not be raised: "+reason(err))
 		return
 	}
@@ -455,7 +472,7 @@ func (r *runner) activity(ctx workflow.Context, s Step, changed map[string]any) 
 	if len(changed) > 0 && workflow.GetVersion(ctx, "check-changed-inputs", workflow.DefaultVersion, 1) >= 1 {
 		opts := workflow.ActivityOptions{StartToCloseTimeout: time.Minute,
 			RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 3, InitialInterval: time.Second}}
-		err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), "plan.CheckInputs", CheckInputsInput{Uses: s.Uses, With: with}).Get(ctx, nil)
+		err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, r.on(opts)), "plan.CheckInputs", CheckInputsInput{Uses: s.Uses, With: with}).Get(ctx, nil)
 		if err != nil {
 			return temporal.NewNonRetryableApplicationError("the changed inputs are refused (a retry goes back to the inputs before them): "+reason(err), inputsRefused, nil)
 		}
@@ -490,7 +507,7 @@ func (r *runner) activity(ctx workflow.Context, s Step, changed map[string]any) 
 	opts.WaitForCancellation = workflow.GetVersion(ctx, "wait-cancel", workflow.DefaultVersion, 1) >= 1
 	r.event(ctx, s.ID, "started", "", s.Uses)
 	var out map[string]any
-	err = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), s.Activity, with).Get(ctx, &out)
+	err = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, r.on(opts)), s.Activity, with).Get(ctx, &out)
 	st.Attempts++ // runs of the step; Temporal's own retries are in the history
 	if err != nil {
 		return err
@@ -719,8 +736,8 @@ func (r *runner) chatOutcome(out map[string]any) string {
 // prompt, the board): one attempt, a minute at most, and whatever goes
 // wrong comes back as a warning, never as a failure of the run.
 func (r *runner) chat(ctx workflow.Context, activity string, in map[string]any) string {
-	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: time.Minute, RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 1}})
+	actx := workflow.WithActivityOptions(ctx, r.on(workflow.ActivityOptions{
+		StartToCloseTimeout: time.Minute, RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 1}}))
 	in["run"] = r.runContext(ctx)
 	var out map[string]any
 	if err := workflow.ExecuteActivity(actx, activity, in).Get(ctx, &out); err != nil {

@@ -60,7 +60,7 @@ func newDevCmd(g *globals) *cobra.Command {
 					return failed("%v", err)
 				}
 				cmd.Printf("reports  %s\n", deps.ReportDir)
-				w := worker.New(cl.Client, c.queue, deps)
+				w := worker.New(cl.Client, c.queue, nil, deps)
 				if err := w.Start(); err != nil {
 					return failed("starting the worker: %v", err)
 				}

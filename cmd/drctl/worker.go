@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 	sdkworker "go.temporal.io/sdk/worker"
@@ -19,15 +21,27 @@ func newWorkerCmd(g *globals) *cobra.Command {
 		c       conn
 		o       observer
 		reports string
+		envs    []string
 	)
 	cmd := &cobra.Command{
 		Use:   "worker",
-		Short: "run a worker: it executes runbooks' steps (run as many as needed)",
+		Short: "run a worker: it executes runbooks' steps (run as many as needed, one or more per environment)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			deps, err := workerDeps(g)
 			if err != nil {
 				return err
+			}
+			if len(envs) == 0 && len(deps.Envs) == 0 {
+				return failed("no environments file (%s): a worker runs the steps of the environments in its file, or of --env NAME", g.config)
+			}
+			for _, env := range envs {
+				if len(deps.Envs) == 0 {
+					break // without a file, the steps that need none
+				}
+				if !slices.Contains(deps.Envs, env) {
+					return failed("--env %s: %s has no such environment (it has: %s)", env, g.config, strings.Join(deps.Envs, ", "))
+				}
 			}
 			if deps.ReportDir, err = filepath.Abs(reports); err != nil {
 				return failed("%v", err)
@@ -38,8 +52,8 @@ func newWorkerCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer cl.Close()
-			w := worker.New(cl.Client, c.queue, deps)
-			cmd.Printf("worker on %s, task queue %s\nreports  %s\n", c.address, c.queue, deps.ReportDir)
+			w := worker.New(cl.Client, c.queue, envs, deps)
+			cmd.Printf("worker on %s, task queues %s\nreports  %s\n", c.address, strings.Join(append([]string{c.queue}, w.Queues...), ", "), deps.ReportDir)
 			if err := w.Run(sdkworker.InterruptCh()); err != nil {
 				return failed("worker: %v", err)
 			}
@@ -49,6 +63,7 @@ func newWorkerCmd(g *globals) *cobra.Command {
 	c.register(cmd)
 	o.register(cmd)
 	c.logLevel = slog.LevelInfo
+	cmd.Flags().StringArrayVar(&envs, "env", nil, "run the steps of this environment only (repeatable; default: every environment of the environments file)")
 	cmd.Flags().StringVar(&reports, "reports", filepath.Join(".drctl", "reports"), "where report.write puts runs' reports, a folder per run")
 	return cmd
 }
