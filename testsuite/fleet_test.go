@@ -11,22 +11,23 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 
 	"github.com/drctl/drctl/workflows"
 )
 
 // stepWorkers is, for each activity of run id, the identity of the worker
-// that started it and the queue it was scheduled on, from the run's
-// history: what the server itself recorded.
-func stepWorkers(t *testing.T, address, id string) map[string][2]string {
+// that started it, the queue it was scheduled on and the summary the Web
+// UI shows of it, from the run's history: what the server itself recorded.
+func stepWorkers(t *testing.T, address, id string) map[string][3]string {
 	t.Helper()
 	cl, err := client.Dial(client.Options{HostPort: address})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	scheduled := map[int64][2]string{} // event id → activity id, queue
-	out := map[string][2]string{}
+	scheduled := map[int64][3]string{} // event id → activity id, queue, summary
+	out := map[string][3]string{}
 	it := cl.GetWorkflowHistory(context.Background(), id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	for it.HasNext() {
 		e, err := it.Next()
@@ -34,11 +35,17 @@ func stepWorkers(t *testing.T, address, id string) map[string][2]string {
 			t.Fatal(err)
 		}
 		if a := e.GetActivityTaskScheduledEventAttributes(); a != nil {
-			scheduled[e.GetEventId()] = [2]string{a.GetActivityId(), a.GetTaskQueue().GetName()}
+			var summary string
+			if p := e.GetUserMetadata().GetSummary(); p != nil {
+				if err := converter.GetDefaultDataConverter().FromPayload(p, &summary); err != nil {
+					t.Fatal(err)
+				}
+			}
+			scheduled[e.GetEventId()] = [3]string{a.GetActivityId(), a.GetTaskQueue().GetName(), summary}
 		}
 		if a := e.GetActivityTaskStartedEventAttributes(); a != nil {
 			s := scheduled[a.GetScheduledEventId()]
-			out[s[0]] = [2]string{a.GetIdentity(), s[1]}
+			out[s[0]] = [3]string{a.GetIdentity(), s[1], s[2]}
 		}
 	}
 	return out
@@ -48,7 +55,8 @@ func stepWorkers(t *testing.T, address, id string) map[string][2]string {
 // its own, the interpreter on the shared queue. Every step of a production
 // run, the plan's check and the finally step included, is started by the
 // production worker from production's queue, none by staging's, and the
-// other way round; a worker refuses an environment its file lacks.
+// other way round; the Web UI names each activity's step and step type; a
+// worker refuses an environment its file lacks.
 func TestWorkersPerEnvironment(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "drctl.yaml")
@@ -75,9 +83,9 @@ func TestWorkersPerEnvironment(t *testing.T) {
 			t.Fatalf("run on %s: exit %d\n%s", name, code, out)
 		}
 		ran := stepWorkers(t, dev.Address, runIDOf(out))
-		for _, step := range []string{"first", "second", "cleanup"} {
-			if _, ok := ran[step]; !ok {
-				t.Errorf("%s: step %s has no start in the history: %v", name, step, ran)
+		for step, uses := range map[string]string{"first": "exec", "second": "notify", "cleanup": "notify"} {
+			if want := step + " · " + uses; ran[step][2] != want {
+				t.Errorf("%s: the Web UI shows step %s as %q, want %q (%v)", name, step, ran[step][2], want, ran)
 			}
 		}
 		for step, where := range ran {

@@ -55,9 +55,13 @@ type runner struct {
 // interpreter's.
 func EnvQueue(queue, env string) string { return queue + "/" + env }
 
-// on is opts with the run's steps' task queue.
-func (r *runner) on(opts workflow.ActivityOptions) workflow.ActivityOptions {
+// on is opts with the run's steps' task queue and, for the Web UI and the
+// temporal CLI, a summary that says which step the activity is of.
+func (r *runner) on(opts workflow.ActivityOptions, summary string) workflow.ActivityOptions {
 	opts.TaskQueue = r.queue
+	if r.queue != "" {
+		opts.Summary = summary
+	}
 	return opts
 }
 
@@ -450,7 +454,7 @@ func (r *runner) alarm(ctx workflow.Context, kind, step, msg string) {
 	var out struct {
 		Sent []string `json:"sent"`
 	}
-	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, r.on(opts)), "ops.Alarm", in).Get(ctx, &out); err != nil {
+	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, r.on(opts, "alarm")), "ops.Alarm", in).Get(ctx, &out); err != nil {
 		r.event(ctx, step, "warning", "", "the alarm could not be raised: "+reason(err))
 		return
 	}
@@ -472,7 +476,7 @@ func (r *runner) activity(ctx workflow.Context, s Step, changed map[string]any) 
 	if len(changed) > 0 && workflow.GetVersion(ctx, "check-changed-inputs", workflow.DefaultVersion, 1) >= 1 {
 		opts := workflow.ActivityOptions{StartToCloseTimeout: time.Minute,
 			RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 3, InitialInterval: time.Second}}
-		err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, r.on(opts)), "plan.CheckInputs", CheckInputsInput{Uses: s.Uses, With: with}).Get(ctx, nil)
+		err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, r.on(opts, s.ID+" · "+s.Uses+" · changed inputs")), "plan.CheckInputs", CheckInputsInput{Uses: s.Uses, With: with}).Get(ctx, nil)
 		if err != nil {
 			return temporal.NewNonRetryableApplicationError("the changed inputs are refused (a retry goes back to the inputs before them): "+reason(err), inputsRefused, nil)
 		}
@@ -507,7 +511,7 @@ func (r *runner) activity(ctx workflow.Context, s Step, changed map[string]any) 
 	opts.WaitForCancellation = workflow.GetVersion(ctx, "wait-cancel", workflow.DefaultVersion, 1) >= 1
 	r.event(ctx, s.ID, "started", "", s.Uses)
 	var out map[string]any
-	err = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, r.on(opts)), s.Activity, with).Get(ctx, &out)
+	err = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, r.on(opts, s.ID+" · "+s.Uses)), s.Activity, with).Get(ctx, &out)
 	st.Attempts++ // runs of the step; Temporal's own retries are in the history
 	if err != nil {
 		return err
@@ -737,7 +741,7 @@ func (r *runner) chatOutcome(out map[string]any) string {
 // wrong comes back as a warning, never as a failure of the run.
 func (r *runner) chat(ctx workflow.Context, activity string, in map[string]any) string {
 	actx := workflow.WithActivityOptions(ctx, r.on(workflow.ActivityOptions{
-		StartToCloseTimeout: time.Minute, RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 1}}))
+		StartToCloseTimeout: time.Minute, RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 1}}, activity))
 	in["run"] = r.runContext(ctx)
 	var out map[string]any
 	if err := workflow.ExecuteActivity(actx, activity, in).Get(ctx, &out); err != nil {

@@ -21,7 +21,7 @@ func (r *runner) preflight(ctx workflow.Context) []string {
 	if workflow.GetVersion(ctx, "verify-plan", workflow.DefaultVersion, 1) >= 1 {
 		opts := workflow.ActivityOptions{StartToCloseTimeout: time.Minute,
 			RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 3, InitialInterval: time.Second}}
-		if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, r.on(opts)), "plan.Verify", r.in.Plan).Get(ctx, nil); err != nil {
+		if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, r.on(opts, "plan check")), "plan.Verify", r.in.Plan).Get(ctx, nil); err != nil {
 			r.event(ctx, "", "check failed", "", reason(err))
 			return []string{reason(err)}
 		}
@@ -90,7 +90,7 @@ func (r *runner) check(ctx workflow.Context, s Step, with map[string]any) workfl
 		StartToCloseTimeout: 2 * time.Minute,
 		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 2, InitialInterval: time.Second},
 	}
-	return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, r.on(opts)), s.Check, with)
+	return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, r.on(opts, s.ID+" · "+s.Uses+" · check")), s.Check, with)
 }
 
 // refuse ends a run after its checks, before its first step: refused with
