@@ -24,7 +24,11 @@ func PrintStatus(w io.Writer, st workflows.Status) {
 		}
 		note := s.Error
 		if s.Progress != "" {
-			note = s.Progress + " " + note
+			text := s.Progress // what a caller drew already
+			if p, ok := ParseProgress(s.Progress); ok {
+				text = p.String()
+			}
+			note = strings.TrimSpace(text + " " + note)
 		}
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", chat.StateMarks[s.State], s.ID, s.State, took, Truncate(note, 80))
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -334,8 +335,22 @@ func TestStatusShowsProgress(t *testing.T) {
 		}
 		return false
 	}, "the wait step's progress in drctl status")
+	if _, out := Run(t, env, "status", id); !strings.Contains(out, "waiting polls ") {
+		t.Errorf("drctl status does not say the progress in words:\n%s", out)
+	}
+	// Piped, --follow prints the status once and then a line an event.
+	follow := Start(t, env, "status", id, "--follow")
+	follow.WaitFor(t, "timeline:", 30*time.Second)
 	ready.Store(true)
 	waitState(t, env, id, "wait_ready", workflows.StateSucceeded)
+	follow.WaitFor(t, id+" succeeded", 30*time.Second)
+	out := follow.Output()
+	if n := strings.Count(out, "e2e-progress on staging —"); n != 1 {
+		t.Errorf("status --follow drew the status %d times:\n%s", n, out)
+	}
+	if !regexp.MustCompile(`(?m)^\d\d:\d\d:\d\d  wait_ready  succeeded`).MatchString(out) {
+		t.Errorf("status --follow has no line for the step's end:\n%s", out)
+	}
 }
 
 // TestDrillSchedule schedules a drill on a target environment, runs it

@@ -295,7 +295,7 @@ func (b *Backup) Compare(ctx context.Context, in CompareInput) (CompareOutput, e
 			}
 		}
 		if i%50 == 0 {
-			activity.RecordHeartbeat(ctx, map[string]any{"phase": "comparing", "done": i, "total": len(names)})
+			activity.RecordHeartbeat(ctx, map[string]any{"phase": "comparing", "done": i, "of": len(names)})
 		}
 	}
 	cpNames := make([]string, 0, len(cpIdx))

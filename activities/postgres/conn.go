@@ -265,7 +265,7 @@ func countTables(ctx context.Context, connect func(context.Context) (*pgx.Conn, 
 	go heartbeatUntil(ctx, done, func() any {
 		mu.Lock()
 		defer mu.Unlock()
-		return map[string]any{"phase": "count", "tables": len(counts), "of": len(tables)}
+		return map[string]any{"phase": "count tables", "done": len(counts), "of": len(tables)}
 	})
 	c, err := connect(ctx)
 	if err != nil {

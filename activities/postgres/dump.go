@@ -56,23 +56,34 @@ func (p *Postgres) store(ctx context.Context, env, name string) (backup.Store, *
 	return s, cfg, nil
 }
 
-// progress counts bytes through a reader and heartbeats them.
+// progress counts bytes through a reader and heartbeats them, with how
+// many there are in all when that is known.
 type progress struct {
 	r     io.Reader
 	n     atomic.Int64
 	phase string
 	ctx   context.Context
 	last  time.Time
+	total int64
 }
 
 func (p *progress) Read(b []byte) (int, error) {
 	n, err := p.r.Read(b)
-	total := p.n.Add(int64(n))
+	p.n.Add(int64(n))
 	if time.Since(p.last) > 2*time.Second {
 		p.last = time.Now()
-		activity.RecordHeartbeat(p.ctx, map[string]any{"phase": p.phase, "bytes": total})
+		activity.RecordHeartbeat(p.ctx, p.details())
 	}
 	return n, err
+}
+
+// details are what a heartbeat says.
+func (p *progress) details() map[string]any {
+	d := map[string]any{"phase": p.phase, "bytes": p.n.Load()}
+	if p.total > 0 {
+		d["total"] = p.total
+	}
+	return d
 }
 
 // Backup dumps a database with pg_dump -Fc, streamed through age into the
@@ -303,9 +314,14 @@ func (p *Postgres) Restore(ctx context.Context, in RestoreInput) (RestoreOutput,
 	// Loads that finish Close it, which checks it; one that fails leaves
 	// the rest of the object unread.
 	defer plain.Abandon()
-	pr := &progress{r: plain, phase: "restore", ctx: ctx}
+	// A parallel restore's bytes are those downloaded; the loaders follow.
+	phase := "restore"
+	if in.Jobs > 1 {
+		phase = "download"
+	}
+	pr := &progress{r: plain, phase: phase, ctx: ctx, total: plainSize(entry)}
 	done := make(chan struct{})
-	go heartbeatUntil(ctx, done, func() any { return map[string]any{"phase": "restore", "bytes": pr.n.Load()} })
+	go heartbeatUntil(ctx, done, func() any { return pr.details() })
 	logFrom := instanceLogSize(t, in.Instance)
 	errs, early, err := p.load(ctx, ep, in, entry, pr, plain, space)
 	close(done)
@@ -368,7 +384,6 @@ func (p *Postgres) load(ctx context.Context, ep *endpoint, in RestoreInput, entr
 		}
 		return errs, pgdump.Early{}, nil
 	}
-	pr.phase = "download"
 	g, err := pgdump.NewGrowingFile(space.Path)
 	if err != nil {
 		return nil, pgdump.Early{}, err
