@@ -1,9 +1,12 @@
 package runbooks
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"os"
+	"path"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -391,16 +394,37 @@ func ParseConfig(file string, src []byte) (*Config, Diagnostics) {
 		for _, gap := range env.gaps() {
 			r.at(valueOf(env.Node, gap.section), "environment %q: %s", name, gap.msg)
 		}
-		for storeName, st := range env.Stores {
+		places := map[string]string{}
+		for _, storeName := range slices.Sorted(maps.Keys(env.Stores)) {
+			st := env.Stores[storeName]
 			if st == nil {
 				r.at(valueOf(env.Node, "stores"), "environment %q: store %q is empty", name, storeName)
+				continue
 			}
 			if !identRE.MatchString(storeName) {
 				r.at(keyOf(valueOf(env.Node, "stores"), storeName), "environment %q: store name %q must be letters, digits, - and _", name, storeName)
 			}
+			// Two stores in one place hold one copy, which each backup
+			// writes over the other's as it goes.
+			if other, ok := places[storePlace(st)]; ok {
+				r.at(keyOf(valueOf(env.Node, "stores"), storeName), "environment %q: stores %q and %q are the same place (%s): a backup written to both would be one copy, written twice over itself",
+					name, other, storeName, storePlace(st))
+			}
+			places[storePlace(st)] = storeName
 		}
 	}
 	return cfg, diags
+}
+
+// storePlace is where a store keeps its objects, as one string.
+func storePlace(st *backup.StoreConfig) string {
+	switch st.Type {
+	case "azure":
+		return fmt.Sprintf("azure %s%s/%s/%s", st.Account, st.Connection, st.Container, strings.Trim(st.Prefix, "/"))
+	case "sftp":
+		return fmt.Sprintf("sftp %s:%d%s", st.Host, cmp.Or(st.Port, 22), path.Clean("/"+st.Path))
+	}
+	return st.Type + " " + filepath.Clean(st.Path)
 }
 
 // resolveApprovers expands user:/group: entries into sorted, distinct user

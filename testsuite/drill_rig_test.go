@@ -55,8 +55,9 @@ func newDrillRig(t *testing.T, devEnv, devArgs []string, extra ...string) *drill
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	store := filepath.Join(dir, "offsite")
+	store, offsite := filepath.Join(dir, "backups"), filepath.Join(dir, "offsite")
 	os.MkdirAll(store, 0o755)
+	os.MkdirAll(offsite, 0o755)
 	cfg := filepath.Join(dir, "drctl.yaml")
 	os.WriteFile(cfg, []byte(fmt.Sprintf(`environments:
   production:
@@ -64,14 +65,14 @@ func newDrillRig(t *testing.T, devEnv, devArgs []string, extra ...string) *drill
     database: {name: register, url: "env:DRCTL_TEST_PROD_URL"}
     stores:
       backups: {type: local, path: %[1]q, recipients: [%[2]q], identity: "env:DRCTL_TEST_IDENTITY"}
-      offsite: {type: local, path: %[1]q, recipients: [%[2]q], identity: "env:DRCTL_TEST_IDENTITY"}
+      offsite: {type: local, path: %[4]q, recipients: [%[2]q], identity: "env:DRCTL_TEST_IDENTITY"}
     policy: {retention: {keep_daily: 14, keep_weekly: 8}}
   staging:
     role: target
     database: {name: register, url: "env:DRCTL_TEST_STAGING_URL"}
     instance: {provider: local, data_dir: %[3]q}
     vars: {events_table: events, events_column: created_at, test_accounts: [qa.admin@example.org]}
-`, store, id.Recipient().String(), filepath.Join(base, "staging"))), 0o644)
+`, store, id.Recipient().String(), filepath.Join(base, "staging"), offsite)), 0o644)
 	r.env = []string{"DRCTL_CONFIG=" + cfg, "DRCTL_TEST_PROD_URL=" + r.prod.URL("register"), "DRCTL_TEST_STAGING_URL=" + r.stg.URL("register"),
 		"DRCTL_TEST_IDENTITY=" + id.String()}
 	r.devEnv = append(append([]string{}, r.env...), devEnv...)

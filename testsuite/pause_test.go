@@ -57,13 +57,13 @@ func TestNightlyBackupOfAnEmptyDatabaseIsLoud(t *testing.T) {
     database: {name: register, url: "env:DRCTL_TEST_PROD_URL"}
     stores:
       backups: {type: local, path: %[1]q, recipients: [%[2]q]}
-      offsite: {type: local, path: %[1]q, recipients: [%[2]q]}
+      offsite: {type: local, path: %[4]q, recipients: [%[2]q]}
     policy:
       on_error: pause
       pause_timeout: 3s
       retention: {keep_daily: 14, keep_weekly: 8}
       alarm: {url: %[3]q}
-`, dir, id.Recipient().String(), pager.URL)), 0o644)
+`, dir, id.Recipient().String(), pager.URL, filepath.Join(dir, "offsite"))), 0o644)
 	env := []string{"DRCTL_CONFIG=" + cfg, "DRCTL_TEST_PROD_URL=" + prod.URL("register")}
 	dev := StartDevEnv(t, env, filepath.Join(dir, "temporal.db"), 0)
 	env = append(env, dev.Env()...)
