@@ -33,7 +33,9 @@ func newBackupsCmd(g *globals) *cobra.Command {
 		verify bool
 	)
 	cmd := &cobra.Command{
-		Use:   "backups --env NAME [--store NAME]... [--datastore DB] [--from DATE] [--to DATE]",
+		Use: "backups --env NAME [--store NAME]... [--datastore DB] [--from DATE] [--to DATE]",
+		Example: `  drctl backups --env production
+  drctl backups --env production --store offsite --from 2026-11-01 --json`,
 		Short: "list an environment's complete backups in each of its stores (size, rows, verification) and its point-in-time window",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

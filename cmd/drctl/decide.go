@@ -31,7 +31,9 @@ func newVoteCmd(g *globals, approve bool) *cobra.Command {
 		use, short = "reject RUN [GATE]", "reject the open (or named) approval gate of a run"
 	}
 	cmd := &cobra.Command{
-		Use:               use + " --as USER [--comment TEXT]",
+		Use: use + " --as USER [--comment TEXT]",
+		Example: `  drctl approve loss-of-instance-production --as ana --comment "backup of 02:00 checked"
+  drctl reject 7f3e --as ben --comment "wrong backup date"   # any unique start of a run id`,
 		Short:             short,
 		Args:              cobra.RangeArgs(1, 2),
 		ValidArgsFunction: completeRuns(&c),
@@ -91,6 +93,9 @@ func newActionCmd(g *globals, action string) *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use: action + " RUN STEP --as USER [--reason TEXT]",
+		Example: `  drctl retry nightly-restore-staging-2026 restore --as ana --with jobs=2
+  drctl skip data-loss-pitr-production-2026 freeze --as ana --reason "pipeline already frozen by hand"
+  drctl abort loss-of-instance-production-2026 restore --as ana --reason "wrong instance"`,
 		Short: map[string]string{workflows.ActionRetry: "retry a paused step, optionally with changed inputs",
 			workflows.ActionSkip:  "skip a paused step (needs --reason)",
 			workflows.ActionAbort: "abort the run at a paused step: on_failure and finally run"}[action],
@@ -134,6 +139,7 @@ func newCancelCmd() *cobra.Command {
 	var c conn
 	cmd := &cobra.Command{
 		Use:               "cancel RUN",
+		Example:           `  drctl cancel nightly-restore-staging-20261207T021234Z-fe2d20`,
 		Short:             "cancel a run; its finally steps still run",
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeRuns(&c),

@@ -20,7 +20,9 @@ func newDemoCmd(g *globals) *cobra.Command {
 		keep   bool
 	)
 	cmd := &cobra.Command{
-		Use:   "demo",
+		Use: "demo",
+		Example: `  drctl demo
+  drctl demo --keep --ui-port 8233   # look around in the Web UI afterwards`,
 		Short: "play the three incidents (data loss, loss of the instance, the nightly drill) on local Postgres clusters, end to end",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

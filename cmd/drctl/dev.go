@@ -31,7 +31,9 @@ func newDevCmd(g *globals) *cobra.Command {
 		listen    string
 	)
 	cmd := &cobra.Command{
-		Use:   "dev",
+		Use: "dev",
+		Example: `  drctl dev                              # server, Web UI on :8233 and a worker
+  drctl dev --metrics-listen :9090       # and Prometheus metrics`,
 		Short: "run an embedded Temporal server (SQLite file), its Web UI and a worker in one process",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -26,7 +26,10 @@ func newDrillCmd(g *globals) *cobra.Command {
 		pauseTimeout time.Duration
 	)
 	cmd := &cobra.Command{
-		Use:   "drill FILE --env NAME --cron SPEC [--param name=value]... [--now]",
+		Use: "drill FILE --env NAME --cron SPEC [--param name=value]... [--now]",
+		Example: `  drctl drill runbooks/library/nightly-restore.yaml --env staging --cron "30 3 * * *"
+  drctl drill list
+  drctl drill history --json`,
 		Short: "schedule a runbook as a recurring drill on a target environment (a Temporal Schedule)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {

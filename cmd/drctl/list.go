@@ -20,7 +20,9 @@ func newListCmd() *cobra.Command {
 		asJSON bool
 	)
 	cmd := &cobra.Command{
-		Use:   "list",
+		Use: "list",
+		Example: `  drctl list
+  drctl list --json | jq -r '.[] | select(.state == "running") | .id'`,
 		Short: "list recent runs",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -73,7 +73,9 @@ func newPlanCmd(g *globals) *cobra.Command {
 		check  bool
 	)
 	cmd := &cobra.Command{
-		Use:   "plan FILE --env NAME [--param name=value]... [--check]",
+		Use: "plan FILE --env NAME [--param name=value]... [--check]",
+		Example: `  drctl plan runbooks/library/loss-of-instance.yaml --env production --param backup_date=2026-11-20
+  drctl plan runbooks/library/data-loss-pitr.yaml --env production --param failure_time="2026-12-07 21:40" --param zone=America/New_York --check`,
 		Short: "compile a runbook for an environment and show the resolved steps; --check also runs their checks",
 		Long: `plan compiles a runbook for an environment and shows the resolved steps.
 

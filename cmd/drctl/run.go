@@ -29,7 +29,9 @@ func newRunCmd(g *globals) *cobra.Command {
 		key      string
 	)
 	cmd := &cobra.Command{
-		Use:   "run FILE --env NAME [--param name=value]... [--incident ID] [--wait]",
+		Use: "run FILE --env NAME [--param name=value]... [--incident ID] [--wait]",
+		Example: `  drctl run runbooks/library/loss-of-instance.yaml --env production --incident INC-4711
+  drctl run runbooks/library/nightly-restore.yaml --env staging --wait   # exit 0, 1, or 3 when it pauses`,
 		Short: "compile a runbook and start it as a durable run",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {

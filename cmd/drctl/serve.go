@@ -17,9 +17,10 @@ func newServeCmd(g *globals) *cobra.Command {
 		listen string
 	)
 	cmd := &cobra.Command{
-		Use:   "serve",
-		Short: "serve Slack's button clicks and slash commands (/slack/...) and the HTTP API (/api/runs/...)",
-		Args:  cobra.NoArgs,
+		Use:     "serve",
+		Example: `  drctl serve --listen :8088 --metrics-listen :9090`,
+		Short:   "serve Slack's button clicks and slash commands (/slack/...) and the HTTP API (/api/runs/...)",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()

@@ -21,7 +21,9 @@ func newStatusCmd() *cobra.Command {
 		asJSON bool
 	)
 	cmd := &cobra.Command{
-		Use:               "status RUN [--follow]",
+		Use: "status RUN [--follow]",
+		Example: `  drctl status loss-of-instance-production --follow
+  drctl status 7f3e --json`,
 		Short:             "show a run's steps, gates and timeline",
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeRuns(&c),

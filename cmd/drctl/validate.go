@@ -11,9 +11,10 @@ import (
 
 func newValidateCmd(*globals) *cobra.Command {
 	return &cobra.Command{
-		Use:   "validate FILE...",
-		Short: "check runbooks and report every problem as file:line:col",
-		Args:  cobra.MinimumNArgs(1),
+		Use:     "validate FILE...",
+		Example: `  drctl validate runbooks/*.yaml`,
+		Short:   "check runbooks and report every problem as file:line:col",
+		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			bad := 0
 			for _, file := range args {

@@ -36,7 +36,9 @@ func newWALPushCmd(g *globals) *cobra.Command {
 	var env, store string
 	var batch int
 	cmd := &cobra.Command{
-		Use:   "wal-push --env NAME [--store NAME] [--batch N] PATH",
+		Use: "wal-push --env NAME [--store NAME] [--batch N] PATH",
+		Example: `  # postgresql.conf (drctl archive setup prints it):
+  archive_command = '/usr/local/bin/drctl' --config '/etc/drctl/drctl.yaml' wal-push --env 'production' --store 'backups' %p`,
 		Short: "archive a WAL file into the environment's store (Postgres's archive_command: drctl wal-push --env prod %p)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -24,7 +24,10 @@ func newWorkerCmd(g *globals) *cobra.Command {
 		envs    []string
 	)
 	cmd := &cobra.Command{
-		Use:   "worker",
+		Use: "worker",
+		Example: `  drctl worker                                  # every environment of drctl.yaml
+  drctl worker --env production --metrics-listen :9090
+  TEMPORAL_ADDRESS=temporal.internal:7233 TEMPORAL_NAMESPACE=dr drctl worker --env staging`,
 		Short: "run a worker: it executes runbooks' steps (run as many as needed, one or more per environment)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
