@@ -2,6 +2,7 @@ package testsuite
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -55,7 +56,8 @@ func stepWorkers(t *testing.T, address, id string) map[string][3]string {
 // its own, the interpreter on the shared queue. Every step of a production
 // run, the plan's check and the finally step included, is started by the
 // production worker from production's queue, none by staging's, and the
-// other way round; the Web UI names each activity's step and step type; a
+// other way round; the Web UI names each activity's step and step type;
+// the workers' JSON logs name each line's run, step and environment; a
 // worker refuses an environment its file lacks.
 func TestWorkersPerEnvironment(t *testing.T) {
 	dir := t.TempDir()
@@ -71,7 +73,7 @@ func TestWorkersPerEnvironment(t *testing.T) {
 	env = append(env, dev.Env()...)
 	workers := map[string]*Proc{}
 	for _, name := range []string{"production", "staging"} {
-		workers[name] = Start(t, env, "worker", "--env", name)
+		workers[name] = Start(t, env, "worker", "--env", name, "--log-format", "json")
 		workers[name].WaitFor(t, "worker on", 30*time.Second)
 		if !strings.Contains(workers[name].Output(), "drctl/"+name) {
 			t.Fatalf("the %s worker does not say it polls %s's queue:\n%s", name, name, workers[name].Output())
@@ -82,7 +84,20 @@ func TestWorkersPerEnvironment(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("run on %s: exit %d\n%s", name, code, out)
 		}
-		ran := stepWorkers(t, dev.Address, runIDOf(out))
+		id := runIDOf(out)
+		ran := stepWorkers(t, dev.Address, id)
+		// Each line a step logs says, as JSON, its run, step and
+		// environment.
+		found := false
+		for _, line := range strings.Split(workers[name].Output(), "\n") {
+			var l map[string]any
+			if json.Unmarshal([]byte(line), &l) == nil && l["msg"] == "notify" && l["message"] == "second-ran" && l["run"] == id {
+				found = l["step"] == "second" && l["environment"] == name
+			}
+		}
+		if !found {
+			t.Errorf("%s: no JSON line of the notify step with its run, step and environment:\n%s", name, workers[name].Output())
+		}
 		for step, uses := range map[string]string{"first": "exec", "second": "notify", "cleanup": "notify"} {
 			if want := step + " · " + uses; ran[step][2] != want {
 				t.Errorf("%s: the Web UI shows step %s as %q, want %q (%v)", name, step, ran[step][2], want, ran)

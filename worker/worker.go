@@ -13,6 +13,7 @@ import (
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
@@ -37,7 +38,8 @@ func Options() worker.Options {
 		// An activity learns of a cancel only through its heartbeats'
 		// answers, which the SDK otherwise batches for up to a minute: a
 		// cancelled restore would load on long after the run ended.
-		DefaultHeartbeatThrottleInterval: 2 * time.Second, MaxHeartbeatThrottleInterval: 2 * time.Second}
+		DefaultHeartbeatThrottleInterval: 2 * time.Second, MaxHeartbeatThrottleInterval: 2 * time.Second,
+		Interceptors: []interceptor.WorkerInterceptor{&runLogs{}}}
 }
 
 // Deps are what the activities need from the environments file. Secret

@@ -15,8 +15,7 @@ import (
 // command with the same JSON on standard input. Without an alarm
 // configured it only logs. Retried, it may alarm twice, never not at all.
 func (o *Ops) Alarm(ctx context.Context, in AlarmInput) (AlarmOutput, error) {
-	info := activity.GetInfo(ctx)
-	activity.GetLogger(ctx).Warn("alarm", "run", info.WorkflowExecution.ID, "kind", in.Kind, "step", in.Step, "message", in.Message)
+	activity.GetLogger(ctx).Warn("alarm", "kind", in.Kind, "failed_step", in.Step, "message", in.Message)
 	out := AlarmOutput{Sent: []string{"worker log"}}
 	t, err := o.target(in.Run.Env)
 	if err != nil || t.Alarm == nil {

@@ -60,8 +60,7 @@ func (o *Ops) client() *http.Client {
 // (the console of `drctl dev`), to the run's Slack thread when the
 // environment has a channel, and the interpreter keeps it in the timeline.
 func (o *Ops) Notify(ctx context.Context, in NotifyInput) (NotifyOutput, error) {
-	info := activity.GetInfo(ctx)
-	activity.GetLogger(ctx).Info("notify", "run", info.WorkflowExecution.ID, "message", in.Message)
+	activity.GetLogger(ctx).Info("notify", "message", in.Message)
 	out := NotifyOutput{Thread: in.Thread}
 	if o.Slack == nil {
 		return out, nil

@@ -34,8 +34,10 @@ type conn struct {
 	// logLevel is Info for workers, whose activity logs are the console
 	// output an operator reads, and Warn for one-shot commands.
 	logLevel slog.Level
-	// logTo is where those logs go: standard error unless set.
-	logTo io.Writer
+	// logTo is where those logs go: standard error unless set; logJSON
+	// writes them as JSON, a line each, for a log store.
+	logTo   io.Writer
+	logJSON bool
 	// local is the embedded server of drctl dev or the demo, which no
 	// TEMPORAL_* setting meant for another cluster may redirect.
 	local bool
@@ -87,7 +89,13 @@ func (c *conn) dial(ctx context.Context) (*runs.Client, error) {
 	opts.HostPort = cmp.Or(c.address, opts.HostPort, "127.0.0.1:7233")
 	opts.Namespace = cmp.Or(c.namespace, opts.Namespace, "default")
 	c.address, c.namespace = opts.HostPort, opts.Namespace
-	opts.Logger = sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(logTo, &slog.HandlerOptions{Level: c.logLevel})))
+	var h slog.Handler = slog.NewTextHandler(logTo, &slog.HandlerOptions{Level: c.logLevel})
+	if c.logJSON {
+		h = slog.NewJSONHandler(logTo, &slog.HandlerOptions{Level: c.logLevel})
+		// drctl's own lines outside the SDK's (metrics, scratch sweeps) too.
+		slog.SetDefault(slog.New(h))
+	}
+	opts.Logger = sdklog.NewStructuredLogger(slog.New(h))
 	if c.tlsCert != "" || c.tlsCA != "" || c.apiKey != "" {
 		tc := &tls.Config{MinVersion: tls.VersionTLS12}
 		if c.tlsCert != "" {

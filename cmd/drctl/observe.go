@@ -14,17 +14,26 @@ import (
 // to be watched with: Prometheus metrics and the probes, on their own
 // address so they never share a port with Slack's or the API's callers.
 type observer struct {
-	listen string
-	m      *metrics.Metrics
+	listen    string
+	logFormat string
+	m         *metrics.Metrics
 }
 
 func (o *observer) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&o.listen, "metrics-listen", "", "address to serve Prometheus metrics (/metrics) and probes (/healthz, /readyz) on; off when empty")
+	cmd.Flags().StringVar(&o.logFormat, "log-format", "text", "text, or json: a JSON object a line, each step's with its run, step and environment")
 }
 
 // dial connects through c with the metrics hooked in, and starts the
 // endpoint: its readiness is that client's reach of Temporal.
 func (o *observer) dial(ctx context.Context, c *conn, out io.Writer) (*runs.Client, error) {
+	switch o.logFormat {
+	case "text":
+	case "json":
+		c.logJSON = true
+	default:
+		return nil, &exitError{code: exitUsage, msg: fmt.Sprintf("--log-format %q: text or json", o.logFormat)}
+	}
 	if o.listen != "" {
 		o.m = metrics.New()
 		c.metrics = o.m.Handler
