@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,4 +82,16 @@ func Command(t testing.TB, name string, args ...string) *Proc {
 	go func() { _ = p.cmd.Wait(); close(p.done) }()
 	t.Cleanup(p.Kill)
 	return p
+}
+
+// GoBin is where go install puts programs: GOBIN, else GOPATH's bin.
+func GoBin() string {
+	if d := os.Getenv("GOBIN"); d != "" {
+		return d
+	}
+	out, err := exec.Command("go", "env", "GOPATH").Output()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(strings.TrimSpace(string(out)), "bin")
 }

@@ -34,6 +34,11 @@ func newServeCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer cl.Close()
+			// Every run starts with drctl's search attributes: a cluster without
+			// them would refuse each one, so they are there before anything is.
+			if err := cl.EnsureSearchAttributes(cmd.Context()); err != nil {
+				return failed("%w", err)
+			}
 			if err := serve.Run(ctx, cmd.OutOrStdout(), listen, cl, cfg); err != nil {
 				return failed("%w", err)
 			}

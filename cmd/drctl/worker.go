@@ -55,6 +55,11 @@ func newWorkerCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer cl.Close()
+			// Every run starts with drctl's search attributes: a cluster without
+			// them would refuse each one, so they are there before anything is.
+			if err := cl.EnsureSearchAttributes(cmd.Context()); err != nil {
+				return failed("%w", err)
+			}
 			w := worker.New(cl.Client, c.queue, envs, deps)
 			cmd.Printf("worker on %s, task queues %s\nreports  %s\n", c.address, strings.Join(append([]string{c.queue}, w.Queues...), ", "), deps.ReportDir)
 			if err := w.Run(sdkworker.InterruptCh()); err != nil {

@@ -18,7 +18,6 @@ import (
 	uioptions "github.com/temporalio/ui-server/v2/server/server_options"
 	enumspb "go.temporal.io/api/enums/v1"
 	namespacepb "go.temporal.io/api/namespace/v1"
-	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
@@ -34,6 +33,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/drctl/drctl/internal/freeport"
+	"github.com/drctl/drctl/runs"
 )
 
 const (
@@ -165,24 +165,7 @@ func (s *Server) prepare(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("setting the retention of namespace %s: %w", o.Namespace, err)
 	}
-	have, err := c.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: o.Namespace})
-	if err != nil {
-		return fmt.Errorf("listing search attributes: %w", err)
-	}
-	missing := map[string]enumspb.IndexedValueType{}
-	for _, name := range o.SearchAttributes {
-		if _, ok := have.CustomAttributes[name]; !ok {
-			missing[name] = enumspb.INDEXED_VALUE_TYPE_KEYWORD
-		}
-	}
-	if len(missing) > 0 {
-		_, err = c.OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{
-			Namespace: o.Namespace, SearchAttributes: missing})
-		if err != nil {
-			return fmt.Errorf("adding search attributes: %w", err)
-		}
-	}
-	return nil
+	return runs.EnsureSearchAttributes(ctx, c, o.Namespace, o.SearchAttributes)
 }
 
 func serverConfig(o Options) (*config.Config, error) {
