@@ -52,13 +52,15 @@ func stepWorkers(t *testing.T, address, id string) map[string][3]string {
 	return out
 }
 
-// TestWorkersPerEnvironment: production and staging, each with a worker of
-// its own, the interpreter on the shared queue. Every step of a production
-// run, the plan's check and the finally step included, is started by the
-// production worker from production's queue, none by staging's, and the
-// other way round; the Web UI names each activity's step and step type;
-// the workers' JSON logs name each line's run, step and environment; a
-// worker refuses an environment its file lacks.
+// TestWorkersPerEnvironment: production with workers on two hosts,
+// staging with one, the interpreter on the shared queue. Every step of a
+// production run, the finally step included, is started by one production
+// worker, from its host's queue; none by staging's, and the other way
+// round; the plan's check by any worker of the run's environment. The Web
+// UI names each activity's step and step type; the workers' JSON logs name
+// each line's run, step and environment. A worker killed mid-run is
+// replaced on its host, and the run's next step runs there, not on the
+// other host. A worker refuses an environment its file lacks.
 func TestWorkersPerEnvironment(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "drctl.yaml")
@@ -71,13 +73,28 @@ func TestWorkersPerEnvironment(t *testing.T) {
 	env := []string{"DRCTL_CONFIG=" + cfg}
 	dev := StartDevEnv(t, env, filepath.Join(dir, "temporal.db"), 0, "--no-worker")
 	env = append(env, dev.Env()...)
-	workers := map[string]*Proc{}
-	for _, name := range []string{"production", "staging"} {
-		workers[name] = Start(t, env, "worker", "--env", name, "--log-format", "json")
-		workers[name].WaitFor(t, "worker on", 30*time.Second)
-		if !strings.Contains(workers[name].Output(), "drctl/"+name) {
-			t.Fatalf("the %s worker does not say it polls %s's queue:\n%s", name, name, workers[name].Output())
+	type host struct{ env, name string }
+	workers := map[host]*Proc{}
+	start := func(h host) *Proc {
+		p := Start(t, env, "worker", "--env", h.env, "--host", h.name, "--log-format", "json")
+		p.WaitFor(t, "worker on", 30*time.Second)
+		if !strings.Contains(p.Output(), workflows.HostQueue("drctl", h.env, h.name)) {
+			t.Fatalf("the worker on %s does not say it polls its host's queue:\n%s", h.name, p.Output())
 		}
+		workers[h] = p
+		return p
+	}
+	for _, h := range []host{{"production", "prod-a"}, {"production", "prod-b"}, {"staging", "stg-a"}} {
+		start(h)
+	}
+	// whose is the worker of identity id, by its process.
+	whose := func(id string) (host, bool) {
+		for h, p := range workers {
+			if strings.HasPrefix(id, fmt.Sprintf("%d@", p.Pid())) {
+				return h, true
+			}
+		}
+		return host{}, false
 	}
 	for _, name := range []string{"production", "staging"} {
 		code, out := Run(t, env, "run", "testsuite/testdata/where.yaml", "--env", name, "--as", "ana", "--wait")
@@ -86,31 +103,55 @@ func TestWorkersPerEnvironment(t *testing.T) {
 		}
 		id := runIDOf(out)
 		ran := stepWorkers(t, dev.Address, id)
+		for step, uses := range map[string]string{"first": "exec", "second": "notify", "cleanup": "notify"} {
+			if want := step + " · " + uses; ran[step][2] != want {
+				t.Errorf("%s: the Web UI shows step %s as %q, want %q (%v)", name, step, ran[step][2], want, ran)
+			}
+		}
+		pinned, _ := whose(ran["first"][0])
+		for step, where := range ran {
+			h, ok := whose(where[0])
+			queue := workflows.HostQueue("drctl", name, h.name)
+			if where[2] == "plan check" {
+				queue = workflows.EnvQueue("drctl", name) // the plan's check: any worker of the environment
+			} else if h != pinned {
+				t.Errorf("%s: step %s ran on %s, the run's first on %s", name, step, h.name, pinned.name)
+			}
+			if !ok || h.env != name || where[1] != queue {
+				t.Errorf("%s: activity %s ran on worker %s (%v) from queue %s, want a %s worker from %s", name, step, where[0], h, where[1], name, queue)
+			}
+		}
 		// Each line a step logs says, as JSON, its run, step and
 		// environment.
 		found := false
-		for _, line := range strings.Split(workers[name].Output(), "\n") {
+		for _, line := range strings.Split(workers[pinned].Output(), "\n") {
 			var l map[string]any
 			if json.Unmarshal([]byte(line), &l) == nil && l["msg"] == "notify" && l["message"] == "second-ran" && l["run"] == id {
 				found = l["step"] == "second" && l["environment"] == name
 			}
 		}
 		if !found {
-			t.Errorf("%s: no JSON line of the notify step with its run, step and environment:\n%s", name, workers[name].Output())
-		}
-		for step, uses := range map[string]string{"first": "exec", "second": "notify", "cleanup": "notify"} {
-			if want := step + " · " + uses; ran[step][2] != want {
-				t.Errorf("%s: the Web UI shows step %s as %q, want %q (%v)", name, step, ran[step][2], want, ran)
-			}
-		}
-		for step, where := range ran {
-			if want := fmt.Sprintf("%d@", workers[name].Pid()); !strings.HasPrefix(where[0], want) || where[1] != workflows.EnvQueue("drctl", name) {
-				t.Errorf("%s: activity %s ran on worker %s from queue %s, want the %s worker (%s…) from %s", name, step, where[0], where[1],
-					name, want, workflows.EnvQueue("drctl", name))
-			}
+			t.Errorf("%s: no JSON line of the notify step with its run, step and environment:\n%s", name, workers[pinned].Output())
 		}
 	}
-	code, out := Run(t, env, "worker", "--env", "prodution")
+
+	// Failover: the run's host loses its worker during a timer; a worker
+	// started again on that host takes the next step.
+	code, out := Run(t, env, "run", "testsuite/testdata/where-wait.yaml", "--env", "production", "--as", "ana", "--param", "pause=8s")
+	if code != 0 {
+		t.Fatalf("run: exit %d\n%s", code, out)
+	}
+	id := runIDOf(out)
+	waitState(t, env, id, "pause", workflows.StateRunning)
+	pinned, _ := whose(stepWorkers(t, dev.Address, id)["first"][0])
+	workers[pinned].Kill()
+	start(pinned)
+	waitState(t, env, id, "second", workflows.StateSucceeded)
+	if h, _ := whose(stepWorkers(t, dev.Address, id)["second"][0]); h != pinned || !strings.Contains(workers[pinned].Output(), "second-ran") {
+		t.Errorf("after its worker was killed, the run's next step ran on %v, want the new worker on %s", h, pinned.name)
+	}
+
+	code, out = Run(t, env, "worker", "--env", "prodution")
 	if code != 1 || !strings.Contains(out, "--env prodution") || !strings.Contains(out, "production, staging") {
 		t.Errorf("a worker for an environment the file lacks: exit %d\n%s", code, out)
 	}

@@ -35,8 +35,10 @@ type runLogsOut struct {
 func (o *runLogsOut) GetLogger(ctx context.Context) log.Logger {
 	info := activity.GetInfo(ctx)
 	keys := []any{"run", info.WorkflowExecution.ID, "step", info.ActivityID}
-	// A step's queue is its environment's (workflows.EnvQueue).
+	// A step's queue is its environment's, or its environment's on one
+	// host (workflows.EnvQueue, workflows.HostQueue).
 	if _, env, ok := strings.Cut(info.TaskQueue, "/"); ok {
+		env, _, _ = strings.Cut(env, "@")
 		keys = append(keys, "environment", env)
 	}
 	return log.With(o.Next.GetLogger(ctx), keys...)

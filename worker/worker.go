@@ -47,6 +47,12 @@ func Options() worker.Options {
 type Deps struct {
 	// Envs are the environments of the file.
 	Envs []string
+	// Host names this worker's machine (its hostname unless set): a run's
+	// steps go to the host whose worker checked its plan, on a queue of
+	// its own there.
+	Host string
+	// hostQueue is set by New: the host queue of an environment served.
+	hostQueue func(env string) string
 	// Stores finds the config of an environment's named store.
 	Stores func(env, store string) (*backup.StoreConfig, error)
 	// Targets finds what the postgres steps need of an environment.
@@ -77,6 +83,9 @@ type Deps struct {
 type planCheck struct {
 	check  func(*workflows.Plan) []string
 	inputs func(uses string, with map[string]any) error
+	// hostQueue is this worker's queue for env's steps on its host, or ""
+	// where it keeps none.
+	hostQueue func(env string) string
 }
 
 // CheckInputs refuses inputs an operator changed that the step does not
@@ -92,15 +101,18 @@ func (c *planCheck) CheckInputs(_ context.Context, in workflows.CheckInputsInput
 }
 
 // Verify refuses a plan that is not what its hash names or that asks less
-// than the environment's policy.
-func (c *planCheck) Verify(_ context.Context, p workflows.Plan) error {
-	if c.check == nil {
-		return nil
+// than the environment's policy. A plan it accepts runs its steps on this
+// worker's host: it returns the queue they go to there.
+func (c *planCheck) Verify(_ context.Context, p workflows.Plan) (string, error) {
+	if c.check != nil {
+		if problems := c.check(&p); len(problems) > 0 {
+			return "", temporal.NewNonRetryableApplicationError("this worker refuses the plan: "+strings.Join(problems, "; "), "PlanRefused", nil)
+		}
 	}
-	if problems := c.check(&p); len(problems) > 0 {
-		return temporal.NewNonRetryableApplicationError("this worker refuses the plan: "+strings.Join(problems, "; "), "PlanRefused", nil)
+	if c.hostQueue == nil {
+		return "", nil
 	}
-	return nil
+	return c.hostQueue(p.Environment), nil
 }
 
 // Register registers the interpreter and every activity struct, on one
@@ -125,7 +137,7 @@ func RegisterSteps(r worker.Registry, d Deps) {
 		{"ops.", &ops.Ops{Targets: d.OpsTargets, Slack: talk.Post}},
 		{"chat.", talk},
 		{"report.", &report.Report{Dir: d.ReportDir}},
-		{"plan.", &planCheck{check: d.CheckPlan, inputs: d.CheckInputs}},
+		{"plan.", &planCheck{check: d.CheckPlan, inputs: d.CheckInputs, hostQueue: d.hostQueue}},
 	} {
 		r.RegisterActivityWithOptions(a.acts, activity.RegisterOptions{Name: a.prefix})
 		// The method's own name (postgres.Restore) stays registered for
@@ -165,15 +177,34 @@ func New(cl client.Client, queue string, envs []string, d Deps) *Workers {
 	w := &Workers{all: []worker.Worker{shared}}
 	if len(envs) == 0 {
 		envs = d.Envs
-		RegisterSteps(shared, d)
 		w.Queues = append(w.Queues, queue)
 	}
+	if d.Host == "" {
+		d.Host, _ = os.Hostname()
+	}
+	served := map[string]bool{}
 	for _, env := range envs {
-		q := workflows.EnvQueue(queue, env)
-		ew := worker.New(cl, q, Options())
-		RegisterSteps(ew, d)
-		w.all = append(w.all, ew)
-		w.Queues = append(w.Queues, q)
+		served[env] = true
+	}
+	d.hostQueue = func(env string) string {
+		if !served[env] {
+			return ""
+		}
+		return workflows.HostQueue(queue, env, d.Host)
+	}
+	for _, env := range envs {
+		// The environment's queue, which any of its workers takes (a run's
+		// plan check, chat, alarms), and this host's.
+		for _, q := range []string{workflows.EnvQueue(queue, env), workflows.HostQueue(queue, env, d.Host)} {
+			ew := worker.New(cl, q, Options())
+			RegisterSteps(ew, d)
+			w.all = append(w.all, ew)
+			w.Queues = append(w.Queues, q)
+		}
+	}
+	if len(w.Queues) > 0 && w.Queues[0] == queue {
+		// Steps of runs from before environments had queues.
+		RegisterSteps(shared, d)
 	}
 	return w
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 )
@@ -45,24 +46,57 @@ type runner struct {
 	checked map[string]bool
 	// nonces are those of the signed decisions taken: each counts once.
 	nonces map[string]bool
-	// queue is the task queue of the run's steps: its environment's, so
-	// only the workers that serve that environment run them ("": the
+	// queue is the task queue of the run's environment, so only the
+	// workers that serve that environment run its activities ("": the
 	// run's own queue, as runs started before environments had queues).
-	queue string
+	// host is the queue of the one host the run's steps are pinned to,
+	// once the first worker to check the plan named it.
+	queue, host string
 }
 
 // EnvQueue is the task queue of an environment's steps, beside queue, the
 // interpreter's.
 func EnvQueue(queue, env string) string { return queue + "/" + env }
 
-// on is opts with the run's steps' task queue and, for the Web UI and the
-// temporal CLI, a summary that says which step the activity is of.
+// HostQueue is the task queue of an environment's steps on one host: a
+// run's steps all go to the host whose worker checked its plan, where the
+// instances a local provider made, and the files a step left, are.
+func HostQueue(queue, env, host string) string { return EnvQueue(queue, env) + "@" + host }
+
+// hostWait is how long a step pinned to a host waits for a worker there
+// to take it before it fails, loudly, naming the host.
+const hostWait = 10 * time.Minute
+
+// on is opts on the environment's queue (any of its workers: chat posts,
+// alarms, the plan's check) with, for the Web UI and the temporal CLI, a
+// summary that says which step the activity is of.
 func (r *runner) on(opts workflow.ActivityOptions, summary string) workflow.ActivityOptions {
 	opts.TaskQueue = r.queue
 	if r.queue != "" {
 		opts.Summary = summary
 	}
 	return opts
+}
+
+// onHost is on, on the run's host once it has one: the steps and their
+// checks.
+func (r *runner) onHost(opts workflow.ActivityOptions, summary string) workflow.ActivityOptions {
+	opts = r.on(opts, summary)
+	if r.host != "" {
+		opts.TaskQueue, opts.ScheduleToStartTimeout = r.host, hostWait
+	}
+	return opts
+}
+
+// hostGone says why a step pinned to a host never started.
+func (r *runner) hostGone(err error) error {
+	var timeout *temporal.TimeoutError
+	if r.host == "" || !errors.As(err, &timeout) || timeout.TimeoutType() != enumspb.TIMEOUT_TYPE_SCHEDULE_TO_START {
+		return err
+	}
+	host := r.host[strings.LastIndex(r.host, "@")+1:]
+	return temporal.NewNonRetryableApplicationError(fmt.Sprintf("no worker on host %s took the step within %s: this run's steps run on the host that checked its plan; start its worker there again (drctl worker --env %s --host %s), then retry the step",
+		host, hostWait, r.in.Plan.Environment, host), "HostGone", err)
 }
 
 // Runbook is the interpreter: it runs any compiled plan, then its on_failure
@@ -476,7 +510,7 @@ func (r *runner) activity(ctx workflow.Context, s Step, changed map[string]any) 
 	if len(changed) > 0 && workflow.GetVersion(ctx, "check-changed-inputs", workflow.DefaultVersion, 1) >= 1 {
 		opts := workflow.ActivityOptions{StartToCloseTimeout: time.Minute,
 			RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 3, InitialInterval: time.Second}}
-		err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, r.on(opts, s.ID+" · "+s.Uses+" · changed inputs")), "plan.CheckInputs", CheckInputsInput{Uses: s.Uses, With: with}).Get(ctx, nil)
+		err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, r.onHost(opts, s.ID+" · "+s.Uses+" · changed inputs")), "plan.CheckInputs", CheckInputsInput{Uses: s.Uses, With: with}).Get(ctx, nil)
 		if err != nil {
 			return temporal.NewNonRetryableApplicationError("the changed inputs are refused (a retry goes back to the inputs before them): "+reason(err), inputsRefused, nil)
 		}
@@ -511,7 +545,8 @@ func (r *runner) activity(ctx workflow.Context, s Step, changed map[string]any) 
 	opts.WaitForCancellation = workflow.GetVersion(ctx, "wait-cancel", workflow.DefaultVersion, 1) >= 1
 	r.event(ctx, s.ID, "started", "", s.Uses)
 	var out map[string]any
-	err = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, r.on(opts, s.ID+" · "+s.Uses)), s.Activity, with).Get(ctx, &out)
+	err = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, r.onHost(opts, s.ID+" · "+s.Uses)), s.Activity, with).Get(ctx, &out)
+	err = r.hostGone(err)
 	st.Attempts++ // runs of the step; Temporal's own retries are in the history
 	if err != nil {
 		return err

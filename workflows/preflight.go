@@ -21,9 +21,21 @@ func (r *runner) preflight(ctx workflow.Context) []string {
 	if workflow.GetVersion(ctx, "verify-plan", workflow.DefaultVersion, 1) >= 1 {
 		opts := workflow.ActivityOptions{StartToCloseTimeout: time.Minute,
 			RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 3, InitialInterval: time.Second}}
-		if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, r.on(opts, "plan check")), "plan.Verify", r.in.Plan).Get(ctx, nil); err != nil {
+		// The worker that checks the plan names its host's queue: the
+		// run's steps go there, all on one host.
+		var host string
+		pin := workflow.GetVersion(ctx, "pin-host", workflow.DefaultVersion, 1) >= 1
+		result := &host
+		if !pin {
+			result = nil
+		}
+		if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, r.on(opts, "plan check")), "plan.Verify", r.in.Plan).Get(ctx, result); err != nil {
 			r.event(ctx, "", "check failed", "", reason(err))
 			return []string{reason(err)}
+		}
+		if pin && host != "" && r.queue != "" {
+			r.host = host
+			r.event(ctx, "", "pinned", "", "steps run on host "+host[strings.LastIndex(host, "@")+1:])
 		}
 	}
 	// Whoever starts a run on a source environment whose decisions are
@@ -90,7 +102,7 @@ func (r *runner) check(ctx workflow.Context, s Step, with map[string]any) workfl
 		StartToCloseTimeout: 2 * time.Minute,
 		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 2, InitialInterval: time.Second},
 	}
-	return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, r.on(opts, s.ID+" · "+s.Uses+" · check")), s.Check, with)
+	return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, r.onHost(opts, s.ID+" · "+s.Uses+" · check")), s.Check, with)
 }
 
 // refuse ends a run after its checks, before its first step: refused with

@@ -22,6 +22,7 @@ func newWorkerCmd(g *globals) *cobra.Command {
 		o       observer
 		reports string
 		envs    []string
+		host    string
 	)
 	cmd := &cobra.Command{
 		Use: "worker",
@@ -60,6 +61,7 @@ func newWorkerCmd(g *globals) *cobra.Command {
 			if err := cl.EnsureSearchAttributes(cmd.Context()); err != nil {
 				return failed("%w", err)
 			}
+			deps.Host = host
 			w := worker.New(cl.Client, c.queue, envs, deps)
 			cmd.Printf("worker on %s, task queues %s\nreports  %s\n", c.address, strings.Join(append([]string{c.queue}, w.Queues...), ", "), deps.ReportDir)
 			if err := w.Run(sdkworker.InterruptCh()); err != nil {
@@ -71,6 +73,7 @@ func newWorkerCmd(g *globals) *cobra.Command {
 	c.register(cmd)
 	o.register(cmd)
 	c.logLevel = slog.LevelInfo
+	cmd.Flags().StringVar(&host, "host", "", "this machine's name for the runs pinned to it (default: its hostname); a worker started again under the same name takes their steps")
 	cmd.Flags().StringArrayVar(&envs, "env", nil, "run the steps of this environment only (repeatable; default: every environment of the environments file)")
 	cmd.Flags().StringVar(&reports, "reports", filepath.Join(".drctl", "reports"), "where report.write puts runs' reports, a folder per run")
 	return cmd
