@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -34,6 +35,8 @@ type restoreBench struct {
 	// how long pg_dump -Fc took to a local file.
 	backups map[string]time.Duration
 	dumped  time.Duration
+	// pgRestoreRSS is the peak memory of the last pg_restore run.
+	pgRestoreRSS int64
 }
 
 // generate fills production with about mb MB in four tables (so parallel
@@ -121,6 +124,9 @@ func (b *restoreBench) pgRestore(t testing.TB, db string, jobs int, file string)
 	cmd := exec.Command("pg_restore", "--jobs", strconv.Itoa(jobs), "--dbname", b.f.Stg.URL(db), file)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("pg_restore: %v\n%s", err, out)
+	}
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		b.pgRestoreRSS = ru.Maxrss << 10 // KiB on Linux
 	}
 	return time.Since(start)
 }
