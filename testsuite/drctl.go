@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -38,8 +39,11 @@ var (
 func Binary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "drctl-bin-")
-		if err != nil {
+		// A folder per test process, named by its pid: the next process
+		// removes those of processes gone, so builds do not pile up.
+		sweepBinaries()
+		dir := filepath.Join(os.TempDir(), fmt.Sprintf("drctl-bin-%d", os.Getpid()))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
 			buildErr = err
 			return
 		}
@@ -222,5 +226,16 @@ func Eventually(t testing.TB, timeout time.Duration, cond func() bool, format st
 			t.Fatalf("timed out after %s waiting for "+format, append([]any{timeout}, args...)...)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// sweepBinaries removes the binaries of test processes that have ended.
+func sweepBinaries() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "drctl-bin-*"))
+	for _, dir := range dirs {
+		pid, err := strconv.Atoi(strings.TrimPrefix(filepath.Base(dir), "drctl-bin-"))
+		if err == nil && pid != os.Getpid() && syscall.Kill(pid, 0) == syscall.ESRCH {
+			os.RemoveAll(dir)
+		}
 	}
 }
