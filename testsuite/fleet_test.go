@@ -52,8 +52,9 @@ func stepWorkers(t *testing.T, address, id string) map[string][3]string {
 	return out
 }
 
-// TestWorkersPerEnvironment: production with workers on two hosts,
-// staging with one, the interpreter on the shared queue. Every step of a
+// TestWorkersPerEnvironment: on a Temporal server started as its own
+// process, production with workers on two hosts, staging with one, the
+// interpreter on the shared queue. Every step of a
 // production run, the finally step included, is started by one production
 // worker, from its host's queue; none by staging's, and the other way
 // round; the plan's check by any worker of the run's environment. The Web
@@ -71,8 +72,10 @@ func TestWorkersPerEnvironment(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := []string{"DRCTL_CONFIG=" + cfg}
-	dev := StartDevEnv(t, env, filepath.Join(dir, "temporal.db"), 0, "--no-worker")
-	env = append(env, dev.Env()...)
+	// A Temporal server of its own process, as a team runs one: the
+	// workers give it drctl's search attributes.
+	temporal := StartTemporal(t)
+	env = append(env, "TEMPORAL_ADDRESS="+temporal.Address)
 	type host struct{ env, name string }
 	workers := map[host]*Proc{}
 	start := func(h host) *Proc {
@@ -102,7 +105,7 @@ func TestWorkersPerEnvironment(t *testing.T) {
 			t.Fatalf("run on %s: exit %d\n%s", name, code, out)
 		}
 		id := runIDOf(out)
-		ran := stepWorkers(t, dev.Address, id)
+		ran := stepWorkers(t, temporal.Address, id)
 		for step, uses := range map[string]string{"first": "exec", "second": "notify", "cleanup": "notify"} {
 			if want := step + " · " + uses; ran[step][2] != want {
 				t.Errorf("%s: the Web UI shows step %s as %q, want %q (%v)", name, step, ran[step][2], want, ran)
@@ -143,11 +146,11 @@ func TestWorkersPerEnvironment(t *testing.T) {
 	}
 	id := runIDOf(out)
 	waitState(t, env, id, "pause", workflows.StateRunning)
-	pinned, _ := whose(stepWorkers(t, dev.Address, id)["first"][0])
+	pinned, _ := whose(stepWorkers(t, temporal.Address, id)["first"][0])
 	workers[pinned].Kill()
 	start(pinned)
 	waitState(t, env, id, "second", workflows.StateSucceeded)
-	if h, _ := whose(stepWorkers(t, dev.Address, id)["second"][0]); h != pinned || !strings.Contains(workers[pinned].Output(), "second-ran") {
+	if h, _ := whose(stepWorkers(t, temporal.Address, id)["second"][0]); h != pinned || !strings.Contains(workers[pinned].Output(), "second-ran") {
 		t.Errorf("after its worker was killed, the run's next step ran on %v, want the new worker on %s", h, pinned.name)
 	}
 
