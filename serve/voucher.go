@@ -2,12 +2,12 @@ package serve
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"time"
 
 	"golang.org/x/crypto/ssh"
 
-	"fmt"
 	"github.com/drctl/drctl/internal/keys"
 	"github.com/drctl/drctl/runbooks"
 	"github.com/drctl/drctl/workflows"

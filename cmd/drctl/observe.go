@@ -5,14 +5,16 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/spf13/cobra"
+
 	"github.com/drctl/drctl/internal/metrics"
 	"github.com/drctl/drctl/runs"
-	"github.com/spf13/cobra"
 )
 
 // observer is what the long-running commands (worker, serve, dev) offer
-// to be watched with: Prometheus metrics and the probes, on their own
-// address so they never share a port with Slack's or the API's callers.
+// to be watched with: their logs' format, and Prometheus metrics and the
+// probes on an address of their own, never shared with Slack's or the
+// API's callers.
 type observer struct {
 	listen    string
 	logFormat string
