@@ -43,9 +43,7 @@ func Run(ctx context.Context, out io.Writer, listen string, cl *runs.Client, cfg
 		return fmt.Errorf("%s has neither a slack: app nor api: users, so there is nothing to serve", cfg.File)
 	}
 	mux := http.NewServeMux()
-	for path, h := range metrics.Probes(cl.Ready) {
-		mux.HandleFunc("GET "+path, h)
-	}
+	metrics.Probes(mux, cl.Ready)
 	routes := []string{"probes   http://ADDR/healthz, http://ADDR/readyz"}
 	vouch, err := loadVoucher(ctx, cfg)
 	if err != nil {

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/prometheus/common/expfmt"
 )
 
 // metricsURL is where drctl dev said it serves its metrics.
@@ -35,25 +37,46 @@ func get(t *testing.T, url string) (int, string) {
 }
 
 // sample is the value of the series named name whose labels include
-// every one of labels (`k="v"`), and whether there is one.
+// every one of labels (`k="v"`), and whether there is one; a histogram's
+// name_count is how many it observed. Prometheus's own parser reads the
+// exposition.
 func sample(exposition, name string, labels ...string) (float64, bool) {
-	for _, line := range strings.Split(exposition, "\n") {
-		rest, ok := strings.CutPrefix(line, name+"{")
-		if !ok {
+	var parser expfmt.TextParser
+	families, err := parser.TextToMetricFamilies(strings.NewReader(exposition))
+	if err != nil {
+		return 0, false
+	}
+	base, count := strings.CutSuffix(name, "_count")
+	family, ok := families[name]
+	if ok {
+		count = false
+	} else if family, ok = families[base]; !ok || !count {
+		return 0, false
+	}
+	want := map[string]string{}
+	for _, l := range labels {
+		k, v, _ := strings.Cut(l, "=")
+		want[k], _ = strconv.Unquote(v)
+	}
+	for _, m := range family.GetMetric() {
+		matched := 0
+		for _, pair := range m.GetLabel() {
+			if v, ok := want[pair.GetName()]; ok && v == pair.GetValue() {
+				matched++
+			}
+		}
+		if matched < len(want) {
 			continue
 		}
-		set, value, ok := strings.Cut(rest, "} ")
-		if !ok {
-			continue
+		switch {
+		case count:
+			return float64(m.GetHistogram().GetSampleCount()), true
+		case m.GetCounter() != nil:
+			return m.GetCounter().GetValue(), true
+		case m.GetGauge() != nil:
+			return m.GetGauge().GetValue(), true
 		}
-		all := true
-		for _, l := range labels {
-			all = all && strings.Contains(","+set+",", ","+l+",")
-		}
-		if all {
-			v, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
-			return v, err == nil
-		}
+		return m.GetUntyped().GetValue(), true
 	}
 	return 0, false
 }

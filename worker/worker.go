@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -51,8 +52,6 @@ type Deps struct {
 	// steps go to the host whose worker checked its plan, on a queue of
 	// its own there.
 	Host string
-	// hostQueue is set by New: the host queue of an environment served.
-	hostQueue func(env string) string
 	// Stores finds the config of an environment's named store.
 	Stores func(env, store string) (*backup.StoreConfig, error)
 	// Targets finds what the postgres steps need of an environment.
@@ -119,14 +118,16 @@ func (c *planCheck) Verify(_ context.Context, p workflows.Plan) (string, error) 
 // queue: what a test environment needs.
 func Register(r worker.Registry, d Deps) {
 	r.RegisterWorkflowWithOptions(workflows.Runbook, workflow.RegisterOptions{Name: workflows.WorkflowName})
-	RegisterSteps(r, d)
+	RegisterSteps(r, d, nil)
 }
 
 // RegisterSteps registers every activity struct. Each struct is
 // registered with its system's prefix, so (*postgres.Postgres).Rename is
 // the activity "postgres.Rename"; plans name a step's activity as its
-// step type (postgres.restore), which is registered too.
-func RegisterSteps(r worker.Registry, d Deps) {
+// step type (postgres.restore), which is registered too. hostQueue, when
+// given, is the queue of an environment's steps on this host, which the
+// plan check names to pin a run here.
+func RegisterSteps(r worker.Registry, d Deps, hostQueue func(env string) string) {
 	talk := &chat.Chat{Targets: d.ChatTargets, APIURL: d.SlackAPIURL}
 	for _, a := range []struct {
 		prefix string
@@ -137,7 +138,7 @@ func RegisterSteps(r worker.Registry, d Deps) {
 		{"ops.", &ops.Ops{Targets: d.OpsTargets, Slack: talk.Post}},
 		{"chat.", talk},
 		{"report.", &report.Report{Dir: d.ReportDir}},
-		{"plan.", &planCheck{check: d.CheckPlan, inputs: d.CheckInputs, hostQueue: d.hostQueue}},
+		{"plan.", &planCheck{check: d.CheckPlan, inputs: d.CheckInputs, hostQueue: hostQueue}},
 	} {
 		r.RegisterActivityWithOptions(a.acts, activity.RegisterOptions{Name: a.prefix})
 		// The method's own name (postgres.Restore) stays registered for
@@ -157,7 +158,7 @@ func RegisterSteps(r worker.Registry, d Deps) {
 // credentials and network are.
 type Workers struct {
 	all []worker.Worker
-	// Queues are the queues the steps are served on.
+	// Queues are the environments' queues the steps are served on.
 	Queues []string
 }
 
@@ -175,36 +176,33 @@ func New(cl client.Client, queue string, envs []string, d Deps) *Workers {
 	shared := worker.New(cl, queue, Options())
 	shared.RegisterWorkflowWithOptions(workflows.Runbook, workflow.RegisterOptions{Name: workflows.WorkflowName})
 	w := &Workers{all: []worker.Worker{shared}}
-	if len(envs) == 0 {
+	every := len(envs) == 0
+	if every {
 		envs = d.Envs
-		w.Queues = append(w.Queues, queue)
 	}
-	if d.Host == "" {
-		d.Host, _ = os.Hostname()
+	host := d.Host
+	if host == "" {
+		host, _ = os.Hostname()
 	}
-	served := map[string]bool{}
-	for _, env := range envs {
-		served[env] = true
-	}
-	d.hostQueue = func(env string) string {
-		if !served[env] {
+	hostQueue := func(env string) string {
+		if !slices.Contains(envs, env) {
 			return ""
 		}
-		return workflows.HostQueue(queue, env, d.Host)
+		return workflows.HostQueue(queue, env, host)
+	}
+	if every {
+		// Steps of runs from before environments had queues.
+		RegisterSteps(shared, d, hostQueue)
 	}
 	for _, env := range envs {
 		// The environment's queue, which any of its workers takes (a run's
 		// plan check, chat, alarms), and this host's.
-		for _, q := range []string{workflows.EnvQueue(queue, env), workflows.HostQueue(queue, env, d.Host)} {
+		for _, q := range []string{workflows.EnvQueue(queue, env), hostQueue(env)} {
 			ew := worker.New(cl, q, Options())
-			RegisterSteps(ew, d)
+			RegisterSteps(ew, d, hostQueue)
 			w.all = append(w.all, ew)
 			w.Queues = append(w.Queues, q)
 		}
-	}
-	if len(w.Queues) > 0 && w.Queues[0] == queue {
-		// Steps of runs from before environments had queues.
-		RegisterSteps(shared, d)
 	}
 	return w
 }

@@ -23,13 +23,10 @@ func (r *runner) preflight(ctx workflow.Context) []string {
 			RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 3, InitialInterval: time.Second}}
 		// The worker that checks the plan names its host's queue: the
 		// run's steps go there, all on one host.
+		// Runs from before pinning ignore the host a newer worker names.
 		var host string
 		pin := workflow.GetVersion(ctx, "pin-host", workflow.DefaultVersion, 1) >= 1
-		result := &host
-		if !pin {
-			result = nil
-		}
-		if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, r.on(opts, "plan check")), "plan.Verify", r.in.Plan).Get(ctx, result); err != nil {
+		if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, r.on(opts, "plan check")), "plan.Verify", r.in.Plan).Get(ctx, &host); err != nil {
 			r.event(ctx, "", "check failed", "", reason(err))
 			return []string{reason(err)}
 		}

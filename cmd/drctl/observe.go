@@ -44,7 +44,7 @@ func (o *observer) dial(ctx context.Context, c *conn, out io.Writer) (*runs.Clie
 	if err != nil || o.m == nil {
 		return cl, err
 	}
-	addr, err := o.m.Serve(o.listen, metrics.Probes(cl.Ready))
+	addr, err := o.m.Serve(o.listen, cl.Ready)
 	if err != nil {
 		cl.Close()
 		return nil, failed("--metrics-listen: %v", err)

@@ -52,18 +52,16 @@ func New() *Metrics {
 	return &Metrics{registry: reg, scope: scope, closer: closer, Handler: handler{scope}}
 }
 
-// Serve serves /metrics on listen until the process ends, and returns the
-// address it listens on.
-func (m *Metrics) Serve(listen string, extra map[string]http.HandlerFunc) (string, error) {
+// Serve serves /metrics and the probes on listen until the process ends,
+// and returns the address it listens on.
+func (m *Metrics) Serve(listen string, ready func(context.Context) error) (string, error) {
 	l, err := net.Listen("tcp", listen)
 	if err != nil {
 		return "", fmt.Errorf("metrics: listening on %s: %w", listen, err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{}))
-	for path, h := range extra {
-		mux.HandleFunc("GET "+path, h)
-	}
+	Probes(mux, ready)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second}
 	go func() {
 		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -86,20 +84,19 @@ func (h handler) Counter(name string) client.MetricsCounter { return h.scope.Cou
 func (h handler) Gauge(name string) client.MetricsGauge     { return h.scope.Gauge(name) }
 func (h handler) Timer(name string) client.MetricsTimer     { return h.scope.Timer(name) }
 
-// Probes are the endpoints an orchestrator's probes call: /healthz answers
-// while the process serves at all, /readyz only while ready says it can do
-// its work (reach Temporal), so traffic and restarts follow what is true.
-func Probes(ready func(context.Context) error) map[string]http.HandlerFunc {
-	return map[string]http.HandlerFunc{
-		"/healthz": func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") },
-		"/readyz": func(w http.ResponseWriter, r *http.Request) {
-			ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
-			defer cancel()
-			if err := ready(ctx); err != nil {
-				http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
-				return
-			}
-			fmt.Fprintln(w, "ready")
-		},
-	}
+// Probes adds to mux the endpoints an orchestrator's probes call: /healthz
+// answers while the process serves at all, /readyz only while ready says
+// it can do its work (reach Temporal), so traffic and restarts follow what
+// is true.
+func Probes(mux *http.ServeMux, ready func(context.Context) error) {
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		defer cancel()
+		if err := ready(ctx); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
 }
